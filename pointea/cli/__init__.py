@@ -1,0 +1,1 @@
+"""Console entry points (thin: parse arguments, call the library)."""

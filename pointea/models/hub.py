@@ -1,0 +1,279 @@
+"""Saving and loading models: pretrained folders, training checkpoints, PCT imports.
+
+A *pretrained folder* (``save_pretrained``) holds ``model.safetensors`` (weights, no
+pickle, memory-mapped on load), ``config.json`` (registry name, architecture, task,
+class names, metrics) and a generated model card ``README.md``. It needs none of the
+training code's flags to load.
+
+:func:`load_model` accepts any of: such a folder, a pointea training checkpoint
+(``checkpoints/best.pt``), or a PCT_Pytorch ``model.t7``, and returns ``(model, info)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .. import __version__
+from ..errors import CheckpointError
+from ..serialization import atomic_write, safe_torch_load
+from .pct_pytorch import from_pct_pytorch, is_pct_pytorch_state_dict
+from .registry import create_model, list_models, model_task
+
+__all__ = ["save_pretrained", "load_pretrained", "load_model", "model_from_checkpoint"]
+
+PRETRAINED_FORMAT = "pointea-pretrained"
+CHECKPOINT_FORMAT = "pointea-checkpoint"
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+
+
+def _param_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def save_pretrained(
+    model: nn.Module,
+    directory: str | os.PathLike,
+    *,
+    class_names: Sequence[str] | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    dataset: str | None = None,
+    command: str | None = None,
+    num_points: int | None = None,
+) -> Path:
+    """Write ``model`` as a self-contained folder (safetensors weights + JSON config).
+
+    Args:
+        model: a model made by :func:`~pointea.models.create_model` (or imported).
+        directory: the folder to create or update.
+        class_names: names of the classes (classification) or categories (segmentation).
+        metrics: e.g. the run's ``test_metrics.json``; shown in the model card.
+        dataset: what it was trained on, for the model card.
+        command: the command that trained it, for the model card.
+        num_points: points per cloud the model was trained with.
+    """
+    from safetensors.torch import save
+
+    if not hasattr(model, "name") or not hasattr(model, "hparams"):
+        raise CheckpointError("model: not built by pointea.models.create_model (no name/hparams)")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    if class_names is None:
+        class_names = getattr(model, "class_names", None)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    config = {
+        "format": PRETRAINED_FORMAT,
+        "format_version": 1,
+        "model_name": model.name,
+        "model_config": model.hparams,
+        "task": model_task(model.name),
+        "class_names": list(class_names) if class_names is not None else None,
+        "num_points": num_points,
+        "num_parameters": _param_count(model),
+        "metrics": dict(metrics) if metrics else {},
+        "dataset": dataset,
+        "command": command,
+        "pointea_version": __version__,
+        "torch_version": torch.__version__,
+    }
+    atomic_write(directory / WEIGHTS_NAME, lambda f: f.write(save(state, {"format": "pt"})))
+    text = json.dumps(config, indent=2) + "\n"
+    atomic_write(directory / CONFIG_NAME, lambda f: f.write(text.encode()))
+    card = model_card(config)
+    atomic_write(directory / "README.md", lambda f: f.write(card.encode()))
+    return directory
+
+
+def model_card(config: Mapping[str, Any]) -> str:
+    """A short Markdown model card from a pretrained folder's config."""
+    arch = config["model_config"]
+    lines = [
+        f"# pointea model: {config['model_name']}",
+        "",
+        f"- task: {config['task']}",
+        f"- attention: {arch.get('attention', 'external')}"
+        + (
+            f" ({arch.get('memory_units')} memory units)"
+            if arch.get("attention") == "external"
+            else ""
+        ),
+        f"- parameters: {config['num_parameters']:,}",
+        f"- dataset: {config.get('dataset') or 'not recorded'}",
+        f"- points per cloud: {config.get('num_points') or 'not recorded'}",
+        f"- pointea {config['pointea_version']}, torch {config['torch_version']}",
+        "",
+        "## Metrics",
+        "",
+    ]
+    metrics = config.get("metrics") or {}
+    scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+    if scalars:
+        lines += ["| metric | value |", "| --- | --- |"]
+        lines += [
+            f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |"
+            for k, v in scalars.items()
+        ]
+    else:
+        lines.append("No metrics recorded.")
+    lines += ["", "## Architecture", "", "```json", json.dumps(arch, indent=2), "```", ""]
+    if config.get("command"):
+        lines += ["## Trained with", "", "```", config["command"], "```", ""]
+    lines += [
+        "## Load",
+        "",
+        "```python",
+        "from pointea.models import load_pretrained",
+        "model, info = load_pretrained('PATH/TO/THIS/FOLDER')",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _build(name: Any, config: Any, source: str) -> nn.Module:
+    if not isinstance(name, str) or name not in list_models():
+        raise CheckpointError(
+            f"{source}: unknown model name {name!r}; this pointea knows {', '.join(list_models())}"
+        )
+    if not isinstance(config, Mapping):
+        raise CheckpointError(f"{source}: model_config is missing or not a mapping")
+    try:
+        return create_model(name, **config)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(
+            f"{source}: cannot build {name} from its saved config: {exc}"
+        ) from exc
+
+
+def _load_state(model: nn.Module, state: Mapping[str, Any], source: str) -> None:
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    shapes = [
+        f"{k}: expected {tuple(expected[k].shape)}, got {tuple(state[k].shape)}"
+        for k in sorted(set(expected) & set(state))
+        if not isinstance(state[k], torch.Tensor) or state[k].shape != expected[k].shape
+    ]
+    problems = []
+    if missing:
+        problems.append(
+            f"missing: {', '.join(missing[:10])}" + (" ..." if len(missing) > 10 else "")
+        )
+    if unexpected:
+        problems.append(
+            f"unexpected: {', '.join(unexpected[:10])}" + (" ..." if len(unexpected) > 10 else "")
+        )
+    if shapes:
+        problems.append("other shapes: " + "; ".join(shapes[:10]))
+    if problems:
+        raise CheckpointError(
+            f"{source}: the weights do not match the architecture: " + " | ".join(problems)
+        )
+    model.load_state_dict(state)
+
+
+def load_pretrained(
+    directory: str | os.PathLike, map_location: Any = "cpu"
+) -> tuple[nn.Module, dict]:
+    """Load a folder written by :func:`save_pretrained`; the model is in eval mode."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    cfg_path = directory / CONFIG_NAME
+    if not cfg_path.is_file() or not (directory / WEIGHTS_NAME).is_file():
+        raise CheckpointError(
+            f"{directory}: not a pointea model folder (needs {CONFIG_NAME} and {WEIGHTS_NAME})"
+        )
+    try:
+        config = json.loads(cfg_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{cfg_path}: malformed JSON: {exc}") from exc
+    if not isinstance(config, dict) or config.get("format") != PRETRAINED_FORMAT:
+        raise CheckpointError(f"{cfg_path}: 'format' is not {PRETRAINED_FORMAT!r}")
+    model = _build(config.get("model_name"), config.get("model_config"), str(cfg_path))
+    try:
+        state = load_file(directory / WEIGHTS_NAME, device=str(map_location))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{directory / WEIGHTS_NAME}: unreadable weights: {exc}") from exc
+    _load_state(model, state, str(directory / WEIGHTS_NAME))
+    model.class_names = config.get("class_names")
+    info = {
+        "source": "pretrained",
+        "path": str(directory),
+        "task": model_task(model.name),
+        "class_names": config.get("class_names"),
+        "num_points": config.get("num_points"),
+        "metrics": config.get("metrics", {}),
+        "config": {},
+    }
+    return model.eval(), info
+
+
+def model_from_checkpoint(
+    checkpoint: Mapping[str, Any], source: str = "checkpoint", task: str | None = None
+) -> nn.Module:
+    """Build the model of a loaded pointea training checkpoint and load its weights."""
+    if checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{source}: not a pointea training checkpoint (no 'format' marker)")
+    model = _build(checkpoint.get("model_name"), checkpoint.get("model_config"), source)
+    if task is not None and model_task(model.name) != task:
+        raise CheckpointError(
+            f"{source}: is a {model_task(model.name)} model ({model.name}), expected {task}"
+        )
+    if not isinstance(checkpoint.get("model"), Mapping):
+        raise CheckpointError(f"{source}: has no 'model' state dict")
+    _load_state(model, checkpoint["model"], source)
+    model.class_names = checkpoint.get("class_names")
+    return model
+
+
+def load_model(path: str | os.PathLike, map_location: Any = "cpu") -> tuple[nn.Module, dict]:
+    """Load a model from a pretrained folder, a training checkpoint or a PCT_Pytorch file.
+
+    Returns:
+        ``(model, info)`` with the model in eval mode; ``info`` has ``source``, ``task``,
+        ``class_names``, ``num_points``, ``metrics`` and the training ``config`` when known.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return load_pretrained(path, map_location)
+    obj = safe_torch_load(path, map_location=map_location)
+    if isinstance(obj, Mapping) and obj.get("format") == CHECKPOINT_FORMAT:
+        model = model_from_checkpoint(obj, str(path))
+        config = obj.get("config") or {}
+        info = {
+            "source": "checkpoint",
+            "path": str(path),
+            "task": model_task(model.name),
+            "class_names": obj.get("class_names"),
+            "num_points": config.get("num_points"),
+            "metrics": obj.get("metrics") or {},
+            "config": dict(config),
+            "epoch": obj.get("epoch"),
+        }
+        return model.eval(), info
+    if is_pct_pytorch_state_dict(obj):
+        model = from_pct_pytorch(obj)
+        info = {
+            "source": "pct_pytorch",
+            "path": str(path),
+            "task": "classification",
+            "class_names": None,
+            "num_points": 1024,
+            "metrics": {},
+            "config": {},
+        }
+        return model, info
+    kind = type(obj).__name__
+    raise CheckpointError(
+        f"{path}: not a pointea model: expected a pointea training checkpoint, a folder "
+        f"made by save_pretrained, or a PCT_Pytorch state dict (got a {kind})"
+    )

@@ -1,0 +1,149 @@
+"""The PCT part segmenter, with external (default) or self attention."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import InputError
+from ..nn import LBR, OffsetAttention
+from ..nn.offset_attention import AttentionKind
+from ..ops import CloudLayout, check_cloud, segment_max, segment_mean
+
+
+class PCTSegmenter(nn.Module):
+    """PCT's part-segmentation network (https://arxiv.org/abs/2012.09688).
+
+    Per-point LBRs (xyz -> ``embed_channels``), a stack of offset-attention layers on
+    all points, their outputs concatenated and fused (LBR, LeakyReLU), the cloud's max-
+    and mean-pooled fused features and an embedding of the object category repeated to
+    every point, then a per-point MLP to part logits. There is no neighbour embedding
+    (as in the released network); every point keeps its own prediction.
+
+    Args:
+        num_parts: output classes per point (50 for ShapeNetPart).
+        num_categories: object categories (16 for ShapeNetPart); ``category`` is an index.
+        in_channels: 3 (xyz) or 6 (xyz + normals, read from ``x``).
+        attention: ``"external"`` or ``"self"``.
+        memory_units: external attention's memory size ``S``.
+        heads: external attention's heads.
+        tie_memories: external attention with ``M_v = M_k^T``.
+        embed_channels: per-point width of the embedding and the attention layers.
+        num_attention_layers: stacked offset-attention layers.
+        fuse_channels: width after fusing the attention outputs.
+        category_channels: width of the category embedding.
+        head_channels: hidden widths of the per-point head.
+        dropout: dropout after the head's first layer.
+        negative_slope: LeakyReLU slope of the fusion and category layers.
+
+    Shapes:
+        - input: ``pos`` ``(N, 3)``, ``category`` ``(B,)`` int64, ``batch`` ``(N,)`` or
+          ``None``, ``x`` ``(N, 3)`` normals when ``in_channels == 6``
+        - output: logits ``(N, num_parts)``
+    """
+
+    def __init__(
+        self,
+        num_parts: int = 50,
+        num_categories: int = 16,
+        in_channels: int = 3,
+        attention: AttentionKind = "external",
+        memory_units: int = 64,
+        heads: int = 1,
+        tie_memories: bool = False,
+        embed_channels: int = 128,
+        num_attention_layers: int = 4,
+        fuse_channels: int = 1024,
+        category_channels: int = 64,
+        head_channels: Sequence[int] = (512, 256),
+        dropout: float = 0.5,
+        negative_slope: float = 0.2,
+    ) -> None:
+        super().__init__()
+        if in_channels not in (3, 6):
+            raise InputError(f"in_channels: expected 3 or 6, got {in_channels}")
+        if len(head_channels) != 2:
+            raise InputError("head_channels: expected two hidden widths")
+        self.in_channels = in_channels
+        self.num_categories = num_categories
+        self.point_embed = nn.Sequential(
+            LBR(in_channels, embed_channels), LBR(embed_channels, embed_channels)
+        )
+        self.attention = nn.ModuleList(
+            OffsetAttention(embed_channels, attention, memory_units, heads, tie_memories)
+            for _ in range(num_attention_layers)
+        )
+        self.fuse = LBR(
+            embed_channels * num_attention_layers, fuse_channels, negative_slope=negative_slope
+        )
+        self.category_embed = LBR(num_categories, category_channels, negative_slope=negative_slope)
+        self.head1 = LBR(3 * fuse_channels + category_channels, head_channels[0], bias=True)
+        self.dropout = nn.Dropout(dropout)
+        self.head2 = LBR(head_channels[0], head_channels[1], bias=True)
+        self.classifier = nn.Linear(head_channels[1], num_parts)
+
+    def forward(
+        self,
+        pos: Tensor,
+        category: Tensor,
+        batch: Tensor | None = None,
+        x: Tensor | None = None,
+    ) -> Tensor:
+        layout = check_cloud(pos, batch, x if self.in_channels == 6 else None, x_channels=3)
+        category = self._check_category(category, layout)
+        fused = self.point_features(pos, layout, x)  # (N, fuse)
+        if layout.uniform is not None:
+            dense = fused.view(layout.num_clouds, layout.uniform, -1)
+            pooled_max, pooled_mean = dense.amax(dim=1), dense.mean(dim=1)
+        else:
+            pooled_max = segment_max(fused, layout.batch, layout.num_clouds)
+            pooled_mean = segment_mean(fused, layout.batch, layout.num_clouds)
+        return self.head(
+            fused, self.global_features(pooled_max, pooled_mean, category), layout.batch
+        )
+
+    def point_features(self, pos: Tensor, layout: CloudLayout, x: Tensor | None = None) -> Tensor:
+        """Fused per-point features ``(N, fuse_channels)`` (before the global pools)."""
+        if self.in_channels == 6:
+            if x is None:
+                raise InputError("x: this model reads normals (in_channels=6) but x is None")
+            feat = torch.cat([pos, x], dim=-1)
+        else:
+            feat = pos
+        feat = self.point_embed(feat)
+        outputs = []
+        for layer in self.attention:
+            feat = layer(feat, layout=layout)
+            outputs.append(feat)
+        return self.fuse(torch.cat(outputs, dim=-1))
+
+    def global_features(self, pooled_max: Tensor, pooled_mean: Tensor, category: Tensor) -> Tensor:
+        """Per-cloud context ``(B, 2 * fuse + category_channels)``."""
+        one_hot = F.one_hot(category, self.num_categories).to(pooled_max.dtype)
+        return torch.cat([pooled_max, pooled_mean, self.category_embed(one_hot)], dim=-1)
+
+    def head(self, fused: Tensor, context: Tensor, batch: Tensor) -> Tensor:
+        """Per-point logits from fused point features and their cloud's context."""
+        h = self.head1(torch.cat([fused, context[batch]], dim=-1))
+        return self.classifier(self.head2(self.dropout(h)))
+
+    def _check_category(self, category: Tensor, layout: CloudLayout) -> Tensor:
+        if not isinstance(category, Tensor):
+            raise InputError(f"category: expected a tensor, got {type(category).__name__}")
+        category = category.reshape(-1)
+        if category.numel() != layout.num_clouds:
+            raise InputError(
+                f"category: expected one entry per cloud ({layout.num_clouds}), "
+                f"got {category.numel()}"
+            )
+        if category.is_floating_point():
+            raise InputError(f"category: expected integer indices, got {category.dtype}")
+        if bool(((category < 0) | (category >= self.num_categories)).any()):
+            raise InputError(
+                f"category: indices must lie in [0, {self.num_categories}), got "
+                f"{category.tolist()[:8]}"
+            )
+        return category.long()

@@ -1,0 +1,96 @@
+"""PCT's neighbour embedding: sample centres, group neighbours, pool."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import InputError
+from ..ops import CloudLayout, farthest_point_sample, knn_groups, layout_of, segment_max
+
+
+class NeighborEmbedding(nn.Module):
+    r"""One sample-and-group stage of PCT's neighbour embedding.
+
+    Picks ``num_samples`` centres per cloud by farthest point sampling, takes each
+    centre's ``k`` nearest points (in xyz, the centre included), builds the edge features
+    :math:`[f_{nbr} - f_{c},\; f_{c}]` (``2 C_in``), applies two LBRs and max-pools over
+    the neighbours.
+
+    The first linear map is applied without materialising the concatenation:
+    :math:`W [f_n - f_c; f_c] = W_1 f_n + (W_2 - W_1) f_c`, with :math:`W = [W_1\ W_2]`.
+    Both terms are computed once per point / centre and gathered onto the edges, which
+    is exact and removes the widest matrix product of the stage. The parameter layout
+    is that of the plain ``Linear(2 C_in, C_out)`` (so published weights load as they are).
+
+    Args:
+        in_channels: per-point input features ``C_in``.
+        out_channels: output features per centre ``C_out``.
+        num_samples: centres per cloud (a cloud with fewer points keeps all of them).
+        k: neighbours per centre (fewer in a cloud with fewer than ``k`` points).
+        random_start: start FPS at a random point (default: each cloud's first point).
+
+    Shapes:
+        - input: ``x`` ``(N, C_in)``, ``pos`` ``(N, 3)``, ``batch`` ``(N,)`` or ``None``
+        - output: ``(x, pos, layout)`` of the centres: ``(M, C_out)``, ``(M, 3)``
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        num_samples: int,
+        k: int = 32,
+        random_start: bool = False,
+    ) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.num_samples = num_samples
+        self.k = k
+        self.random_start = random_start
+        self.lin1 = nn.Linear(2 * in_channels, out_channels, bias=False)
+        self.norm1 = nn.BatchNorm1d(out_channels)
+        self.lin2 = nn.Linear(out_channels, out_channels, bias=False)
+        self.norm2 = nn.BatchNorm1d(out_channels)
+
+    def reset_parameters(self) -> None:
+        for m in (self.lin1, self.norm1, self.lin2, self.norm2):
+            m.reset_parameters()
+
+    def forward(
+        self,
+        x: Tensor,
+        pos: Tensor,
+        batch: Tensor | None = None,
+        layout: CloudLayout | None = None,
+    ) -> tuple[Tensor, Tensor, CloudLayout]:
+        if x.dim() != 2 or x.size(-1) != self.in_channels:
+            raise InputError(
+                f"x: expected shape (num_points, {self.in_channels}), got {tuple(x.shape)}"
+            )
+        if layout is None:
+            layout = layout_of(batch, x.size(0), x.device)
+        centre, centre_layout = farthest_point_sample(
+            pos, layout, self.num_samples, self.random_start
+        )
+        centre_pos = pos[centre]
+        edge_centre, edge_point, k_uniform = knn_groups(
+            pos, layout, centre_pos, centre_layout, self.k
+        )
+        w_nbr, w_centre = self.lin1.weight.split(self.in_channels, dim=1)
+        per_point = F.linear(x, w_nbr)  # (N, C_out)
+        per_centre = F.linear(x[centre], w_centre - w_nbr)  # (M, C_out)
+        h = per_point[edge_point] + per_centre[edge_centre]  # (E, C_out)
+        h = F.relu(self.norm1(h))
+        h = F.relu(self.norm2(self.lin2(h)))
+        if k_uniform is not None:
+            out = h.view(-1, k_uniform, self.out_channels).amax(dim=1)
+        else:
+            out = segment_max(h, edge_centre, centre.numel())
+        return out, centre_pos, centre_layout
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, num_samples={self.num_samples}, k={self.k}"
+        )

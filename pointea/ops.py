@@ -1,0 +1,234 @@
+"""Operations on packed point clouds (PyTorch Geometric batching).
+
+A batch of ``B`` clouds is packed along the first axis: ``pos`` is ``(total_points, 3)``,
+features ``x`` are ``(total_points, C)`` and ``batch`` (``(total_points,)``, sorted, values
+``0..B-1``) says which cloud each point belongs to; ``batch=None`` means a single cloud.
+
+Sampling and grouping call ``torch_cluster`` directly: PyG 2.8's own ``fps`` / ``knn``
+require ``pyg-lib``, which cannot be installed everywhere.
+
+Centre counts: :func:`farthest_point_sample` gives every cloud ``min(num_samples, n_i)``
+centres, so a cloud with fewer points than ``num_samples`` keeps all of its points as
+centres (in FPS order); nothing is duplicated or invented. :func:`knn_groups` likewise
+gives a centre ``min(k, n_i)`` neighbours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .errors import InputError
+
+__all__ = [
+    "CloudLayout",
+    "check_cloud",
+    "layout_of",
+    "farthest_point_sample",
+    "knn_groups",
+    "segment_logsumexp",
+    "segment_softmax",
+    "segment_max",
+    "segment_mean",
+]
+
+
+@dataclass(frozen=True)
+class CloudLayout:
+    """How a packed batch is laid out, computed once per forward pass.
+
+    Attributes:
+        batch: ``(total_points,)`` cloud index of every point.
+        num_clouds: number of clouds ``B``.
+        uniform: points per cloud when every cloud has the same count, else ``None``
+            (enables the dense ``(B, N, C)`` fast paths, which are tested equal to the
+            packed ones).
+    """
+
+    batch: Tensor
+    num_clouds: int
+    uniform: int | None
+
+    @property
+    def sizes(self) -> Tensor:
+        return torch.bincount(self.batch, minlength=self.num_clouds)
+
+
+def layout_of(batch: Tensor | None, num_points: int, device: torch.device) -> CloudLayout:
+    """Build a :class:`CloudLayout` from a (validated) batch vector."""
+    if batch is None:
+        return CloudLayout(torch.zeros(num_points, dtype=torch.long, device=device), 1, num_points)
+    num_clouds = int(batch[-1]) + 1 if batch.numel() else 0
+    sizes = torch.bincount(batch, minlength=num_clouds)
+    uniform = int(sizes[0]) if num_clouds and bool((sizes == sizes[0]).all()) else None
+    return CloudLayout(batch, num_clouds, uniform)
+
+
+def check_cloud(
+    pos: Tensor,
+    batch: Tensor | None = None,
+    x: Tensor | None = None,
+    *,
+    x_channels: int | None = None,
+) -> CloudLayout:
+    """Validate a packed batch and return its layout.
+
+    Raises :class:`~pointea.errors.InputError` (a ``ValueError``) naming the argument for:
+    a ``pos`` that is not a finite float ``(N, 3)`` tensor, an empty cloud, a ``batch``
+    vector that is not integer, 1-D, of the same length as ``pos``, sorted and without
+    gaps, and an ``x`` of the wrong row or channel count.
+    """
+    if not isinstance(pos, Tensor):
+        raise InputError(f"pos: expected a torch.Tensor, got {type(pos).__name__}")
+    if pos.dim() != 2 or pos.size(-1) != 3:
+        raise InputError(f"pos: expected shape (num_points, 3), got {tuple(pos.shape)}")
+    if not pos.is_floating_point():
+        raise InputError(f"pos: expected a floating-point tensor, got {pos.dtype}")
+    if pos.size(0) == 0:
+        raise InputError("pos: the cloud is empty (0 points)")
+    if not bool(torch.isfinite(pos).all()):
+        bad = (~torch.isfinite(pos)).any(-1).nonzero()[:5].flatten().tolist()
+        raise InputError(f"pos: non-finite coordinates (NaN or inf) at points {bad}")
+    if batch is not None:
+        if not isinstance(batch, Tensor) or batch.dim() != 1:
+            raise InputError("batch: expected a 1-D integer tensor")
+        if batch.dtype not in (torch.int64, torch.int32):
+            raise InputError(f"batch: expected an integer tensor, got {batch.dtype}")
+        if batch.numel() != pos.size(0):
+            raise InputError(f"batch: has {batch.numel()} entries but pos has {pos.size(0)} points")
+        batch = batch.long()
+        if int(batch[0]) != 0 or bool((batch[1:] < batch[:-1]).any()):
+            raise InputError("batch: must be sorted and start at 0 (PyG batch vector)")
+        steps = batch[1:] - batch[:-1]
+        if bool((steps > 1).any()):
+            missing = int(batch[:-1][steps > 1][0]) + 1
+            raise InputError(f"batch: cloud {missing} is empty (no point has that index)")
+    if x is not None:
+        if not isinstance(x, Tensor) or x.dim() != 2 or x.size(0) != pos.size(0):
+            shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise InputError(f"x: expected shape ({pos.size(0)}, C), got {shape}")
+        if x_channels is not None and x.size(1) != x_channels:
+            raise InputError(f"x: expected {x_channels} channels, got {x.size(1)}")
+        if not bool(torch.isfinite(x).all()):
+            raise InputError("x: non-finite values (NaN or inf)")
+    return layout_of(batch, pos.size(0), pos.device)
+
+
+def _cluster():
+    try:
+        import torch_cluster
+    except ImportError as exc:  # pragma: no cover - setup.sh installs it
+        raise ImportError(
+            "pointea needs torch-cluster for sampling and grouping: "
+            "pip install --no-build-isolation torch-cluster"
+        ) from exc
+    return torch_cluster
+
+
+def farthest_point_sample(
+    pos: Tensor, layout: CloudLayout, num_samples: int, random_start: bool = False
+) -> tuple[Tensor, CloudLayout]:
+    """Farthest point sampling of ``min(num_samples, n_i)`` centres in every cloud.
+
+    Args:
+        pos: ``(total_points, 3)`` coordinates.
+        layout: the batch layout of ``pos``.
+        num_samples: centres per cloud (fewer for a cloud with fewer points).
+        random_start: start each cloud at a random point instead of its first point
+            (the first point matches the public PCT implementation).
+
+    Returns:
+        ``(index, layout)``: indices into ``pos`` of the centres, grouped by cloud and in
+        FPS order, and the layout of the centres.
+    """
+    if num_samples < 1:
+        raise InputError(f"num_samples: must be >= 1, got {num_samples}")
+    sizes = layout.sizes
+    counts = sizes.clamp(max=num_samples)
+    # torch_cluster keeps ceil(n_i * ratio_i) points; (count - 0.5) / n_i makes that
+    # exactly `count` regardless of float rounding.
+    ratio = (counts.to(torch.float32) - 0.5) / sizes.to(torch.float32)
+    index = _cluster().fps(
+        pos.detach().float(), layout.batch, ratio, random_start, layout.num_clouds
+    )
+    new_batch = torch.repeat_interleave(torch.arange(layout.num_clouds, device=pos.device), counts)
+    if index.numel() != new_batch.numel():  # pragma: no cover - guards a torch_cluster change
+        raise RuntimeError("torch_cluster.fps returned an unexpected number of centres")
+    uniform = int(counts[0]) if bool((counts == counts[0]).all()) else None
+    return index, CloudLayout(new_batch, layout.num_clouds, uniform)
+
+
+def knn_groups(
+    pos: Tensor,
+    layout: CloudLayout,
+    centres: Tensor,
+    centre_layout: CloudLayout,
+    k: int,
+) -> tuple[Tensor, Tensor, int | None]:
+    """The ``k`` nearest points (in the same cloud, the centre included) of each centre.
+
+    Returns:
+        ``(centre_idx, point_idx, k_uniform)``: edges from centre ``centre_idx[e]`` (index
+        into ``centres``) to point ``point_idx[e]`` (index into ``pos``), grouped by centre.
+        ``k_uniform`` is ``k`` when every centre got exactly ``k`` neighbours, in which case
+        the edges reshape to ``(num_centres, k)``; else ``None``.
+    """
+    if k < 1:
+        raise InputError(f"k: must be >= 1, got {k}")
+    edge = _cluster().knn(
+        pos.detach().float(),
+        centres.detach().float(),
+        k,
+        layout.batch,
+        centre_layout.batch,
+    )
+    centre_idx, point_idx = edge[0], edge[1]
+    m = centres.size(0)
+    k_uniform = None
+    if centre_idx.numel() == m * k:
+        expected = torch.arange(m, device=pos.device).repeat_interleave(k)
+        if torch.equal(centre_idx, expected):
+            k_uniform = k
+    return centre_idx, point_idx, k_uniform
+
+
+def segment_max(src: Tensor, index: Tensor, num_segments: int) -> Tensor:
+    """Per-segment maximum over the first axis: ``(E, C) -> (num_segments, C)``."""
+    out = src.new_full((num_segments, *src.shape[1:]), float("-inf"))
+    idx = index.view(-1, *([1] * (src.dim() - 1))).expand_as(src)
+    return out.scatter_reduce(0, idx, src, reduce="amax", include_self=True)
+
+
+def segment_mean(src: Tensor, index: Tensor, num_segments: int) -> Tensor:
+    """Per-segment mean over the first axis: ``(E, C) -> (num_segments, C)``."""
+    total = src.new_zeros((num_segments, *src.shape[1:])).index_add_(0, index, src)
+    count = torch.bincount(index, minlength=num_segments).clamp(min=1).to(src.dtype)
+    return total / count.view(-1, *([1] * (src.dim() - 1)))
+
+
+def segment_logsumexp(src: Tensor, layout: CloudLayout) -> Tensor:
+    """``log(sum(exp(src)))`` over the points of each cloud: ``(N, F) -> (B, F)``.
+
+    The normaliser of the per-cloud softmax; kept separate so streaming inference can
+    accumulate it over chunks (``torch.logaddexp``) and apply it later.
+    """
+    if layout.uniform is not None:
+        return torch.logsumexp(src.view(layout.num_clouds, layout.uniform, -1), dim=1)
+    peak = segment_max(src.detach(), layout.batch, layout.num_clouds)
+    shifted = torch.exp(src - peak[layout.batch])
+    total = src.new_zeros(peak.shape).index_add_(0, layout.batch, shifted)
+    return peak + torch.log(total)
+
+
+def segment_softmax(src: Tensor, layout: CloudLayout) -> Tensor:
+    """Softmax over the points of each cloud, separately for every column of ``src``.
+
+    ``(N, F) -> (N, F)``; for every cloud and column the weights sum to one. A cloud's
+    result never depends on the other clouds of the batch.
+    """
+    if layout.uniform is not None:
+        shape = (layout.num_clouds, layout.uniform, -1)
+        return torch.softmax(src.view(shape), dim=1).view_as(src)
+    return torch.exp(src - segment_logsumexp(src, layout)[layout.batch])
