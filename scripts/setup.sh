@@ -70,8 +70,12 @@ if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
   fi
 fi
-pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check)
-"${pip[@]}" --upgrade "pip>=23" "setuptools>=68" wheel
+# pip's notes about this machine's absent local index folders are noise: filter them out.
+pip_install() {
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check "$@" \
+    2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+}
+pip_install --upgrade "pip>=23" "setuptools>=77" wheel
 
 # 3. torch first, pinned: an unpinned torch would pull a multi-GB CUDA build.
 if "$venv/bin/python" -c "import torch" 2>/dev/null; then
@@ -80,20 +84,20 @@ elif [ "${POINTEA_TORCH:-}" = "skip" ]; then
   log "POINTEA_TORCH=skip but no torch in $venv" >&2; exit 1
 else
   log "installing $torch_pin"
-  "${pip[@]}" "$torch_pin"
+  pip_install "$torch_pin"
 fi
 
 # 4. torch-cluster is source-only: build it against the installed torch (~6 min once;
 #    pip caches the wheel, so later set-ups on this machine take seconds).
 if ! "$venv/bin/python" -c "import torch_cluster" 2>/dev/null; then
   log "building torch-cluster (several minutes the first time)"
-  MAX_JOBS="${MAX_JOBS:-$(nproc)}" "${pip[@]}" --no-build-isolation "torch-cluster==1.6.3"
+  MAX_JOBS="${MAX_JOBS:-$(nproc)}" pip_install --no-build-isolation "torch-cluster==1.6.3"
 fi
 
 # 5. The rest, then pointea itself (editable, dependencies already in place).
 log "installing python packages"
-"${pip[@]}" "${pip_packages[@]}"
-"${pip[@]}" --no-build-isolation --no-deps -e .
+pip_install "${pip_packages[@]}"
+pip_install --no-build-isolation --no-deps -e .
 "$venv/bin/python" -m ipykernel install --sys-prefix --name python3 >/dev/null
 
 "$venv/bin/python" -c "import torch, torch_cluster, torch_geometric, h5py, pointea" \
