@@ -1,0 +1,184 @@
+"""The cached-reader base class shared by :class:`ModelNet40` and :class:`ShapeNetPart`.
+
+A reader reads the extracted archive once, applies ``pre_transform`` and stores the result
+as a PyG processed file. The cache lives in ``<data root>/processed/<archive folder>/
+<split>-<fingerprint>/data.pt``, where the fingerprint hashes
+
+* every source file the split reads (relative path, size, modification time),
+* the reader's options (format, normals, validation carving, categories ...),
+* ``repr(pre_transform)`` and a cache format version.
+
+So a changed source file or pre-transform selects a different cache folder and the data is
+rebuilt, never served stale. (A pre-transform whose ``repr`` carries a memory address, such
+as a lambda, rebuilds on every run: correct, only slower; give it a ``__repr__``.) The cache
+file is written to a temporary name and renamed, so an interrupted build is never loaded;
+a cache that fails to load is rebuilt. Caches of the same split whose sources no longer
+match are deleted when a new one is built.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch_geometric.data import Data, InMemoryDataset
+
+from ..errors import DataError, DatasetNotFoundError
+from .download import ARCHIVES, ArchiveInfo, download_archive, find_archive, manual_instructions
+
+CACHE_VERSION = 1
+
+
+def locate_archive(root: str | os.PathLike, key: str, download: bool) -> Path:
+    """Find (or, with ``download``, fetch) the extracted archive folder for ``key``."""
+    info: ArchiveInfo = ARCHIVES[key]
+    root = Path(root).expanduser()
+    found = find_archive(info, root)
+    if found is not None:
+        return found
+    if download:
+        return download_archive(key, root)
+    raise DatasetNotFoundError(
+        f"{root}: no {info.folder}/ folder found here (nor is {root} itself that folder).\n"
+        f"{manual_instructions(info, root)}"
+    )
+
+
+def _source_stats(files: Sequence[Path], base: Path) -> list[list[Any]]:
+    out = []
+    for f in files:
+        st = f.stat()
+        try:
+            rel = str(f.relative_to(base))
+        except ValueError:
+            rel = str(f)
+        out.append([rel, st.st_size, st.st_mtime_ns])
+    return out
+
+
+class CachedArchiveDataset(InMemoryDataset):
+    """Base of the archive readers: locating, fingerprinting, caching (see module doc).
+
+    Subclasses set ``self.archive_dir`` and ``self.split`` before calling
+    :meth:`_init_cache`, and implement :meth:`source_files` and :meth:`read_samples`.
+    """
+
+    archive_dir: Path
+    split: str
+
+    def source_files(self) -> list[Path]:  # pragma: no cover - abstract
+        """Every file :meth:`read_samples` reads (checked to exist)."""
+        raise NotImplementedError
+
+    def read_samples(self) -> list[Data]:  # pragma: no cover - abstract
+        """Read and validate the split from the archive, one :class:`Data` per shape."""
+        raise NotImplementedError
+
+    def cache_options(self) -> dict[str, Any]:
+        """Reader options that change the processed data."""
+        return {}
+
+    # ------------------------------------------------------------------ cache plumbing
+    def _init_cache(
+        self,
+        transform: Callable[[Data], Data] | None,
+        pre_transform: Callable[[Data], Data] | None,
+        force_reload: bool,
+    ) -> None:
+        sources = self.source_files()
+        self._meta = {
+            "cache_version": CACHE_VERSION,
+            "reader": type(self).__name__,
+            "split": self.split,
+            "options": self.cache_options(),
+            "pre_transform": None if pre_transform is None else repr(pre_transform),
+            "sources": _source_stats(sources, self.archive_dir),
+        }
+        blob = json.dumps(self._meta, sort_keys=True, default=str).encode()
+        self._fingerprint = hashlib.sha256(blob).hexdigest()[:16]
+        super().__init__(
+            str(self.archive_dir.parent), transform, pre_transform, None,
+            log=False, force_reload=force_reload,
+        )
+        path = self.processed_paths[0]
+        try:
+            self.load(path)
+        except Exception:  # a damaged cache file: rebuild it once
+            shutil.rmtree(self.processed_dir, ignore_errors=True)
+            self._process_now()
+            self.load(path)
+
+    @property
+    def raw_file_names(self) -> list[str]:
+        return []
+
+    @property
+    def processed_dir(self) -> str:
+        return str(
+            self.archive_dir.parent / "processed" / self.archive_dir.name
+            / f"{self.split}-{self._fingerprint}"
+        )
+
+    @property
+    def processed_file_names(self) -> list[str]:
+        return ["data.pt"]
+
+    def download(self) -> None:  # downloads are handled by locate_archive
+        pass
+
+    def _process_now(self) -> None:
+        Path(self.processed_dir).mkdir(parents=True, exist_ok=True)
+        self.process()
+
+    def process(self) -> None:
+        data_list = self.read_samples()
+        if not data_list:
+            raise DataError(
+                f"{self.archive_dir}: split {self.split!r} holds no shapes "
+                f"(options {self.cache_options()})"
+            )
+        if self.pre_transform is not None:
+            data_list = [self.pre_transform(d) for d in data_list]
+        out = Path(self.processed_paths[0])
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        try:
+            self.save(data_list, str(tmp))
+            os.replace(tmp, out)
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        (out.parent / "meta.json").write_text(json.dumps(self._meta, indent=1, default=str))
+        self._prune_stale()
+
+    def _prune_stale(self) -> None:
+        """Delete other caches of this split whose source files no longer match."""
+        here = Path(self.processed_dir)
+        for sibling in here.parent.glob(f"{self.split}-*"):
+            if sibling == here or not sibling.is_dir():
+                continue
+            try:
+                meta = json.loads((sibling / "meta.json").read_text())
+            except (OSError, ValueError):
+                continue
+            if meta.get("sources") != self._meta["sources"] or meta.get(
+                "cache_version"
+            ) != CACHE_VERSION:
+                shutil.rmtree(sibling, ignore_errors=True)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({len(self)}, split={self.split!r})"
+
+
+def as_tensor(array: Any, dtype: torch.dtype) -> torch.Tensor:
+    """``torch.from_numpy`` on a contiguous copy of ``array`` with ``dtype``."""
+    import numpy as np
+
+    return torch.from_numpy(np.ascontiguousarray(array)).to(dtype)
