@@ -1,0 +1,137 @@
+"""Metrics against hand-computed cases, edge cases included."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from pointea.errors import InputError
+from pointea.metrics import (
+    ClassificationMeter,
+    SegmentationMeter,
+    classification_metrics,
+    confusion_matrix,
+    predict_parts,
+    restrict_to_category,
+    segmentation_metrics,
+    shape_ious,
+)
+
+# two toy categories: category 0 owns parts {0, 1}, category 1 owns parts {2, 3, 4}
+PARTS = [[0, 1], [2, 3, 4]]
+
+
+def test_confusion_and_accuracies_by_hand():
+    target = torch.tensor([0, 0, 0, 1, 1, 2])
+    pred = torch.tensor([0, 0, 1, 1, 0, 2])
+    cm = confusion_matrix(pred, target, 3)
+    assert cm.tolist() == [[2, 1, 0], [1, 1, 0], [0, 0, 1]]
+    m = classification_metrics(pred, target, 3)
+    assert m["overall_accuracy"] == pytest.approx(4 / 6)
+    assert m["per_class_accuracy"] == pytest.approx([2 / 3, 1 / 2, 1.0])
+    assert m["mean_class_accuracy"] == pytest.approx((2 / 3 + 1 / 2 + 1) / 3)
+    assert m["num_samples"] == 6
+
+
+def test_logits_equal_ids_and_absent_class_left_out_of_macc():
+    logits = torch.tensor([[3.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 5.0, 0.0]])
+    target = torch.tensor([0, 1, 0])
+    m = classification_metrics(logits, target, 3)
+    assert m["overall_accuracy"] == pytest.approx(2 / 3)
+    assert m["per_class_accuracy"][2] is None  # class 2 never occurs
+    assert m["mean_class_accuracy"] == pytest.approx((1 / 2 + 1) / 2)
+
+
+def test_classification_meter_accumulates_and_sums_states():
+    a, b = ClassificationMeter(3, ["x", "y", "z"]), ClassificationMeter(3, ["x", "y", "z"])
+    a.update(torch.tensor([0, 1]), torch.tensor([0, 0]))
+    b.update(torch.tensor([2, 2]), torch.tensor([2, 1]))
+    merged = ClassificationMeter(3, ["x", "y", "z"])
+    merged.load_state(a.state() + b.state())
+    whole = classification_metrics(torch.tensor([0, 1, 2, 2]), torch.tensor([0, 0, 2, 1]), 3)
+    got = merged.compute()
+    assert got["overall_accuracy"] == pytest.approx(whole["overall_accuracy"])
+    assert got["per_class_accuracy"] == {"x": 0.5, "y": 0.0, "z": 1.0}
+    assert "ClassificationMeter" in repr(merged)
+
+
+def test_classification_bad_inputs():
+    with pytest.raises(InputError, match="outside"):
+        confusion_matrix(torch.tensor([0, 5]), torch.tensor([0, 1]), 3)
+    with pytest.raises(InputError, match="match"):
+        confusion_matrix(torch.tensor([0, 1, 2]), torch.tensor([0, 1]), 3)
+
+
+def test_restrict_to_category_masks_other_parts():
+    logits = torch.zeros(4, 5)
+    logits[:, 4] = 10.0  # part 4 (category 1) is the global favourite
+    logits[:, 1] = 1.0
+    category = torch.tensor([0, 1])
+    batch = torch.tensor([0, 0, 1, 1])
+    masked = restrict_to_category(logits, category, PARTS, batch)
+    assert torch.isinf(masked[:2, 2:]).all() and torch.isfinite(masked[:2, :2]).all()
+    assert torch.isinf(masked[2:, :2]).all() and torch.isfinite(masked[2:, 2:]).all()
+    assert predict_parts(logits, category, PARTS, batch).tolist() == [1, 1, 4, 4]
+
+
+def test_shape_iou_by_hand_with_absent_part_counted_as_one():
+    # one shape of category 1 (parts 2, 3, 4); part 4 absent from truth and prediction
+    target = torch.tensor([2, 2, 3, 3])
+    pred = torch.tensor([2, 3, 3, 3])
+    ious = shape_ious(pred, target, torch.tensor([1]), PARTS)
+    # part 2: inter 1, union 2 -> 0.5; part 3: inter 2, union 3 -> 2/3; part 4: 1
+    assert ious.tolist() == pytest.approx([(0.5 + 2 / 3 + 1.0) / 3])
+
+
+def test_shape_iou_restricts_logits_before_argmax():
+    # unrestricted argmax would pick part 4 (other category) everywhere
+    logits = torch.tensor([[2.0, 0.0, 0.0, 0.0, 9.0], [0.0, 1.0, 0.0, 0.0, 9.0]])
+    target = torch.tensor([0, 1])
+    ious = shape_ious(logits, target, torch.tensor([0]), PARTS)
+    assert ious.tolist() == [1.0]
+    # given ids are taken as they are: a foreign part counts against the true part
+    ious = shape_ious(torch.tensor([4, 1]), target, torch.tensor([0]), PARTS)
+    assert ious.tolist() == pytest.approx([(0.0 + 1.0) / 2])
+
+
+def test_instance_vs_class_miou_by_hand():
+    # shapes: A (cat 0) IoU 1, B (cat 0) IoU 0.5, C (cat 1) IoU 0.25-ish
+    target = torch.tensor([0, 1, 0, 0, 2, 3, 4, 4])
+    pred = torch.tensor([0, 1, 0, 1, 3, 3, 4, 2])
+    batch = torch.tensor([0, 0, 1, 1, 2, 2, 2, 2])
+    category = torch.tensor([0, 0, 1])
+    a = 1.0
+    b = (0.5 + 0.0) / 2  # part 0: inter 1 union 2; part 1: inter 0 union 1
+    c = (0.0 + 0.5 + 0.5) / 3  # part 2: 0/2, part 3: 1/2, part 4: 1/2
+    m = segmentation_metrics(pred, target, category, PARTS, batch, ["mug", "lamp"])
+    assert m["instance_miou"] == pytest.approx((a + b + c) / 3)
+    assert m["class_miou"] == pytest.approx(((a + b) / 2 + c) / 2)
+    assert m["per_category_iou"] == pytest.approx({"mug": (a + b) / 2, "lamp": c})
+    assert m["point_accuracy"] == pytest.approx(5 / 8)
+    assert m["num_shapes"] == 3
+
+
+def test_segmentation_meter_absent_category_is_none_and_states_sum():
+    parts = [[0, 1], [2, 3, 4], [5, 6]]
+    m1, m2 = SegmentationMeter(parts), SegmentationMeter(parts)
+    m1.update(torch.tensor([0, 1]), torch.tensor([0, 0]), torch.tensor([0]))
+    m2.update(torch.tensor([2, 3, 3]), torch.tensor([2, 3, 3]), torch.tensor([1]))
+    merged = SegmentationMeter(parts)
+    merged.load_state(m1.state() + m2.state())
+    out = merged.compute()
+    assert out["per_category_iou"]["2"] is None
+    s1 = (0.5 + 0.0) / 2
+    assert out["instance_miou"] == pytest.approx((s1 + 1.0) / 2)
+    assert out["class_miou"] == pytest.approx((s1 + 1.0) / 2)
+    empty = SegmentationMeter(parts).compute()
+    assert empty["instance_miou"] is None and empty["num_shapes"] == 0
+    assert not math.isnan(out["instance_miou"])
+
+
+def test_segmentation_bad_inputs():
+    with pytest.raises(InputError, match="batch"):
+        shape_ious(torch.tensor([0, 1]), torch.tensor([0, 1]), torch.tensor([0, 1]), PARTS)
+    with pytest.raises(InputError, match="part ids"):
+        shape_ious(torch.tensor([0, 9]), torch.tensor([0, 1]), torch.tensor([0]), PARTS)
