@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from .io import _import_open3d, _quiet_stdout, write_ply
+from .io import _import_open3d, _quiet_stdout, resample_indices, write_ply
 
 __all__ = [
     "PALETTE",
@@ -760,6 +760,7 @@ def render_prediction_grid(
     num_shapes: int = 8,
     indices: Sequence[int] | None = None,
     class_names: Sequence[str] | None = None,
+    num_points: int | None = None,
     ncols: int = 4,
     width: int = 256,
     height: int = 256,
@@ -782,12 +783,16 @@ def render_prediction_grid(
         num_shapes: how many shapes (spread evenly over the dataset, or seeded random
             when ``seed`` is not ``None``); ignored with ``indices``.
         class_names: names of the classes (classification titles).
+        num_points: run on this many points of each shape (seeded random subset; the
+            training number of points), ``None`` for all.
         device: where to run the model.
 
     Returns:
         ``(H, W, 3)`` uint8 image.
     """
     import torch
+
+    from .metrics import predict_parts, shape_ious
 
     n = len(dataset)
     if n == 0:
@@ -802,23 +807,26 @@ def render_prediction_grid(
     try:
         for i in indices:
             data = dataset[int(i)]
-            pos = data.pos.to(device, torch.float32)
-            x = data.x.to(device) if getattr(data, "x", None) is not None else None
+            n_all = data.pos.size(0)
+            keep = (torch.arange(n_all) if num_points is None or num_points >= n_all
+                    else torch.from_numpy(resample_indices(n_all, num_points, seed)))
+            pos = data.pos[keep].to(device, torch.float32)
+            x = data.x[keep].to(device) if getattr(data, "x", None) is not None else None
             with torch.no_grad():
                 if getattr(data, "category", None) is not None:
                     cat = data.category.reshape(-1)[:1].to(device)
-                    logits = model(pos, cat, None, x)
-                    pred = _restrict_argmax(logits, int(cat.item()))
-                    true = data.y.reshape(-1).cpu().numpy()
                     ci = int(cat.item())
+                    parts_table = _part_table()[1]
+                    logits = model(pos, cat, None, x)
+                    pred_t = predict_parts(logits, cat, parts_table)
+                    true_t = data.y.reshape(-1)[keep].to(pred_t.device)
+                    iou = float(shape_ious(pred_t, true_t, cat, parts_table)[0])
+                    pred, true = pred_t.cpu().numpy(), true_t.cpu().numpy()
                     cols = part_colors(pred, ci)
-                    wrong = pred != true
-                    cols[wrong] = ERROR_COLOR
+                    cols[pred != true] = ERROR_COLOR
                     clouds.append(pos.cpu().numpy())
                     colors.append(cols)
-                    names, _, _ = _part_table()
-                    iou = _shape_iou(pred, true, _part_table()[1][ci])
-                    titles.append(f"{names[ci]}  IoU {iou:.2f}")
+                    titles.append(f"{_part_table()[0][ci]}  IoU {iou:.2f}")
                     tcolors.append("black")
                     legend = [("wrong part", ERROR_COLOR)]
                 else:
@@ -844,20 +852,3 @@ def render_prediction_grid(
 
 def _name(names: Sequence[str] | None, i: int) -> str:
     return names[i] if names is not None and 0 <= i < len(names) else str(i)
-
-
-def _restrict_argmax(logits: Any, category: int) -> np.ndarray:
-    """Argmax over the category's parts only (the ShapeNetPart evaluation protocol)."""
-    parts = _part_table()[1][category]
-    sub = logits[:, parts]
-    return np.asarray(parts)[sub.argmax(dim=1).cpu().numpy()]
-
-
-def _shape_iou(pred: np.ndarray, true: np.ndarray, parts: Sequence[int]) -> float:
-    """Mean IoU over the category's parts; a part absent from both counts as 1."""
-    ious = []
-    for p in parts:
-        inter = np.sum((pred == p) & (true == p))
-        union = np.sum((pred == p) | (true == p))
-        ious.append(1.0 if union == 0 else inter / union)
-    return float(np.mean(ious))
