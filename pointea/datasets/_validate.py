@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -228,14 +229,32 @@ def parse_float_table(text: str, path: Path, ncols: int, sep: str | None, what: 
         raise DataError(  # pragma: no cover - _diagnose_rows always raises on real errors
             f"{path}: expected {len(lines)} rows of {ncols} numbers in the {what} file"
         )
+    if not _rows_have(flat, ncols):  # totals can match while two rows are both wrong
+        _diagnose_rows(lines, path, ncols, sep, what)
     table = values.reshape(len(lines), ncols)
     check_finite(table, path, f"the {what} values", index_name="(row, column)")
     return table.astype(np.float32)
 
 
+def _rows_have(text: str, ncols: int) -> bool:
+    """True if every non-blank line of ``text`` has exactly ``ncols`` whitespace-separated
+    fields (vectorised: no Python loop over the rows)."""
+    b = np.frombuffer(text.encode("utf-8", "replace"), dtype=np.uint8)
+    if b.size == 0:
+        return False
+    nl = b == 10
+    sep = nl | (b == 32) | (b == 9) | (b == 13) | (b == 11) | (b == 12)
+    prev_sep = np.concatenate([[True], sep[:-1]])
+    starts = ~sep & prev_sep
+    line = np.cumsum(nl) - nl  # line index of every byte (a newline ends its own line)
+    counts = np.bincount(line[starts], minlength=int(line[-1]) + 1)
+    nonblank = np.bincount(line[~sep], minlength=counts.size) > 0
+    return bool((counts[nonblank] == ncols).all())
+
+
 def _diagnose_rows(lines: list[str], path: Path, ncols: int, sep: str | None, what: str) -> None:
     for i, line in enumerate(lines):
-        fields = line.split(",") if sep == "," else line.split()
+        fields = [f for f in re.split(r"[,\s]+", line.strip())] if sep == "," else line.split()
         if len(fields) != ncols:
             raise DataError(
                 f"{path}: row {i + 1} of the {what} file has {len(fields)} fields, "

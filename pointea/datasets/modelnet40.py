@@ -71,7 +71,8 @@ def carve_validation(
         idx = np.flatnonzero(labels == c)
         k = int(round(fraction * idx.size))
         if fraction > 0 and idx.size >= 2:
-            k = min(max(k, 1), idx.size - 1)
+            k = max(k, 1)
+        k = min(k, idx.size - 1)  # a class never leaves the train split entirely
         val.append(rng.permutation(idx)[:k])
     val_idx = np.sort(np.concatenate(val)) if val else np.zeros(0, np.int64)
     train_idx = np.setdiff1d(np.arange(labels.size), val_idx)

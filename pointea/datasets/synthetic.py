@@ -302,7 +302,8 @@ def _b_mug(rng: Rng) -> list[_Part]:
     r, h = rng.uniform(0.4, 0.6), rng.uniform(0.8, 1.3)
     hr = rng.uniform(0.2, 0.35)
     handle = _Part("torus", {"big": hr, "small": rng.uniform(0.04, 0.07), "arc": np.pi},
-                   "handle", (r, 0, 0), _rot_z(0) @ _rot_x(np.pi / 2) @ _rot_y(-np.pi / 2))
+                   "handle", (r, rng.uniform(-0.1, 0.1) * h, 0),
+                   _rot_z(-np.pi / 2) @ _rot_x(-np.pi / 2))  # half ring in the xy plane, +x
     return [_cyl(r, h, "cup", caps=(True, False)), handle]
 
 

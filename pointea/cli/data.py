@@ -1,0 +1,167 @@
+"""``pointea-data``: generate the offline stand-ins, download archives, check a data folder.
+
+Examples::
+
+    pointea-data synthetic --task modelnet40 --root data/synthetic
+    pointea-data download modelnet40 --root data/
+    pointea-data check data/
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..errors import PointeaError
+
+__all__ = ["main"]
+
+
+def _cmd_synthetic(args: argparse.Namespace) -> int:
+    from ..datasets.synthetic import ensure_synthetic
+
+    sizes: dict[str, Any] = {}
+    if args.task in ("modelnet40", "classification"):
+        for k in ("num_classes", "train_per_class", "test_per_class", "points"):
+            if getattr(args, k) is not None:
+                sizes[k] = getattr(args, k)
+    else:
+        for k in ("train_per_category", "val_per_category", "test_per_category", "points"):
+            if getattr(args, k) is not None:
+                sizes[k] = getattr(args, k)
+    root = ensure_synthetic(args.task, root=args.root, seed=args.seed, **sizes)
+    print(f"synthetic {args.task} data ready under {root} (seed {args.seed})")
+    return 0
+
+
+def _cmd_download(args: argparse.Namespace) -> int:
+    from ..datasets.download import ARCHIVES, download_archive, resolve_archive_key
+
+    key = resolve_archive_key(args.archive)
+    folder = download_archive(key, args.root, progress=not args.no_progress,
+                              keep_archive=args.keep_archive)
+    print(f"{ARCHIVES[key].filename}: ready at {folder}")
+    return 0
+
+
+def _summarise_cls(name: str, out: dict[str, Any]) -> str:
+    labels = out["labels"]
+    sizes = [p.shape[0] for p in out["pos"]]
+    hist = Counter(int(v) for v in labels)
+    return (f"  {name:<9} {len(sizes):>6} shapes, {min(sizes)}-{max(sizes)} points, "
+            f"{len(hist)}/{len(out['class_names'])} classes present "
+            f"(smallest class {min(hist.values())} shapes)")
+
+
+def _summarise_seg(name: str, shapes: list[dict[str, Any]]) -> str:
+    from ..datasets.shapenetpart import SHAPENET_CATEGORIES
+
+    if not shapes:
+        return f"  {name:<9} 0 shapes"
+    sizes = [s["pos"].shape[0] for s in shapes]
+    names = list(SHAPENET_CATEGORIES)
+    cats = Counter(names[s["category"]] for s in shapes)
+    listing = ", ".join(f"{c} {n}" for c, n in sorted(cats.items()))
+    return (f"  {name:<9} {len(sizes):>6} shapes, {min(sizes)}-{max(sizes)} points; "
+            f"{listing}")
+
+
+def _check_one(key: str, folder: Path) -> list[str]:
+    from ..datasets import modelnet40 as mn
+    from ..datasets import shapenetpart as sp
+
+    lines = []
+    if key == "modelnet40":
+        for split in ("train", "test"):
+            lines.append(_summarise_cls(split, mn.read_hdf5_split(folder, split, False)))
+    elif key == "modelnet40_resampled":
+        for split in ("train", "test"):
+            lines.append(_summarise_cls(split, mn.read_resampled_split(folder, split, False)))
+    elif key == "shapenetpart":
+        for split in ("train", "val", "test"):
+            lines.append(_summarise_seg(split, sp.read_text_split(folder, split)))
+    else:
+        for split in ("train", "val", "test"):
+            lines.append(_summarise_seg(split, sp.read_hdf5_split(folder, split)))
+    return lines
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from ..datasets.download import ARCHIVES, find_archive
+
+    root = Path(args.root).expanduser()
+    if not root.is_dir():
+        print(f"error: {root}: no such folder", file=sys.stderr)
+        return 2
+    found = [(k, f) for k, info in ARCHIVES.items() if (f := find_archive(info, root))]
+    if not found:
+        names = ", ".join(info.folder for info in ARCHIVES.values())
+        print(f"error: {root}: none of the dataset folders found ({names})", file=sys.stderr)
+        return 2
+    status = 0
+    for key, folder in found:
+        print(f"{folder} [{key}]")
+        try:
+            for line in _check_one(key, folder):
+                print(line)
+            print("  ok")
+        except PointeaError as exc:
+            print(f"  error: {exc}", file=sys.stderr)
+            status = 1
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    parser = argparse.ArgumentParser(
+        prog="pointea-data", description="Prepare and check pointea's datasets.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("synthetic", help="write the offline stand-in datasets (no download)")
+    p.add_argument("--task", required=True,
+                   choices=["modelnet40", "shapenetpart", "classification", "segmentation"])
+    p.add_argument("--root", default="data/synthetic", help="output folder (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--points", type=int, default=None, help="points per shape (2048)")
+    p.add_argument("--num-classes", type=int, default=None, help="classification: 2..12")
+    p.add_argument("--train-per-class", type=int, default=None)
+    p.add_argument("--test-per-class", type=int, default=None)
+    p.add_argument("--train-per-category", type=int, default=None)
+    p.add_argument("--val-per-category", type=int, default=None)
+    p.add_argument("--test-per-category", type=int, default=None)
+    p.set_defaults(func=_cmd_synthetic)
+
+    p = sub.add_parser("download", help="fetch and extract a published archive (needs internet)")
+    p.add_argument("archive", help="modelnet40, modelnet40-resampled, shapenetpart, "
+                                   "shapenetpart-hdf5")
+    p.add_argument("--root", default="data", help="folder to extract into (default: %(default)s)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--keep-archive", action="store_true", help="keep the .zip after extraction")
+    p.set_defaults(func=_cmd_download)
+
+    p = sub.add_parser("check", help="validate every dataset folder under ROOT and summarise")
+    p.add_argument("root", help="a data folder (e.g. data/) or an archive folder itself")
+    p.set_defaults(func=_cmd_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``pointea-data``; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except PointeaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
