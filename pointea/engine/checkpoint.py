@@ -1,0 +1,248 @@
+"""Training checkpoints: plain values only, written atomically, checked when read.
+
+A checkpoint is a dict of tensors, numbers, strings, lists and dicts (never a module,
+an ``argparse.Namespace`` or a DDP-wrapped state dict), so
+``torch.load(path, weights_only=True)`` reads it. Keys (docs/ARCHITECTURE.md)::
+
+    format="pointea-checkpoint", format_version=1, task, model_name, model_config,
+    model, optimizer, scheduler, scaler, epoch (completed), global_step, rng, config,
+    class_names, best_metric, best_epoch, metrics, pointea_version, torch_version
+
+Writes go through :func:`pointea.serialization.atomic_torch_save`: a run killed while
+saving leaves the previous file complete; a full disk raises
+:class:`~pointea.errors.TrainingError` and the previous file stays as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import __version__
+from ..errors import CheckpointError, TrainingError
+from ..serialization import atomic_torch_save, safe_torch_load
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CHECKPOINT_VERSION",
+    "capture_rng_state",
+    "check_checkpoint_matches",
+    "is_training_checkpoint",
+    "load_checkpoint",
+    "load_model_state",
+    "restore_rng_state",
+    "save_checkpoint",
+    "unwrap_model",
+]
+
+CHECKPOINT_FORMAT = "pointea-checkpoint"
+CHECKPOINT_VERSION = 1
+REQUIRED_KEYS = (
+    "format",
+    "format_version",
+    "task",
+    "model_name",
+    "model_config",
+    "model",
+    "epoch",
+    "config",
+)
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The module inside a DistributedDataParallel / DataParallel / compiled wrapper."""
+    while True:
+        if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+            model = model.module
+        elif hasattr(model, "_orig_mod"):  # torch.compile
+            model = model._orig_mod
+        else:
+            return model
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """The torch (CPU and CUDA), numpy and Python RNG states as plain values."""
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "name": str(np_state[0]),
+            "keys": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+        "python": _to_lists(random.getstate()),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = list(torch.cuda.get_rng_state_all())
+    return state
+
+
+def _to_lists(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_to_lists(v) for v in value]
+    return value
+
+
+def _to_tuples(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_to_tuples(v) for v in value)
+    return value
+
+
+def restore_rng_state(state: Mapping[str, Any]) -> None:
+    """Inverse of :func:`capture_rng_state` (missing parts are left alone)."""
+    if "torch" in state:
+        torch.set_rng_state(state["torch"].cpu().to(torch.uint8))
+    if "numpy" in state:
+        s = state["numpy"]
+        np.random.set_state(
+            (
+                s["name"],
+                s["keys"].numpy().astype(np.uint32),
+                s["pos"],
+                s["has_gauss"],
+                s["cached_gaussian"],
+            )
+        )
+    if "python" in state:
+        random.setstate(_to_tuples(state["python"]))
+    if "cuda" in state and torch.cuda.is_available():
+        states = state["cuda"]
+        if len(states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all([s.cpu().to(torch.uint8) for s in states])
+
+
+def save_checkpoint(checkpoint: Mapping[str, Any], path: str | os.PathLike) -> Path:
+    """Write ``checkpoint`` atomically to ``path``.
+
+    Raises:
+        TrainingError: the file could not be written (disk full, folder read-only ...);
+            the previous file at ``path`` is intact.
+    """
+    path = Path(path)
+    try:
+        return atomic_torch_save(dict(checkpoint), path)
+    except OSError as exc:
+        previous = "the previous checkpoint there is intact" if path.exists() else (
+            "no earlier checkpoint existed there"
+        )
+        raise TrainingError(
+            f"could not save checkpoint {path}: {exc.strerror or exc} "
+            f"(errno {exc.errno}); {previous}"
+        ) from exc
+
+
+def is_training_checkpoint(obj: Any) -> bool:
+    """True for a dict written by the pointea trainer."""
+    return isinstance(obj, Mapping) and obj.get("format") == CHECKPOINT_FORMAT
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
+    """Read and check a pointea training checkpoint.
+
+    Raises:
+        CheckpointError: unreadable, unsafe, not a pointea training checkpoint, a newer
+            format, or missing fields (each listed).
+    """
+    path = Path(path)
+    obj = safe_torch_load(path, map_location=map_location)
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(
+            f"{path}: not a pointea training checkpoint (holds a {type(obj).__name__}, "
+            "expected a dict)"
+        )
+    if obj.get("format") != CHECKPOINT_FORMAT:
+        keys = sorted(map(str, obj))[:8]
+        raise CheckpointError(
+            f"{path}: not a pointea training checkpoint (field 'format' is "
+            f"{obj.get('format')!r}, expected {CHECKPOINT_FORMAT!r}; top-level keys: {keys}). "
+            "A pretrained folder or a converted PCT file is read by pointea.models.load_model"
+        )
+    version = obj.get("format_version")
+    if not isinstance(version, int) or version > CHECKPOINT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format_version {version!r} is not supported "
+            f"(this pointea {__version__} reads up to {CHECKPOINT_VERSION}); upgrade pointea"
+        )
+    missing = [k for k in REQUIRED_KEYS if k not in obj]
+    if missing:
+        raise CheckpointError(f"{path}: checkpoint lacks the fields {missing} (truncated?)")
+    return dict(obj)
+
+
+def check_checkpoint_matches(
+    checkpoint: Mapping[str, Any],
+    path: str | os.PathLike,
+    *,
+    task: str | None = None,
+    model_name: str | None = None,
+    model_config: Mapping[str, Any] | None = None,
+) -> None:
+    """Raise :class:`CheckpointError` listing every field that differs from the expected.
+
+    Args:
+        checkpoint: a dict from :func:`load_checkpoint`.
+        path: its file (for the message).
+        task: expected ``"classification"`` / ``"segmentation"``.
+        model_name: expected registry name.
+        model_config: expected model hyper-parameters (each key compared).
+    """
+    problems: list[str] = []
+    if task is not None and checkpoint.get("task") != task:
+        problems.append(f"task: checkpoint {checkpoint.get('task')!r}, expected {task!r}")
+    if model_name is not None and checkpoint.get("model_name") != model_name:
+        problems.append(
+            f"model: checkpoint {checkpoint.get('model_name')!r}, expected {model_name!r}"
+        )
+    if model_config is not None:
+        saved = checkpoint.get("model_config") or {}
+        for key in sorted(set(saved) | set(model_config)):
+            if saved.get(key, "<absent>") != model_config.get(key, "<absent>"):
+                problems.append(
+                    f"model_config.{key}: checkpoint {saved.get(key, '<absent>')!r}, "
+                    f"expected {model_config.get(key, '<absent>')!r}"
+                )
+    if problems:
+        raise CheckpointError(
+            f"{path}: checkpoint does not match this run: " + "; ".join(problems)
+        )
+
+
+def load_model_state(
+    model: nn.Module, state_dict: Mapping[str, Any], path: str | os.PathLike
+) -> None:
+    """``load_state_dict(strict=True)`` with a :class:`CheckpointError` listing the
+    missing, unexpected and wrongly shaped parameters."""
+    model = unwrap_model(model)
+    own = model.state_dict()
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    shapes = [
+        f"{k} {tuple(state_dict[k].shape)} vs {tuple(own[k].shape)}"
+        for k in own
+        if k in state_dict
+        and isinstance(state_dict[k], torch.Tensor)
+        and state_dict[k].shape != own[k].shape
+    ]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} (e.g. {missing[:4]})")
+        if unexpected:
+            parts.append(f"unexpected {len(unexpected)} (e.g. {unexpected[:4]})")
+        if shapes:
+            parts.append(f"shape mismatch (checkpoint vs model) {shapes[:4]}")
+        raise CheckpointError(
+            f"{path}: the weights do not fit the model {type(model).__name__}: "
+            + "; ".join(parts)
+        )
+    model.load_state_dict(state_dict, strict=True)

@@ -1,0 +1,68 @@
+"""The one-screen summary printed at the end of a run or an evaluation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["format_metrics", "format_summary"]
+
+
+def _pct(value: Any) -> str:
+    return f"{100 * value:6.2f} %" if isinstance(value, (int, float)) else "   n/a"
+
+
+def format_metrics(metrics: dict[str, Any], kind: str, *, max_items: int = 16) -> list[str]:
+    """Lines with the headline metrics and the per-class / per-category table."""
+    lines: list[str] = []
+    if kind == "classification":
+        lines.append(f"  overall accuracy     {_pct(metrics.get('overall_accuracy'))}")
+        lines.append(f"  mean class accuracy  {_pct(metrics.get('mean_class_accuracy'))}")
+        per = metrics.get("per_class_accuracy")
+        label = "per-class accuracy"
+    else:
+        lines.append(f"  instance mIoU        {_pct(metrics.get('instance_miou'))}")
+        lines.append(f"  class mIoU           {_pct(metrics.get('class_miou'))}")
+        per = metrics.get("per_category_iou")
+        label = "per-category IoU"
+    if isinstance(per, dict) and per:
+        items = [(k, v) for k, v in per.items() if v is not None]
+        if len(items) > max_items:  # show the weakest, where the work is
+            items = sorted(items, key=lambda kv: kv[1])[:max_items]
+            label += f" (lowest {max_items})"
+        lines.append(f"  {label}:")
+        row = []
+        for name, value in items:
+            row.append(f"{name[:12]:>12} {100 * value:5.1f}")
+            if len(row) == 4:
+                lines.append("   " + "  ".join(row))
+                row = []
+        if row:
+            lines.append("   " + "  ".join(row))
+    return lines
+
+
+def format_summary(
+    cfg: Any, test: dict[str, Any], history: Sequence[dict[str, Any]], run: Any, seconds: float
+) -> str:
+    """The end-of-run summary: settings, best epoch, test numbers and written files."""
+    bar = "=" * 72
+    count = test.get("num_samples", test.get("num_shapes"))
+    lines = [
+        bar,
+        f"pointea run {run.path}",
+        f"  task {cfg.task} ({cfg.kind}), model {cfg.model}, {cfg.attention} attention, "
+        f"{cfg.epochs} epochs, batch {cfg.batch_size}, {cfg.num_points} points, "
+        f"{cfg.optimizer} lr {cfg.lr:g}, seed {cfg.seed}"
+        + (", synthetic data" if cfg.synthetic else ""),
+        f"  best epoch {test.get('epoch')} on {test.get('selected_on')}: "
+        f"{cfg.selection_metric} {_pct(test.get('val_' + cfg.selection_metric)).strip()}",
+        f"test split ({count} {'clouds' if cfg.kind == 'classification' else 'shapes'}), "
+        f"best.pt:",
+        *format_metrics(test, cfg.kind),
+        f"files: {run.test_metrics_path.name}, {run.metrics_path.name}, "
+        f"{run.curves_path.name}, checkpoints/{{best,last}}.pt, {run.config_path.name}",
+        f"time this session: {seconds / 60:.1f} min",
+        bar,
+    ]
+    return "\n".join(lines)
