@@ -80,12 +80,14 @@ class NeighborEmbedding(nn.Module):
         )
         w_nbr, w_centre = self.lin1.weight.split(self.in_channels, dim=1)
         per_point = F.linear(x, w_nbr)  # (N, C_out)
-        per_centre = F.linear(x[centre], w_centre - w_nbr)  # (M, C_out)
-        h = per_point[edge_point] + per_centre[edge_centre]  # (E, C_out)
+        per_centre = F.linear(x.index_select(0, centre), w_centre - w_nbr)  # (M, C_out)
+        # index_select: its backward (index_add_) is much faster than indexing's index_put_
+        h = per_point.index_select(0, edge_point) + per_centre.index_select(0, edge_centre)
         h = F.relu(self.norm1(h))
         h = F.relu(self.norm2(self.lin2(h)))
         if k_uniform is not None:
-            out = h.view(-1, k_uniform, self.out_channels).amax(dim=1)
+            # max (with indices) backpropagates by a scatter, amax by a dense mask: much slower
+            out = h.view(-1, k_uniform, self.out_channels).max(dim=1).values
         else:
             out = segment_max(h, edge_centre, centre.numel())
         return out, centre_pos, centre_layout

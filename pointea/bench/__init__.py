@@ -1,0 +1,1 @@
+"""Benchmark helpers: a dense research-style reference network and timing utilities."""
