@@ -116,6 +116,10 @@ class CachedArchiveDataset(InMemoryDataset):
             self.load(path)
 
     @property
+    def raw_dir(self) -> str:  # the extracted archive is read in place
+        return str(self.archive_dir)
+
+    @property
     def raw_file_names(self) -> list[str]:
         return []
 
@@ -129,9 +133,6 @@ class CachedArchiveDataset(InMemoryDataset):
     @property
     def processed_file_names(self) -> list[str]:
         return ["data.pt"]
-
-    def download(self) -> None:  # downloads are handled by locate_archive
-        pass
 
     def _process_now(self) -> None:
         Path(self.processed_dir).mkdir(parents=True, exist_ok=True)
