@@ -844,6 +844,17 @@ def _read_pcd(path: Path) -> PointCloud:
         for (f, _, _), n in zip(dtypes, names, strict=True):
             cols.setdefault(f, rec[n])
     elif mode == "binary_compressed":
+        # Check the declared sizes before open3d allocates anything.
+        if len(data) - offset < 8:
+            raise _fail(path, "truncated: compressed PCD data has no size header")
+        csize, usize = struct.unpack_from("<II", data, offset)
+        point_size = sum(s * c for s, c in zip(sizes, counts, strict=True))
+        if usize != point_size * npts:
+            raise _fail(path, f"compressed PCD: uncompressed size {usize} does not match "
+                              f"{npts} points of {point_size} bytes")
+        if csize > len(data) - offset - 8:
+            raise _fail(path, f"truncated: compressed PCD declares {csize} bytes of data, the "
+                              f"file holds {len(data) - offset - 8}")
         return _read_pcd_open3d(path)
     else:
         raise _fail(path, f"PCD DATA {mode!r} is not supported (ascii, binary, "
