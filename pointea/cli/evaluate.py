@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import CheckpointError, InputError, PointeaError
+from ..errors import CheckpointError, DatasetNotFoundError, InputError, PointeaError
 
 __all__ = ["build_parser", "evaluate_checkpoint", "main"]
 
@@ -200,6 +200,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"\n{PROG}: interrupted", file=sys.stderr)
         return 130
+    except DatasetNotFoundError as exc:
+        print(f"{PROG}: error: {exc}\nWith internet access, rerun with --download to fetch it.",
+              file=sys.stderr)
+        return 2
     except PointeaError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ..errors import PointeaError, TrainingError
+from ..errors import DatasetNotFoundError, PointeaError, TrainingError
 
 __all__ = ["build_parser", "main", "main_seg"]
 
@@ -224,10 +224,19 @@ def _run(argv: Sequence[str] | None, task: str) -> int:
     except TrainingError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1
+    except DatasetNotFoundError as exc:
+        print(f"{parser.prog}: error: {exc}\n{_download_hint(cfg)}", file=sys.stderr)
+        return 2
     except PointeaError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _download_hint(cfg) -> str:
+    root = cfg.data_root or "data"
+    return (f"With internet access, rerun with --download (--data-root {root}) to fetch it; "
+            "or train on the offline procedural stand-in with --synthetic.")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
