@@ -18,11 +18,10 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra.numpy import arrays  # noqa: E402
+from test_io import off_text, pcd_bytes, ply_bytes, stl_ascii, stl_binary  # noqa: E402
 
 from pointea import io  # noqa: E402
 from pointea.errors import DataError  # noqa: E402
-
-from test_io import off_text, pcd_bytes, ply_bytes, stl_ascii, stl_binary  # noqa: E402
 
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,

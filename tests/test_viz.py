@@ -74,7 +74,7 @@ def test_camera_fits_object_whatever_its_scale_and_position():
         cam = viz.fit_camera(pts, width=200, height=100, up="z")
         col, row, depth = viz.project_points(pts, cam, 200, 100)
         assert np.all(depth > 0)
-        assert 0 <= col.min() and col.max() < 200 and 0 <= row.min() and row.max() < 100
+        assert col.min() >= 0 and col.max() < 200 and row.min() >= 0 and row.max() < 100
         # the object fills a good part of the limiting (vertical) direction
         assert row.max() - row.min() > 35
 
