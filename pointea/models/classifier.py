@@ -130,7 +130,13 @@ class PCTClassifier(nn.Module):
         """Fused per-centre features before pooling: ``(M, fuse_channels)`` and their layout."""
         layout = check_cloud(pos, batch, x if self.in_channels == 6 else None, x_channels=3)
         feat = self.point_embed(self._input(pos, x))  # (N, embed)
-        for stage in self.stages:
+        return self.features_from_stage(feat, pos, layout, start=0)
+
+    def features_from_stage(
+        self, feat: Tensor, pos: Tensor, layout: CloudLayout, start: int
+    ) -> tuple[Tensor, CloudLayout]:
+        """Run the neighbour-embedding stages from ``start`` on, then attention and fusion."""
+        for stage in self.stages[start:]:
             feat, pos, layout = stage(feat, pos, layout=layout)  # (M, stage_channels[i])
         stage_out = feat
         feat = self.pre_attention(feat)

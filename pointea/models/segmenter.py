@@ -126,8 +126,17 @@ class PCTSegmenter(nn.Module):
         return torch.cat([pooled_max, pooled_mean, self.category_embed(one_hot)], dim=-1)
 
     def head(self, fused: Tensor, context: Tensor, batch: Tensor) -> Tensor:
-        """Per-point logits from fused point features and their cloud's context."""
-        h = self.head1(torch.cat([fused, context[batch]], dim=-1))
+        """Per-point logits from fused point features and their cloud's context.
+
+        The first layer acts on ``[fused, context[batch]]``; its context part is the same
+        for every point of a cloud, so it is computed once per cloud and gathered
+        (exact, and two thirds of that layer's arithmetic saved).
+        """
+        lin = self.head1.linear
+        w_point, w_cloud = lin.weight.split([fused.size(-1), context.size(-1)], dim=1)
+        per_cloud = F.linear(context, w_cloud, lin.bias)  # (B, hidden)
+        h = F.linear(fused, w_point) + per_cloud.index_select(0, batch)
+        h = self.head1[2](self.head1.norm(h))
         return self.classifier(self.head2(self.dropout(h)))
 
     def _check_category(self, category: Tensor, layout: CloudLayout) -> Tensor:

@@ -78,6 +78,29 @@ class NeighborEmbedding(nn.Module):
         edge_centre, edge_point, k_uniform = knn_groups(
             pos, layout, centre_pos, centre_layout, self.k
         )
+        out = self.aggregate(x, centre, edge_centre, edge_point, k_uniform)
+        return out, centre_pos, centre_layout
+
+    def aggregate(
+        self,
+        x: Tensor,
+        centre: Tensor,
+        edge_centre: Tensor,
+        edge_point: Tensor,
+        k_uniform: int | None,
+    ) -> Tensor:
+        """Edge features, two LBRs and the max over each centre's neighbours.
+
+        Args:
+            x: ``(N, C_in)`` point features.
+            centre: ``(M,)`` rows of ``x`` that are centres.
+            edge_centre: ``(E,)`` centre (``0..M-1``) of each edge.
+            edge_point: ``(E,)`` row of ``x`` of each edge's neighbour.
+            k_uniform: neighbours per centre when all have the same count (dense max).
+
+        Returns:
+            ``(M, C_out)``.
+        """
         w_nbr, w_centre = self.lin1.weight.split(self.in_channels, dim=1)
         per_point = F.linear(x, w_nbr)  # (N, C_out)
         per_centre = F.linear(x.index_select(0, centre), w_centre - w_nbr)  # (M, C_out)
@@ -86,11 +109,9 @@ class NeighborEmbedding(nn.Module):
         h = F.relu(self.norm1(h))
         h = F.relu(self.norm2(self.lin2(h)))
         if k_uniform is not None:
-            # max (with indices) backpropagates by a scatter, amax by a dense mask: much slower
-            out = h.view(-1, k_uniform, self.out_channels).max(dim=1).values
-        else:
-            out = segment_max(h, edge_centre, centre.numel())
-        return out, centre_pos, centre_layout
+            # max (with indices) backpropagates by a scatter, amax by a dense mask: slower
+            return h.view(-1, k_uniform, self.out_channels).max(dim=1).values
+        return segment_max(h, edge_centre, centre.numel())
 
     def extra_repr(self) -> str:
         return (

@@ -1,0 +1,42 @@
+"""Chunked (streaming) inference equals the ordinary forward pass."""
+
+import pytest
+import torch
+
+from pointea.errors import InputError
+from pointea.models import create_model
+from pointea.models.streaming import classify_large, segment_large
+
+
+@pytest.mark.parametrize("chunk_size", [97, 512, 5000])
+@pytest.mark.parametrize("heads", [1, 2])
+def test_segment_large_equals_forward(chunk_size, heads):
+    model = create_model("pct_seg_tiny", num_parts=9, num_categories=3, heads=heads).eval()
+    # make BatchNorm non-trivial so the comparison means something
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm1d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    pos = torch.rand(3000, 3) * 2 - 1
+    with torch.no_grad():
+        expect = model(pos, torch.tensor([2]))
+    got = segment_large(model, pos, 2, chunk_size=chunk_size)
+    assert torch.allclose(got, expect, atol=1e-5, rtol=1e-5), (got - expect).abs().max()
+
+
+def test_classify_large_equals_forward():
+    model = create_model("pct_cls_tiny", num_classes=6).eval()
+    pos = torch.rand(5000, 3)
+    with torch.no_grad():
+        expect = model(pos)
+    assert torch.allclose(classify_large(model, pos), expect, atol=1e-5)
+
+
+def test_streaming_refuses_self_attention_and_train_mode():
+    model = create_model("pct_seg_tiny", attention="self").eval()
+    with pytest.raises(InputError, match="4 TB"):
+        segment_large(model, torch.rand(100, 3), 0)
+    with pytest.raises(InputError, match="eval"):
+        segment_large(create_model("pct_seg_tiny").train(), torch.rand(100, 3), 0)
+    with pytest.raises(InputError, match="category"):
+        segment_large(create_model("pct_seg_tiny").eval(), torch.rand(100, 3), 99)
