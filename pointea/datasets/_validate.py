@@ -110,6 +110,14 @@ def open_h5(path: Path, what: str = "HDF5 data") -> Iterator[Any]:
         ) from exc
     try:
         yield f
+    except DataError:
+        raise
+    except (OSError, RuntimeError, ValueError, KeyError, TypeError, IndexError,
+            AttributeError, OverflowError, SystemError) as exc:
+        # damaged metadata surfaces from deep inside h5py while keys / shapes are read
+        raise DataError(
+            f"{path}: corrupt HDF5 file (reading failed: {_first_line(exc)})"
+        ) from exc
     finally:
         with contextlib.suppress(Exception):
             f.close()
