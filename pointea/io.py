@@ -898,7 +898,8 @@ def _read_pcd_open3d(path: Path) -> PointCloud:
 
 def _import_open3d() -> Any:
     try:
-        import open3d as o3d
+        with _quiet_stdout():  # its Jupyter banner and the WebRTC backend's log lines
+            import open3d as o3d
     except Exception as exc:  # ImportError, or OSError for missing system libraries
         raise ImportError(
             f"open3d is needed for this ({exc}); install it with `pip install open3d` "
@@ -909,9 +910,15 @@ def _import_open3d() -> Any:
 
 
 class _quiet_stdout:
-    """Point file descriptor 1 at /dev/null (native libraries print there directly)."""
+    """Silence stdout at both levels while native code starts up.
+
+    File descriptor 1 is pointed at ``/dev/null`` (open3d's engine prints there directly,
+    bypassing Python), and ``sys.stdout`` is swapped for a sink (open3d's Python package
+    prints a banner when imported inside Jupyter). Warnings and errors on stderr stay.
+    """
 
     def __enter__(self) -> None:
+        import io as _io
         import sys
 
         for stream in (sys.stdout, sys.__stdout__):
@@ -920,6 +927,8 @@ class _quiet_stdout:
                     stream.flush()
             except (OSError, ValueError):
                 pass
+        self._py_stdout = sys.stdout
+        sys.stdout = _io.StringIO()
         try:
             self._saved: int | None = os.dup(1)
             devnull = os.open(os.devnull, os.O_WRONLY)
@@ -929,9 +938,12 @@ class _quiet_stdout:
             self._saved = None
 
     def __exit__(self, *exc: object) -> None:
+        import sys
+
         if self._saved is not None:
             os.dup2(self._saved, 1)
             os.close(self._saved)
+        sys.stdout = self._py_stdout
 
 
 # --------------------------------------------------------------------------------------

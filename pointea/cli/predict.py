@@ -72,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: auto)")
     p.add_argument("--seed", type=int, default=0, help="seed of surface sampling / resampling")
     grid = p.add_argument_group("prediction grid on dataset shapes (the demo's figure)")
-    grid.add_argument("--dataset-root", type=Path, help="folder holding the dataset archive")
+    grid.add_argument("--dataset-root", type=Path,
+                      help="folder holding the dataset archive (default: the training run's, "
+                           "read from a training checkpoint)")
     grid.add_argument("--split", default="test", help="dataset split (default test)")
     grid.add_argument("--dataset-format", default=None,
                       help="hdf5 / resampled (ModelNet40), text / hdf5 (ShapeNetPart)")
@@ -291,11 +293,30 @@ def _category_index(value: str) -> int:
     raise InputError(f"--category: unknown category {value!r}; one of {', '.join(names)}")
 
 
-def _render_grid(args: argparse.Namespace, model: Any, info: dict, device: Any) -> str:
-    from .. import viz
+def _grid_dataset(args: argparse.Namespace, info: dict) -> tuple[Any, Any, int | None]:
+    """The split to draw from, prepared exactly as the run evaluated it when possible.
+
+    Returns ``(dataset, class_names, num_points or None when the dataset already
+    subsamples)``.
+    """
+    task = info.get("task", "classification")
+    config = info.get("config") or {}
+    if config.get("task"):
+        # A training checkpoint: rebuild the run's own evaluation pipeline.
+        from ..engine.config import TrainConfig
+        from ..engine.trainer import build_split
+
+        cfg = TrainConfig.from_dict(dict(config), source=str(args.checkpoint)).resolved()
+        if args.dataset_format:
+            cfg.data_format = args.dataset_format
+        ds = build_split(cfg, args.split, root=args.dataset_root, train=False)
+        names = info.get("class_names") or getattr(ds, "class_names", None)
+        return ds, (names if task == "classification" else None), None
+    if args.dataset_root is None:
+        raise InputError("--render-grid: this checkpoint does not record its dataset; pass "
+                         "--dataset-root")
     from ..transforms import NormalizeUnitSphere
 
-    task = info.get("task", "classification")
     kw: dict[str, Any] = {"transform": NormalizeUnitSphere()}
     if args.dataset_format:
         kw["format"] = args.dataset_format
@@ -311,9 +332,15 @@ def _render_grid(args: argparse.Namespace, model: Any, info: dict, device: Any) 
         ds = ShapeNetPart(args.dataset_root, args.split, **kw)
         names = None
         default_n = 2048
-    n = args.num_points or info.get("num_points") or default_n
+    return ds, names, int(args.num_points or info.get("num_points") or default_n)
+
+
+def _render_grid(args: argparse.Namespace, model: Any, info: dict, device: Any) -> str:
+    from .. import viz
+
+    ds, names, n = _grid_dataset(args, info)
     viz.render_prediction_grid(model, ds, args.render_grid, num_shapes=args.num_shapes,
-                               class_names=names, num_points=int(n), device=device,
+                               class_names=names, num_points=n, device=device,
                                seed=args.seed, up=args.up,
                                title=f"{Path(args.checkpoint).name} on {args.split}")
     return str(args.render_grid)
@@ -344,9 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.inputs and args.render_grid is None:
-        parser.error("name at least one FILE, or --render-grid PNG with --dataset-root")
-    if args.render_grid is not None and args.dataset_root is None:
-        parser.error("--render-grid needs --dataset-root")
+        parser.error("name at least one FILE, or --render-grid PNG")
     if args.top_k < 1:
         parser.error("--top-k must be at least 1")
     if args.num_points is not None and args.num_points < 1:
