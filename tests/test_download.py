@@ -90,6 +90,39 @@ def test_offline_message_says_what_where_and_how(tmp_path, monkeypatch):
     assert _leftovers(tmp_path) == []
 
 
+def test_error_page_is_not_taken_for_the_archive(tmp_path, monkeypatch, modelnet_zip):
+    net = FakeNet({URLS[0]: b"<html>Service unavailable</html>", URLS[1]: modelnet_zip})
+    monkeypatch.setattr(dl, "open_url", net)
+    assert dl.download_archive("modelnet40", tmp_path, progress=False).is_dir()
+    assert net.calls == list(URLS)
+    sn_urls = dl.ARCHIVES["shapenetpart"].urls
+    monkeypatch.setattr(dl, "open_url", FakeNet({u: b"<html></html>" for u in sn_urls}))
+    with pytest.raises(DownloadError, match="not a zip or tar archive"):
+        dl.download_archive("shapenetpart", tmp_path, progress=False)
+    assert _leftovers(tmp_path) == [MN_HDF5]
+
+
+def test_unsafe_downloaded_archive_is_deleted(tmp_path, monkeypatch):
+    payload = _zip_with({"modelnet40_ply_hdf5_2048/a.txt": b"1", "../evil": b"x"})
+    monkeypatch.setattr(dl, "open_url", FakeNet({URLS[0]: payload}))
+    with pytest.raises(DownloadError, match="refused.*\n.*downloaded archive was deleted"):
+        dl.download_archive("modelnet40", tmp_path, progress=False)
+    assert _leftovers(tmp_path) == []
+
+
+def test_incomplete_read_is_a_download_error(tmp_path, monkeypatch):
+    import http.client
+
+    class Incomplete(io.BytesIO):
+        def read(self, n=-1):
+            raise http.client.IncompleteRead(b"abc", 10)
+
+    monkeypatch.setattr(dl, "open_url", lambda url, timeout=60: (Incomplete(), 100))
+    with pytest.raises(DownloadError, match="IncompleteRead"):
+        dl.fetch("https://example.invalid/a.zip", tmp_path / "a.zip", progress=False)
+    assert _leftovers(tmp_path) == []
+
+
 def test_truncated_transfer_never_looks_complete(tmp_path, monkeypatch, modelnet_zip):
     net = FakeNet({u: modelnet_zip[:1000] for u in URLS}, claim=len(modelnet_zip))
     monkeypatch.setattr(dl, "open_url", net)

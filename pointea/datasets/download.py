@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
 import os
 import shutil
 import stat
@@ -176,8 +177,8 @@ def fetch(
         raise DownloadError(f"{url}: HTTP error {exc.code} {exc.reason}") from exc
     except urllib.error.URLError as exc:
         raise DownloadError(f"{url}: cannot connect ({exc.reason})") from exc
-    except (OSError, ValueError) as exc:
-        raise DownloadError(f"{url}: cannot open ({exc})") from exc
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        raise DownloadError(f"{url}: cannot open ({exc!r})") from exc
     hasher = hashlib.sha256()
     received = 0
     try:
@@ -198,8 +199,10 @@ def fetch(
     except BaseException as exc:
         with contextlib.suppress(OSError):
             part.unlink()
-        if isinstance(exc, OSError):
-            raise DownloadError(f"{url}: transfer failed after {received} bytes: {exc}") from exc
+        if isinstance(exc, (OSError, http.client.HTTPException)):
+            raise DownloadError(
+                f"{url}: transfer failed after {received} bytes: {exc!r}"
+            ) from exc
         raise
     problem = None
     if total is not None and received != total:
@@ -403,29 +406,43 @@ def download_archive(
         return found
     root.mkdir(parents=True, exist_ok=True)
     archive = root / info.filename
-    if archive.exists():
-        if info.sha256 is not None and _sha256_file(archive) != info.sha256.lower():
-            archive.unlink()
-            raise DownloadError(
-                f"{archive}: checksum mismatch (expected sha256 {info.sha256}); the file was "
-                f"deleted.\n{manual_instructions(info, root)}"
-            )
-    else:
+    placed_by_hand = archive.exists()
+    if (placed_by_hand and info.sha256 is not None
+            and _sha256_file(archive) != info.sha256.lower()):
+        archive.unlink()
+        raise DownloadError(
+            f"{archive}: checksum mismatch (expected sha256 {info.sha256}); the file was "
+            f"deleted.\n{manual_instructions(info, root)}"
+        )
+    downloaded = not archive.exists()
+    if downloaded:
         failures = []
         for url in info.urls:
             try:
                 fetch(url, archive, size_bytes=info.size_bytes, sha256=info.sha256,
                       progress=progress)
-                break
             except DownloadError as exc:
                 failures.append(str(exc))
+                continue
+            if zipfile.is_zipfile(archive) or tarfile.is_tarfile(archive):
+                break
+            archive.unlink()
+            failures.append(f"{url}: the server sent something that is not a zip or tar "
+                            f"archive (an error page?); it was deleted")
         else:
             tried = "\n".join(f"  - {f}" for f in failures)
             raise DownloadError(
                 f"could not download {info.filename}; tried:\n{tried}\n"
                 f"{manual_instructions(info, root)}"
             )
-    folder = extract_archive(archive, root, info.folder)
+    try:
+        folder = extract_archive(archive, root, info.folder)
+    except DownloadError as exc:
+        if downloaded:
+            with contextlib.suppress(OSError):
+                archive.unlink()
+            raise DownloadError(f"{exc}\nThe downloaded archive was deleted.") from exc
+        raise DownloadError(f"{exc}\nRemove or replace {archive} and try again.") from exc
     if not keep_archive:
         with contextlib.suppress(OSError):
             archive.unlink()
