@@ -43,17 +43,7 @@ def test_child_measurements_run():
 
 
 def test_failed_child_reports_error():
-    res = run.measure(
-        {
-            "kind": "attention",
-            "attention": "nope",
-            "n": 8,
-            "channels": 4,
-            "memory_units": 2,
-            "reps": 1,
-        },
-        threads=1,
-    )
+    res = run.measure({"kind": "matmul", "dtype": "no_such_dtype", "reps": 1}, threads=1)
     assert "error" in res
 
 
