@@ -99,9 +99,12 @@ def test_visualize_predictions_runs(runs, task, tmp_path):
 
 
 @pytest.mark.slow
-def test_external_attention_notebook_runs(runs, tmp_path):
+@pytest.mark.parametrize("task", ["classification", "segmentation"])
+def test_external_attention_notebook_runs(runs, task, tmp_path):
     nb = execute(REPO / "notebooks" / "external_attention.ipynb",
-                 {"POINTEA_CHECKPOINT": str(runs["segmentation"]),
-                  "POINTEA_OUTPUT_DIR": str(tmp_path)}, cwd=REPO)
-    assert len(images(nb)) >= 2
-    assert "Filament" not in stream_text(nb)
+                 {"POINTEA_CHECKPOINT": str(runs[task])}, cwd=REPO)
+    assert len(images(nb)) == 3  # cost plot, memory-unit grid, strongest-unit render
+    text = stream_text(nb)
+    assert "FAILED" not in text and f"({task})" in text
+    assert "memory units are some point's strongest" in text
+    assert "Filament" not in text and "Open3D" not in text
