@@ -246,3 +246,29 @@ def test_console_stdout_is_pure_json_even_when_rendering(seg_checkpoint, inputs,
     assert out.returncode == 0, out.stderr[-2000:]
     doc = json.loads(out.stdout)
     assert doc["results"][0]["png"].endswith(".png")
+
+
+@pytest.mark.slow
+def test_render_grid_from_a_training_run_needs_no_dataset_flags(tmp_path, capsys):
+    """The demo's last step: the checkpoint records its data and evaluation pipeline."""
+    from matplotlib.image import imread
+
+    from pointea.cli.train import main as train_main
+    from pointea.datasets import ensure_synthetic
+
+    data = ensure_synthetic("shapenetpart", root=tmp_path / "d", categories=["Mug", "Lamp"],
+                            train_per_category=2, val_per_category=1, test_per_category=2,
+                            points=96)
+    run = tmp_path / "run"
+    assert train_main(["--data-root", str(data), "--model", "pct_seg_tiny", "--batch-size", "4",
+                       "--num-points", "64", "--epochs", "1", "--no-progress",
+                       "--output-dir", str(run), "--task", "shapenetpart"]) == 0
+    capsys.readouterr()
+    png = tmp_path / "grid.png"
+    rc = main([str(run / "checkpoints" / "best.pt"), "--render-grid", str(png),
+               "--num-shapes", "3", "--json"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    assert json.loads(out.out)["render_grid"] == str(png)
+    img = imread(png)
+    assert img.shape[1] == 3 * 256 + 4 * 6  # three panels in a row
