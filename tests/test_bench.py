@@ -1,8 +1,11 @@
 """The benchmark's pieces run (tiny sizes); numbers themselves are not asserted."""
 
+import pytest
+
 from pointea.bench import run
 
 
+@pytest.mark.slow
 def test_child_measurements_run():
     res = run.measure(
         {
