@@ -36,7 +36,7 @@ def _index_points(data: Data, index: torch.Tensor) -> Data:
     """Select rows ``index`` of every per-point attribute of ``data`` (new tensors)."""
     n = data.pos.size(0)
     keys = [
-        key for key in data.keys()
+        key for key in data.keys()  # noqa: SIM118 (iterating a Data yields pairs)
         if torch.is_tensor(data[key]) and data[key].dim() > 0 and data[key].size(0) == n
         and (key in ("pos", "x", "y", "normal") or data.is_node_attr(key))
     ]  # decided before any change: num_nodes follows the first resized attribute
