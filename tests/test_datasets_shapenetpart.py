@@ -261,3 +261,13 @@ def test_hdf5_normals_requested_but_absent(sn_hdf5):
     root, _ = sn_hdf5
     with pytest.raises(DataError, match="missing HDF5 key 'normal'"):
         ShapeNetPart(root, "test", format="hdf5", use_normals=True)
+
+
+def test_crlf_and_trailing_whitespace_are_read(sn_text):
+    root, ref = sn_text
+    path = _first_file(root)
+    cat = ref["test"][0]["category"]
+    part = CATEGORY_PARTS[cat][-1]
+    path.write_bytes(f"0.5 0 0 0 0 1 {part}.000000  \r\n1 2 3 0 1 0 {part}\t\r\n\r\n".encode())
+    d = ShapeNetPart(root, "test")[0]
+    assert d.pos.tolist() == [[0.5, 0, 0], [1, 2, 3]] and d.y.tolist() == [part, part]
