@@ -275,23 +275,59 @@ def _fan(polys: list[list[int]]) -> np.ndarray:
 # --------------------------------------------------------------------------------------
 # text clouds: .xyz .txt .pts
 # --------------------------------------------------------------------------------------
+_COMMENTS = ("#", "//", "%")
+
+
+def _fast_table(lines: Sequence[str], delimiter: str | None = None) -> np.ndarray | None:
+    """numpy's C parser on well-formed rows (about 20x faster than splitting in Python).
+
+    Returns ``None`` on any irregularity; the caller then parses line by line, which
+    finds the offending line for the error message.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "input contained no data"
+            arr = np.loadtxt(lines, dtype=np.float64, delimiter=delimiter,
+                             comments=list(_COMMENTS), ndmin=2)
+    except (ValueError, IndexError, TypeError):
+        return None
+    return arr if arr.size else None
+
+
 def _read_text_cloud(path: Path) -> PointCloud:
     text = _decode_text(path, _read_bytes(path))
-    rows: list[tuple[int, list[str]]] = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    lines = text.splitlines()
+    # Locate the first data rows: an optional header row (column names, or a Leica .pts
+    # point count) is skipped.
+    data_rows = []
+    for i, line in enumerate(lines):
         s = line.strip()
-        if not s or s.startswith(("#", "//", "%")):
-            continue
-        rows.append((lineno, s.replace(",", " ").replace(";", " ").split()))
-    if not rows:
+        if s and not s.startswith(_COMMENTS):
+            data_rows.append(i)
+            if len(data_rows) == 2:
+                break
+    if not data_rows:
         raise _fail(path, "holds no data rows (only blank lines or comments)")
-    # An optional header row: column names, or a point count (Leica .pts).
-    first = rows[0][1]
-    if len(rows) > 1 and (
-        not _all_numbers(first) or (len(first) == 1 and len(rows[1][1]) >= 3)
+    start = data_rows[0]
+    first = lines[start].replace(",", " ").replace(";", " ").split()
+    if len(data_rows) > 1 and (
+        not _all_numbers(first)
+        or (len(first) == 1 and len(lines[data_rows[1]].replace(",", " ").split()) >= 3)
     ):
-        rows = rows[1:]
-    arr = _parse_float_rows(path, rows, "point")
+        start = data_rows[1]
+    head = lines[start]
+    arr = None
+    if ";" not in head:
+        arr = _fast_table(lines[start:], "," if "," in head else None)
+        if arr is not None and arr.shape[1] < 3:
+            arr = None
+    if arr is None:
+        rows = [
+            (lineno, s.replace(",", " ").replace(";", " ").split())
+            for lineno, s in ((i + 1, lines[i].strip()) for i in range(start, len(lines)))
+            if s and not s.startswith(_COMMENTS)
+        ]
+        arr = _parse_float_rows(path, rows, "point")
     cloud = PointCloud(points=arr[:, :3], source=str(path))
     ncols = arr.shape[1]
     if path.suffix.lower() == ".pts" and ncols in (4, 7):
@@ -515,6 +551,14 @@ def _read_ply_ascii(
     out: dict[str, dict[str, Any]] = {}
     cursor = 0
     for el in elements:
+        scalar = all(p.count_dtype is None for p in el.props)
+        if scalar and el.count and cursor + el.count <= len(lines):
+            # Fast path: the next count lines are exactly the records.
+            arr = _fast_table(lines[cursor : cursor + el.count])
+            if arr is not None and arr.shape == (el.count, len(el.props)):
+                out[el.name] = {p.name: arr[:, j] for j, p in enumerate(el.props)}
+                cursor += el.count
+                continue
         rows: list[tuple[int, list[str]]] = []
         while len(rows) < el.count and cursor < len(lines):
             toks = lines[cursor].split()
@@ -524,7 +568,7 @@ def _read_ply_ascii(
         if len(rows) < el.count:
             raise _fail(path, f"truncated: header declares {el.count} {el.name} records, "
                               f"the file holds {len(rows)}")
-        if all(p.count_dtype is None for p in el.props):
+        if scalar:
             arr = _parse_float_rows(path, rows, el.name, min_cols=len(el.props))
             if arr.shape[1] != len(el.props) and el.count:
                 raise _fail(path, f"line {rows[0][0]}: {el.name} rows have {arr.shape[1]} "
@@ -821,12 +865,15 @@ def _read_pcd(path: Path) -> PointCloud:
     names = [f"__{i}_{f}" for i, f in enumerate(fields)]  # PCD allows repeated "_" fields
     if mode == "ascii":
         text = _decode_text(path, data[offset:])
-        rows = [(lineno + i + 1, ln.split()) for i, ln in enumerate(text.splitlines())]
-        rows = [r for r in rows if r[1]]
-        if len(rows) < npts:
-            raise _fail(path, f"truncated: header declares {npts} points, the file holds "
-                              f"{len(rows)}")
-        arr = _parse_float_rows(path, rows[:npts], "point", min_cols=sum(counts))
+        lines = text.splitlines()
+        arr = _fast_table(lines[:npts]) if len(lines) >= npts else None
+        if arr is None or arr.shape != (npts, sum(counts)):
+            rows = [(lineno + i + 1, ln.split()) for i, ln in enumerate(lines)]
+            rows = [r for r in rows if r[1]]
+            if len(rows) < npts:
+                raise _fail(path, f"truncated: header declares {npts} points, the file holds "
+                                  f"{len(rows)}")
+            arr = _parse_float_rows(path, rows[:npts], "point", min_cols=sum(counts))
         cols: dict[str, np.ndarray] = {}
         j = 0
         for (f, _, c), name in zip(dtypes, names, strict=True):

@@ -130,6 +130,7 @@ def test_same_input_same_prediction_and_permutation_of_files(cls_checkpoint, inp
 
 def test_human_output(cls_checkpoint, inputs, capsys):
     assert main([str(cls_checkpoint), str(inputs / "box.off")]) == 0
+    assert torch.is_grad_enabled()  # no global state left behind for the caller
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert lines[0].endswith("box.off") and lines[1].lstrip().startswith("1. ")

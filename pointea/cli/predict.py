@@ -377,7 +377,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.num_points is not None and args.num_points < 1:
         parser.error("--num-points must be at least 1")
 
-    import torch
 
     from ..io import expand_inputs
     from ..models import load_model
@@ -390,7 +389,6 @@ def main(argv: list[str] | None = None) -> int:
     except (PointeaError, OSError) as exc:
         _err(str(exc))
         return 2
-    torch.set_grad_enabled(False)
 
     results: list[dict] = []
     failed = 0
