@@ -128,7 +128,8 @@ def test_ensure_synthetic_generates_once_and_regenerates_on_change(tmp_path, mon
     (tmp_path / CLS / syn.MARKER).unlink()  # e.g. an older, interrupted folder
     ensure_synthetic("modelnet40", tmp_path, seed=1, **SMALL_CLS)
     assert len(calls) == 2
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp leftovers
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert leftovers == [f".{CLS}.lock"]  # no temp folders left behind
     with pytest.raises(InputError, match="task"):
         ensure_synthetic("detection", tmp_path)
     with pytest.raises(InputError, match="unknown size"):
@@ -189,3 +190,22 @@ def test_cli_synthetic_and_check(tmp_path, capsys):
     assert data_main(["check", str(tmp_path)]) == 1
     assert "ply_data_test0.h5: not a readable HDF5" in capsys.readouterr().err
     assert data_main(["check", str(tmp_path / "nothing")]) == 2
+
+
+def _ensure_in_process(root, seed):
+    from pointea.datasets import ensure_synthetic as ens
+
+    ens("modelnet40", root, seed=seed, train_per_class=2, test_per_class=1, points=64)
+    with h5py.File(root / CLS / "ply_data_test0.h5") as f:
+        return f["data"][()].sum().item()
+
+
+@pytest.mark.slow
+def test_concurrent_callers_generate_once(tmp_path):
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        sums = pool.starmap(_ensure_in_process, [(tmp_path, 5), (tmp_path, 5)])
+    assert sums[0] == sums[1]
+    assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 1

@@ -632,12 +632,29 @@ def ensure_synthetic(
     want = {"version": GENERATOR_VERSION, "task": key, "seed": seed, "params": params}
     if _marker_matches(folder, want):
         return root
-    try:
-        writer(root, seed=seed, overwrite=True, **params)
-    except OSError:
-        if not _marker_matches(folder, want):  # lost a race to an identical writer: fine
-            raise
+    root.mkdir(parents=True, exist_ok=True)
+    # Several processes (e.g. torchrun ranks) may call this at once: the first generates,
+    # the others wait on the lock and then find a matching marker.
+    with _file_lock(root / f".{folder.name}.lock"):
+        if not _marker_matches(folder, want):
+            writer(root, seed=seed, overwrite=True, **params)
     return root
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path):
+    """An exclusive advisory lock on ``path`` (no-op where ``fcntl`` is unavailable)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(path, "a+b") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 def _marker_matches(folder: Path, want: dict[str, Any]) -> bool:
