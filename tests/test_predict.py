@@ -273,3 +273,19 @@ def test_render_grid_from_a_training_run_needs_no_dataset_flags(tmp_path, capsys
     assert json.loads(out.out)["render_grid"] == str(png)
     img = imread(png)
     assert img.shape[1] == 3 * 256 + 4 * 6  # three panels in a row
+
+
+def test_degenerate_but_valid_clouds_are_predicted_with_a_warning(cls_checkpoint, tmp_path,
+                                                                  capsys, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    (tmp_path / "one.xyz").write_text("1 2 3\n")
+    (tmp_path / "same.xyz").write_text("1 2 3\n" * 50)
+    (tmp_path / "dup.xyz").write_text("0 0 0\n1 0 0\n" * 300)
+    (tmp_path / "huge.xyz").write_text("1e30 0 0\n-1e30 5e29 0\n0 0 1e30\n")
+    files = [str(tmp_path / n) for n in ("one.xyz", "same.xyz", "dup.xyz", "huge.xyz")]
+    rc, doc, err = run_json(capsys, [str(cls_checkpoint), *files, "--json", "--show"])
+    assert rc == 0, err
+    assert all(r["ok"] for r in doc["results"])
+    assert err.count("zero extent") == 2 and "one.xyz" in err and "same.xyz" in err
+    assert "--show" in err  # no display here: a warning, not a failure

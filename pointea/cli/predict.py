@@ -136,6 +136,8 @@ class _Predictor:
                                   "surface_sampled": bool(cloud.meta.get("surface_sampled"))}
         if self.task == "classification":
             result.update(self._classify(pos, x, cloud))
+            if self.args.show:
+                self._show(cloud.points, None, str(spec))
         else:
             result.update(self._segment(spec, cloud, pos, x, idx))
         return result
@@ -215,11 +217,16 @@ class _Predictor:
                 img = viz.compose([panel], legend=viz.part_legend(cat), title=title)
             out["png"] = str(viz.save_png(self.args.out_dir / f"{stem}.png", img))
         if self.args.show:
-            try:
-                viz.show(cloud.points, viz.part_colors(pred, cat), window_name=str(spec))
-            except RuntimeError as exc:
-                print(f"{PROG}: warning: --show: {exc}", file=sys.stderr)
+            self._show(cloud.points, viz.part_colors(pred, cat), str(spec))
         return out
+
+    def _show(self, points: np.ndarray, colors: np.ndarray | None, title: str) -> None:
+        from .. import viz
+
+        try:
+            viz.show(points, colors, window_name=title)
+        except (RuntimeError, ImportError) as exc:
+            print(f"{PROG}: warning: --show: {exc}", file=sys.stderr)
 
     def _category_for(self, spec: Any, cloud: Any, names: list[str]) -> int:
         if self.category is not None:
