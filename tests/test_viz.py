@@ -226,3 +226,25 @@ def test_prediction_grid_for_both_tasks(tmp_path):
     seg = create_model("pct_seg_tiny")
     img = viz.render_prediction_grid(seg, seg_ds, None, num_shapes=2, width=80, height=80)
     assert img.shape[0] > 80
+
+
+def test_auto_backend_falls_back_to_numpy_when_open3d_cannot_render(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("no EGL display")
+
+    monkeypatch.setattr(viz, "_render_open3d", broken)
+    monkeypatch.setattr(viz._HOLDER, "failed", None)
+    pts, lab = two_blobs(50)
+    with pytest.warns(UserWarning, match="numpy point renderer"):
+        img = viz.render_points(pts, viz.label_colors(lab), width=64, height=48)
+    np.testing.assert_array_equal(
+        img, viz.render_points(pts, viz.label_colors(lab), width=64, height=48,
+                               backend="numpy"))
+    with pytest.raises(RuntimeError, match="no EGL display"):
+        viz.render_points(pts, width=64, height=48, backend="open3d")
+
+
+def test_degenerate_clouds_render():
+    for pts in (np.zeros((1, 3)), np.ones((20, 3)), np.array([[0, 0, 0], [1e-9, 0, 0]])):
+        img = viz.render_points(pts, width=40, height=40, backend="numpy")
+        assert (img != 255).any()
