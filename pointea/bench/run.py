@@ -207,33 +207,20 @@ def _child_breakdown(spec: dict) -> dict:
 
 
 def _data_path_seconds(batch: int, points: int, reps: int) -> float:
-    """Collate + augmentation of one batch of 2048-point clouds cut to ``points``."""
+    """Training transforms + collate of one batch of 2048-point clouds (the engine's own)."""
     from torch_geometric.data import Batch, Data
 
-    try:
-        from pointea import transforms as T
+    from pointea.engine.config import TrainConfig
+    from pointea.engine.trainer import build_transforms
 
-        augment = T.Compose(_default_transforms(T, points))
-    except (ImportError, AttributeError):  # pragma: no cover - transforms not available
-        augment = None
+    cfg = TrainConfig(task="modelnet40", num_points=points).resolved()
+    augment = build_transforms(cfg, train=True)
     g = torch.Generator().manual_seed(0)
     samples = [
         Data(pos=torch.rand(2048, 3, generator=g), y=torch.tensor([i % 40])) for i in range(batch)
     ]
-
-    def collate():
-        items = [augment(s) for s in samples] if augment is not None else samples
-        return Batch.from_data_list(items)
-
-    sec, _ = _timed(collate, reps)
+    sec, _ = _timed(lambda: Batch.from_data_list([augment(s) for s in samples]), reps)
     return sec
-
-
-def _default_transforms(T, points: int) -> list:
-    """The training pipeline's transforms, as the engine builds them."""
-    from pointea.engine.trainer import train_transforms
-
-    return train_transforms(points).transforms
 
 
 def _child_seg_infer(spec: dict) -> dict:
