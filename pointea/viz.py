@@ -57,6 +57,7 @@ __all__ = [
     "fit_camera",
     "project_points",
     "render_points",
+    "render_labels",
     "release_renderer",
     "compose",
     "render_comparison",
@@ -568,6 +569,50 @@ def _colors_for(labels: np.ndarray, category: int | str | None, num_labels: int 
     if category is not None:
         return part_colors(labels, category), part_legend(category)
     return label_colors(labels, num_labels), []
+
+
+def render_labels(
+    points: np.ndarray,
+    labels: np.ndarray,
+    path: str | os.PathLike | None = None,
+    *,
+    category: int | str | None = None,
+    label_names: Sequence[str] | None = None,
+    title: str = "",
+    width: int = 480,
+    height: int = 480,
+    point_size: float = 5.0,
+    **render_kw: Any,
+) -> np.ndarray:
+    """Render a cloud coloured by its labels, with a legend, and optionally save a PNG.
+
+    Args:
+        points: ``(N, 3)``.
+        labels: ``(N,)`` class or part ids.
+        path: where to write the PNG (``None``: only return the image).
+        category: ShapeNetPart category (name or index): per-category part colours and
+            part names in the legend.
+        label_names: names for the legend when there is no category (only the labels
+            present are listed).
+        title: drawn above the render.
+        width, height: size of the render (the figure adds the title and legend).
+        render_kw: passed to :func:`render_points`.
+
+    Returns:
+        ``(H, W, 3)`` uint8 figure.
+    """
+    lab = np.asarray(labels, dtype=np.int64).reshape(-1)
+    cols, legend = _colors_for(lab, category, None)
+    if not legend and label_names is not None:
+        pal = palette(max(int(lab.max()) + 1, len(label_names)))
+        legend = [(label_names[i], tuple(float(v) for v in pal[i])) for i in np.unique(lab)
+                  if i < len(label_names)]
+    img = render_points(points, cols, width=width, height=height, point_size=point_size,
+                        **render_kw)
+    fig = compose([Panel(img)], legend=legend, title=title)
+    if path is not None:
+        save_png(path, fig)
+    return fig
 
 
 def render_comparison(

@@ -248,3 +248,13 @@ def test_degenerate_clouds_render():
     for pts in (np.zeros((1, 3)), np.ones((20, 3)), np.array([[0, 0, 0], [1e-9, 0, 0]])):
         img = viz.render_points(pts, width=40, height=40, backend="numpy")
         assert (img != 255).any()
+
+
+def test_render_labels_with_legend_and_png(tmp_path):
+    pts, lab = two_blobs(100)
+    img = viz.render_labels(pts, lab, tmp_path / "l.png", label_names=["left", "right"],
+                            title="blobs", width=120, height=90, backend="numpy")
+    assert (tmp_path / "l.png").is_file() and img.shape[0] > 90 and img.shape[1] >= 120
+    # both label colours are drawn (in the render and the legend swatches)
+    for c in np.round(viz.palette(2) * 255).astype(int):
+        assert (np.abs(img.reshape(-1, 3).astype(int) - c).max(axis=1) <= 2).sum() > 20

@@ -210,11 +210,9 @@ class _Predictor:
                                             width=w, height=h, up=self.args.up,
                                             point_size=_point_size(len(pred)))
             else:
-                panel = viz.Panel(viz.render_points(norm, viz.part_colors(pred, cat), width=w,
-                                                    height=h, up=self.args.up,
-                                                    point_size=_point_size(len(pred))),
-                                  "prediction")
-                img = viz.compose([panel], legend=viz.part_legend(cat), title=title)
+                img = viz.render_labels(norm, pred, category=cat, title=f"{title} (prediction)",
+                                        width=w, height=h, up=self.args.up,
+                                        point_size=_point_size(len(pred)))
             out["png"] = str(viz.save_png(self.args.out_dir / f"{stem}.png", img))
         if self.args.show:
             self._show(cloud.points, viz.part_colors(pred, cat), str(spec))
