@@ -500,10 +500,13 @@ def compose(
     ncols = max(1, min(ncols or len(panels), len(panels)))
     nrows = math.ceil(len(panels) / ncols)
     cell_h = ph + _TITLE_H
-    width = ncols * pw + (ncols + 1) * _PAD
+    grid_w = ncols * pw + (ncols + 1) * _PAD
+    # Wide enough for the figure title and the widest legend entry.
+    width = max(grid_w, _text_width(title, 12, bold=True) + 4 * _PAD)
+    left = (width - grid_w) // 2  # the grid is centred when the title is wider
     top = _TITLE_H + _PAD if title else _PAD
     # Legend layout: entries flow left to right, wrapping at the figure width.
-    entry_w = [24 + 7 * len(name) + 18 for name, _ in legend]
+    entry_w = [24 + _text_width(name, 9) + 18 for name, _ in legend]
     rows: list[list[int]] = [[]]
     x = _PAD
     for i, w in enumerate(entry_w):
@@ -531,7 +534,7 @@ def compose(
                  fontsize=12, weight="bold")
     for k, p in enumerate(panels):
         r, c = divmod(k, ncols)
-        x0 = _PAD + c * (pw + _PAD)
+        x0 = left + _PAD + c * (pw + _PAD)
         y0 = top + r * (cell_h + _PAD)  # from the top
         if p.title:
             fig.text(fx(x0 + pw / 2), fy(y0 + _TITLE_H / 2), p.title, ha="center",
@@ -562,6 +565,18 @@ def compose(
     h, w = min(height, out.shape[0]), min(width, out.shape[1])
     fixed[:h, :w] = out[:h, :w]
     return fixed
+
+
+def _text_width(text: str, fontsize: float, bold: bool = False) -> int:
+    """Width in pixels of ``text`` drawn at ``fontsize`` points on a 100 dpi figure."""
+    if not text:
+        return 0
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextPath
+
+    prop = FontProperties(weight="bold" if bold else "normal")
+    extent = TextPath((0, 0), text, size=fontsize * 100 / 72, prop=prop).get_extents()
+    return int(math.ceil(extent.width))
 
 
 def _colors_for(labels: np.ndarray, category: int | str | None, num_labels: int | None
