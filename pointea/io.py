@@ -209,7 +209,7 @@ def _decode_text(path: Path, data: bytes) -> str:
         nul = data.index(b"\x00")
         raise _fail(path, f"is not a text file (NUL byte at offset {nul})")
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")  # a byte-order mark is not part of the data
     except UnicodeDecodeError:
         # Old exporters write latin-1 comments; numbers are ASCII either way.
         return data.decode("latin-1")
@@ -1188,7 +1188,13 @@ def load_points(
             warnings.warn(f"{name}: dropped {int((~keep).sum())} of {len(keep)} points with "
                           f"NaN/inf coordinates", stacklevel=2)
             _subset(cloud, keep)
-    check_points(cloud.points, name)
+    try:
+        check_points(cloud.points, name)
+    except DataError as exc:
+        if "NaN or infinite" in str(exc) and not drop_nonfinite:
+            raise DataError(f"{exc} (drop_nonfinite=True, or pointea-predict "
+                            f"--drop-nonfinite, skips such points)") from None
+        raise
     return cloud
 
 

@@ -385,3 +385,16 @@ def test_write_ply_round_trip(tmp_path, binary):
     pc = o3d.io.read_point_cloud(str(path))
     np.testing.assert_allclose(np.asarray(pc.points), PTS, atol=1e-5)
     np.testing.assert_allclose(np.asarray(pc.colors), np.round(cols * 255) / 255, atol=1e-6)
+
+
+def test_byte_order_mark_and_crlf(tmp_path):
+    p = write(tmp_path, "bom.xyz", "\ufeff1 2 3\r\n4 5 6\r\n".encode("utf-8"))
+    np.testing.assert_allclose(io.read_point_cloud(p).points, [[1, 2, 3], [4, 5, 6]])
+    crlf = ply_bytes(PTS[:4], "ascii").replace(b"\n", b"\r\n")
+    np.testing.assert_allclose(io.read_point_cloud(write(tmp_path, "crlf.ply", crlf)).points,
+                               PTS[:4], rtol=1e-6)
+
+
+def test_nan_message_says_how_to_skip(tmp_path):
+    with pytest.raises(DataError, match="drop-nonfinite"):
+        io.load_points(write(tmp_path, "n.xyz", "1 2 3\nnan 0 0\n"))
