@@ -258,3 +258,12 @@ def test_render_labels_with_legend_and_png(tmp_path):
     # both label colours are drawn (in the render and the legend swatches)
     for c in np.round(viz.palette(2) * 255).astype(int):
         assert (np.abs(img.reshape(-1, 3).astype(int) - c).max(axis=1) <= 2).sum() > 20
+
+
+def test_importing_pointea_never_loads_open3d():
+    code = ("import sys, pointea, pointea.io, pointea.viz, pointea.cli.predict\n"
+            "assert 'open3d' not in sys.modules, 'open3d imported eagerly'\n"
+            "assert 'matplotlib' not in sys.modules, 'matplotlib imported eagerly'\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
