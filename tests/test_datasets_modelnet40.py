@@ -316,3 +316,15 @@ def test_resampled_list_errors(mn_resampled):
     shutil.rmtree(folder / "airplane")
     with pytest.raises(DatasetNotFoundError):
         ModelNet40(root, "train", format="resampled")
+
+
+def test_bench_data_script_runs(capsys):
+    import runpy
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "bench_data.py"
+    mod = runpy.run_path(str(script), run_name="bench_data")
+    assert mod["main"](["--shapes", "40", "--points", "64", "--batch-size", "4",
+                        "--num-points", "32", "--batches", "2", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "| total per batch" in out and "4 x 32 points" in out
