@@ -165,13 +165,21 @@ def parse_input_spec(spec: str | os.PathLike) -> InputSpec:
 def expand_inputs(specs: Sequence[str | os.PathLike]) -> Iterator[InputSpec | DataError]:
     """Yield one :class:`InputSpec` per shape named by ``specs``.
 
-    ``file.h5`` without an index expands to every entry of the file. A spec that cannot be
-    expanded (an unreadable HDF5 file) yields the :class:`DataError` in its place, so the
-    caller can report it and go on with the rest.
+    ``file.h5`` without an index expands to every entry of the file; a folder expands to
+    every supported file below it (recursively, sorted). A spec that cannot be expanded
+    (an unreadable HDF5 file, a folder without supported files) yields a
+    :class:`DataError` in its place, so the caller can report it and go on.
     """
     for raw in specs:
         spec = parse_input_spec(raw)
-        if spec.index is None and spec.path.suffix.lower() in HDF5_EXTENSIONS:
+        if spec.index is None and spec.path.is_dir():
+            found = sorted(p for p in spec.path.rglob("*")
+                           if p.is_file() and p.suffix.lower() in SUPPORTED_EXTENSIONS)
+            if not found:
+                yield _fail(spec.path, f"the folder holds no supported files "
+                                       f"({' '.join(SUPPORTED_EXTENSIONS)})")
+            yield from expand_inputs(found)
+        elif spec.index is None and spec.path.suffix.lower() in HDF5_EXTENSIONS:
             try:
                 n = _h5_num_entries(spec.path)
             except DataError as exc:

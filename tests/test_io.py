@@ -398,3 +398,15 @@ def test_byte_order_mark_and_crlf(tmp_path):
 def test_nan_message_says_how_to_skip(tmp_path):
     with pytest.raises(DataError, match="drop-nonfinite"):
         io.load_points(write(tmp_path, "n.xyz", "1 2 3\nnan 0 0\n"))
+
+
+def test_expand_inputs_walks_folders(tmp_path):
+    (tmp_path / "a").mkdir()
+    write(tmp_path / "a", "x.xyz", "1 2 3\n")
+    write(tmp_path, "b.obj", "v 0 0 0\n")
+    write(tmp_path, "notes.md", "not a cloud")
+    got = [str(s) for s in io.expand_inputs([tmp_path])]
+    assert got == [str(tmp_path / "a" / "x.xyz"), str(tmp_path / "b.obj")]
+    (tmp_path / "empty").mkdir()
+    (err,) = list(io.expand_inputs([tmp_path / "empty"]))
+    assert isinstance(err, DataError) and "no supported files" in str(err)

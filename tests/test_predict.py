@@ -236,6 +236,7 @@ def test_render_grid_on_a_dataset(cls_checkpoint, tmp_path, capsys):
     assert img.shape[0] > 256 and (img[..., :3] < 0.9).any()
 
 
+@pytest.mark.slow
 def test_console_stdout_is_pure_json_even_when_rendering(seg_checkpoint, inputs, tmp_path):
     """open3d's engine prints to file descriptor 1 when it starts: not into our JSON."""
     import subprocess
@@ -289,3 +290,11 @@ def test_degenerate_but_valid_clouds_are_predicted_with_a_warning(cls_checkpoint
     assert all(r["ok"] for r in doc["results"])
     assert err.count("zero extent") == 2 and "one.xyz" in err and "same.xyz" in err
     assert "--show" in err  # no display here: a warning, not a failure
+
+
+def test_a_folder_expands_to_its_supported_files(cls_checkpoint, inputs, capsys):
+    rc, doc, err = run_json(capsys, [str(cls_checkpoint), str(inputs), "--json"])
+    assert rc == 0, err
+    names = [r["input"].rsplit("/", 1)[-1] for r in doc["results"]]
+    assert len(names) == 10 - 1 + 3  # 10 files, the HDF5 file counted as its 3 entries
+    assert {"shapes.h5:0", "shapes.h5:2", "box.stl", "cloud.pcd"} <= set(names)

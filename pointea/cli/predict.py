@@ -41,13 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "inputs: .ply .pcd .xyz .txt .pts (clouds), .off .obj .stl .ply (meshes, sampled\n"
             "on the surface), FILE.h5:INDEX or FILE.h5#INDEX (one HDF5 entry; FILE.h5 alone:\n"
-            "every entry).\n"
+            "every entry), or a folder (every supported file below it).\n"
             "exit status: 0 ok, 1 some input failed, 2 bad usage or unusable checkpoint."
         ),
     )
     p.add_argument("checkpoint", help="training checkpoint (.pt), save_pretrained folder, or "
                                       "PCT_Pytorch model.t7")
-    p.add_argument("inputs", nargs="*", metavar="FILE", help="files to predict")
+    p.add_argument("inputs", nargs="*", metavar="FILE",
+                   help="files, HDF5 entries or folders to predict")
     p.add_argument("--category", help="object category for segmentation (name such as Chair, "
                                       "or index 0..15); default: from the HDF5 entry's label "
                                       "or the ShapeNet synset folder")
