@@ -87,11 +87,13 @@ def test_visualize_predictions_runs(runs, task, tmp_path):
     out_dir = tmp_path / "out"
     nb = execute(REPO / "notebooks" / "visualize_predictions.ipynb",
                  {"POINTEA_CHECKPOINT": str(runs[task]), "POINTEA_NUM_SHAPES": "4",
+                  "POINTEA_MAX_EVAL": "5" if task == "classification" else "",
                   "POINTEA_OUTPUT_DIR": str(out_dir)}, cwd=REPO / "notebooks")
     pngs = images(nb)
     assert len(pngs) >= 2 and all(p[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
     text = stream_text(nb)
     assert ("overall accuracy" in text) if task == "classification" else ("instance mIoU" in text)
+    assert f"test split: {5 if task == 'classification' else 6} shapes" in text
     for noise in ("Filament", "EGL", "Open3D", "WebVisualizer"):  # open3d start-up lines
         assert noise not in text, noise
     assert (out_dir / "prediction_grid.png").is_file()
