@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DataError
+from .errors import DataError, InputError
 
 __all__ = [
     "CLOUD_EXTENSIONS",
@@ -1282,9 +1282,9 @@ def resample_indices(num_available: int, num_points: int, seed: int = 0) -> np.n
     attention-pooled prediction much, and keep the batch size fixed).
     """
     if num_available < 1:
-        raise ValueError(f"num_available must be >= 1, got {num_available}")
+        raise InputError(f"num_available must be >= 1, got {num_available}")
     if num_points < 1:
-        raise ValueError(f"num_points must be >= 1, got {num_points}")
+        raise InputError(f"num_points must be >= 1, got {num_points}")
     rng = np.random.default_rng(seed)
     if num_available >= num_points:
         return np.sort(rng.choice(num_available, num_points, replace=False))
@@ -1330,7 +1330,7 @@ def sample_surface(
         DataError: the mesh has no faces or zero surface area.
     """
     if num_points < 1:
-        raise ValueError(f"num_points must be >= 1, got {num_points}")
+        raise InputError(f"num_points must be >= 1, got {num_points}")
     if len(mesh.faces) == 0:
         raise _fail(mesh.source, "the mesh has no faces")
     v = np.asarray(mesh.vertices, np.float64)
@@ -1387,7 +1387,7 @@ def write_ply(
 
     pts = np.asarray(points, dtype=np.float32)
     if pts.ndim != 2 or pts.shape[1] != 3:
-        raise ValueError(f"points must be (N, 3), got shape {tuple(pts.shape)}")
+        raise InputError(f"points must be (N, 3), got shape {tuple(pts.shape)}")
     n = len(pts)
     fields: list[tuple[str, str]] = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
     cols: dict[str, np.ndarray] = {"x": pts[:, 0], "y": pts[:, 1], "z": pts[:, 2]}

@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import InputError
 from .io import _import_open3d, _quiet_stdout, resample_indices, write_ply
 
 __all__ = [
@@ -115,7 +116,7 @@ def label_colors(labels: np.ndarray | Sequence[int], num_labels: int | None = No
     """
     lab = np.asarray(labels, dtype=np.int64).reshape(-1)
     if lab.size and lab.min() < 0:
-        raise ValueError(f"labels must be non-negative, got {int(lab.min())}")
+        raise InputError(f"labels must be non-negative, got {int(lab.min())}")
     n = int(num_labels if num_labels is not None else (lab.max() + 1 if lab.size else 1))
     return palette(max(n, int(lab.max()) + 1 if lab.size else 1))[lab]
 
@@ -136,11 +137,11 @@ def _resolve_category(category: int | str) -> int:
     names, _, _ = _part_table()
     if isinstance(category, (int, np.integer)):
         if not 0 <= int(category) < len(names):
-            raise ValueError(f"category must be in 0..{len(names) - 1}, got {category}")
+            raise InputError(f"category must be in 0..{len(names) - 1}, got {category}")
         return int(category)
     low = [n.lower() for n in names]
     if str(category).lower() not in low:
-        raise ValueError(f"unknown category {category!r}; one of: {', '.join(names)}")
+        raise InputError(f"unknown category {category!r}; one of: {', '.join(names)}")
     return low.index(str(category).lower())
 
 
@@ -329,9 +330,9 @@ def _check_cloud(points: np.ndarray, colors: np.ndarray | Sequence[float] | None
                  ) -> tuple[np.ndarray, np.ndarray]:
     pts = np.asarray(points, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != 3 or len(pts) == 0:
-        raise ValueError(f"points must be a non-empty (N, 3) array, got shape {pts.shape}")
+        raise InputError(f"points must be a non-empty (N, 3) array, got shape {pts.shape}")
     if not np.isfinite(pts).all():
-        raise ValueError("points hold NaN or infinite coordinates")
+        raise InputError("points hold NaN or infinite coordinates")
     if colors is None:
         cols = np.tile(PALETTE[0], (len(pts), 1))
     else:
@@ -339,7 +340,7 @@ def _check_cloud(points: np.ndarray, colors: np.ndarray | Sequence[float] | None
         if cols.ndim == 1 and cols.shape == (3,):
             cols = np.tile(cols, (len(pts), 1))
         if cols.shape != pts.shape:
-            raise ValueError(f"colors must be (N, 3) = {pts.shape} or (3,), got {cols.shape}")
+            raise InputError(f"colors must be (N, 3) = {pts.shape} or (3,), got {cols.shape}")
         if cols.size and cols.max() > 1.0:
             cols = cols / 255.0
     return pts, np.clip(cols, 0.0, 1.0)
@@ -376,9 +377,9 @@ def render_points(
         ``(height, width, 3)`` uint8 RGB image.
     """
     if width < 8 or height < 8:
-        raise ValueError(f"image size must be at least 8x8, got {width}x{height}")
+        raise InputError(f"image size must be at least 8x8, got {width}x{height}")
     if backend not in ("auto", "open3d", "numpy"):
-        raise ValueError(f"backend must be 'auto', 'open3d' or 'numpy', got {backend!r}")
+        raise InputError(f"backend must be 'auto', 'open3d' or 'numpy', got {backend!r}")
     pts, cols = _check_cloud(points, colors)
     cam = camera or fit_camera(pts, width=width, height=height, azimuth=azimuth,
                                elevation=elevation, up=up)
@@ -493,10 +494,10 @@ def compose(
     from matplotlib.patches import Rectangle
 
     if not panels:
-        raise ValueError("compose needs at least one panel")
+        raise InputError("compose needs at least one panel")
     ph, pw = panels[0].image.shape[:2]
     if any(p.image.shape[:2] != (ph, pw) for p in panels):
-        raise ValueError("all panels must have the same size")
+        raise InputError("all panels must have the same size")
     ncols = max(1, min(ncols or len(panels), len(panels)))
     nrows = math.ceil(len(panels) / ncols)
     cell_h = ph + _TITLE_H
@@ -665,7 +666,7 @@ def render_comparison(
     pred = np.asarray(pred, dtype=np.int64).reshape(-1)
     pts = np.asarray(points, dtype=np.float64)
     if not (len(target) == len(pred) == len(pts)):
-        raise ValueError(f"points ({len(pts)}), target ({len(target)}) and pred "
+        raise InputError(f"points ({len(pts)}), target ({len(target)}) and pred "
                          f"({len(pred)}) must have the same length")
     num = int(max(target.max(), pred.max())) + 1
     gt_cols, legend = _colors_for(target, category, num)
@@ -726,12 +727,12 @@ def render_grid(
         ``(H, W, 3)`` uint8 image.
     """
     if not clouds:
-        raise ValueError("render_grid needs at least one cloud")
+        raise InputError("render_grid needs at least one cloud")
     colors = list(colors) if colors is not None else [None] * len(clouds)
     titles = list(titles) if titles is not None else [""] * len(clouds)
     tcols = list(title_colors) if title_colors is not None else ["black"] * len(clouds)
     if not len(colors) == len(titles) == len(tcols) == len(clouds):
-        raise ValueError("clouds, colors, titles and title_colors must have the same length")
+        raise InputError("clouds, colors, titles and title_colors must have the same length")
     panels = [
         Panel(render_points(p, c, width=width, height=height, point_size=point_size,
                             **render_kw), t, tc)
@@ -750,7 +751,7 @@ def save_png(path: str | os.PathLike, image: np.ndarray) -> Path:
     if img.dtype != np.uint8:
         img = np.clip(np.round(img * 255), 0, 255).astype(np.uint8)
     if img.ndim != 3 or img.shape[2] not in (3, 4):
-        raise ValueError(f"image must be (H, W, 3|4), got shape {img.shape}")
+        raise InputError(f"image must be (H, W, 3|4), got shape {img.shape}")
     return atomic_write(path, lambda f: imsave(f, img, format="png"))
 
 
@@ -856,7 +857,7 @@ def render_prediction_grid(
 
     n = len(dataset)
     if n == 0:
-        raise ValueError("the dataset is empty")
+        raise InputError("the dataset is empty")
     if indices is None:
         k = min(num_shapes, n)
         indices = np.random.default_rng(seed).choice(n, k, replace=False).tolist()
