@@ -91,6 +91,13 @@ CORRECT_COLOR: tuple[float, float, float] = (0.80, 0.80, 0.80)
 BACKGROUND: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
 
+def _numpy(value: Any) -> Any:
+    """Tensors (on any device) to numpy; anything else unchanged."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):
+        return value.detach().cpu().numpy()
+    return value
+
+
 def palette(n: int) -> np.ndarray:
     """``(n, 3)`` distinct colours in ``[0, 1]``: :data:`PALETTE` first, then golden-angle hues.
 
@@ -114,7 +121,7 @@ def label_colors(labels: np.ndarray | Sequence[int], num_labels: int | None = No
     Returns:
         ``(N, 3)`` float64 colours in ``[0, 1]``.
     """
-    lab = np.asarray(labels, dtype=np.int64).reshape(-1)
+    lab = np.asarray(_numpy(labels), dtype=np.int64).reshape(-1)
     if lab.size and lab.min() < 0:
         raise InputError(f"labels must be non-negative, got {int(lab.min())}")
     n = int(num_labels if num_labels is not None else (lab.max() + 1 if lab.size else 1))
@@ -161,7 +168,7 @@ def part_colors(labels: np.ndarray | Sequence[int], category: int | str | None =
     Returns:
         ``(N, 3)`` float64 colours.
     """
-    lab = np.asarray(labels, dtype=np.int64).reshape(-1)
+    lab = np.asarray(_numpy(labels), dtype=np.int64).reshape(-1)
     if category is None:
         return label_colors(lab)
     _, parts_table, _ = _part_table()
@@ -228,7 +235,7 @@ def fit_camera(
         fov: vertical field of view, degrees.
         margin: >= 1 leaves a border around the object.
     """
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    pts = np.asarray(_numpy(points), dtype=np.float64).reshape(-1, 3)
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     center = (lo + hi) / 2
     radius = float(np.sqrt(((pts - center) ** 2).sum(axis=1)).max())
@@ -271,7 +278,7 @@ def project_points(points: np.ndarray, camera: Camera, width: int, height: int
         ``(col (N,) float, row (N,) float, depth (N,) float)``: pixel coordinates (column
         from the left, row from the top) and distance along the viewing axis.
     """
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    pts = np.asarray(_numpy(points), dtype=np.float64).reshape(-1, 3)
     cam = (_view_matrix(camera) @ np.c_[pts, np.ones(len(pts))].T).T[:, :3]
     depth = -cam[:, 2]
     fy = 1.0 / math.tan(math.radians(camera.fov) / 2)
@@ -328,7 +335,7 @@ def release_renderer() -> None:
 
 def _check_cloud(points: np.ndarray, colors: np.ndarray | Sequence[float] | None
                  ) -> tuple[np.ndarray, np.ndarray]:
-    pts = np.asarray(points, dtype=np.float64)
+    pts = np.asarray(_numpy(points), dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != 3 or len(pts) == 0:
         raise InputError(f"points must be a non-empty (N, 3) array, got shape {pts.shape}")
     if not np.isfinite(pts).all():
@@ -336,7 +343,7 @@ def _check_cloud(points: np.ndarray, colors: np.ndarray | Sequence[float] | None
     if colors is None:
         cols = np.tile(PALETTE[0], (len(pts), 1))
     else:
-        cols = np.asarray(colors, dtype=np.float64)
+        cols = np.asarray(_numpy(colors), dtype=np.float64)
         if cols.ndim == 1 and cols.shape == (3,):
             cols = np.tile(cols, (len(pts), 1))
         if cols.shape != pts.shape:
@@ -617,7 +624,7 @@ def render_labels(
     Returns:
         ``(H, W, 3)`` uint8 figure.
     """
-    lab = np.asarray(labels, dtype=np.int64).reshape(-1)
+    lab = np.asarray(_numpy(labels), dtype=np.int64).reshape(-1)
     cols, legend = _colors_for(lab, category, None)
     if not legend and label_names is not None:
         pal = palette(max(int(lab.max()) + 1, len(label_names)))
@@ -662,9 +669,9 @@ def render_comparison(
     Returns:
         ``(H, W, 3)`` uint8 figure.
     """
-    target = np.asarray(target, dtype=np.int64).reshape(-1)
-    pred = np.asarray(pred, dtype=np.int64).reshape(-1)
-    pts = np.asarray(points, dtype=np.float64)
+    target = np.asarray(_numpy(target), dtype=np.int64).reshape(-1)
+    pred = np.asarray(_numpy(pred), dtype=np.int64).reshape(-1)
+    pts = np.asarray(_numpy(points), dtype=np.float64)
     if not (len(target) == len(pred) == len(pts)):
         raise InputError(f"points ({len(pts)}), target ({len(target)}) and pred "
                          f"({len(pred)}) must have the same length")
@@ -769,11 +776,11 @@ def export_ply(
     Colours follow :func:`part_colors` with a ``category``, else :func:`label_colors`;
     explicit ``colors`` win. Opens in open3d, MeshLab, CloudCompare and Blender.
     """
-    pts = np.asarray(points, dtype=np.float64)
-    if colors is None and labels is not None:
-        lab = np.asarray(labels, dtype=np.int64)
+    pts = np.asarray(_numpy(points), dtype=np.float64)
+    lab = None if labels is None else np.asarray(_numpy(labels), dtype=np.int64)
+    if colors is None and lab is not None:
         colors = part_colors(lab, category) if category is not None else label_colors(lab)
-    return write_ply(path, pts, colors=colors, labels=labels, binary=binary)
+    return write_ply(path, pts, colors=_numpy(colors), labels=lab, binary=binary)
 
 
 # --------------------------------------------------------------------------------------
@@ -787,8 +794,14 @@ def has_display() -> bool:
 
 
 def show(points: np.ndarray, colors: np.ndarray | None = None, *,
+         labels: np.ndarray | None = None, category: int | str | None = None,
          window_name: str = "pointea", point_size: float = 5.0) -> None:
     """Open an interactive open3d window (rotate with the mouse; close it to return).
+
+    Args:
+        points: ``(N, 3)``.
+        colors: ``(N, 3)`` colours; or give ``labels`` (and a ShapeNetPart ``category``)
+            to colour by label as in the off-screen figures.
 
     Raises:
         RuntimeError: no display (use :func:`render_points` + :func:`save_png` instead).
@@ -796,6 +809,8 @@ def show(points: np.ndarray, colors: np.ndarray | None = None, *,
     if not has_display():
         raise RuntimeError("no display available (DISPLAY is not set): render to a PNG "
                            "with render_points/save_png instead")
+    if colors is None and labels is not None:
+        colors = _colors_for(np.asarray(_numpy(labels), dtype=np.int64), category, None)[0]
     o3d = _import_open3d()
     pts, cols = _check_cloud(points, colors)
     pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts))

@@ -267,3 +267,11 @@ def test_importing_pointea_never_loads_open3d():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_tensors_are_accepted():
+    pts, lab = two_blobs(30)
+    a = viz.render_points(torch.from_numpy(pts), viz.label_colors(torch.from_numpy(lab)),
+                          width=40, height=30, backend="numpy")
+    b = viz.render_points(pts, viz.label_colors(lab), width=40, height=30, backend="numpy")
+    np.testing.assert_array_equal(a, b)
