@@ -298,3 +298,9 @@ def test_a_folder_expands_to_its_supported_files(cls_checkpoint, inputs, capsys)
     names = [r["input"].rsplit("/", 1)[-1] for r in doc["results"]]
     assert len(names) == 10 - 1 + 3  # 10 files, the HDF5 file counted as its 3 entries
     assert {"shapes.h5:0", "shapes.h5:2", "box.stl", "cloud.pcd"} <= set(names)
+
+
+def test_unknown_category_is_a_usage_error(seg_checkpoint, inputs, capsys):
+    assert main([str(seg_checkpoint), str(inputs / "box.obj"), "--category", "Spaceship"]) == 2
+    err = capsys.readouterr().err
+    assert "Spaceship" in err and "Chair" in err and len(err.strip().splitlines()) == 1
