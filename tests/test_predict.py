@@ -304,3 +304,17 @@ def test_unknown_category_is_a_usage_error(seg_checkpoint, inputs, capsys):
     assert main([str(seg_checkpoint), str(inputs / "box.obj"), "--category", "Spaceship"]) == 2
     err = capsys.readouterr().err
     assert "Spaceship" in err and "Chair" in err and len(err.strip().splitlines()) == 1
+
+
+def test_pct_pytorch_checkpoint_predicts_with_modelnet40_names(inputs, tmp_path, capsys):
+    from test_interop import fake_pct_state_dict
+
+    from pointea.cli.convert import MODELNET40_CLASSES
+
+    path = tmp_path / "model.t7"
+    torch.save(fake_pct_state_dict(), path)
+    rc, doc, err = run_json(capsys, [str(path), str(inputs / "box.off"), "--json",
+                                     "--num-points", "512"])
+    assert rc == 0, err
+    top = doc["results"][0]["top_k"]
+    assert len(top) == 5 and all(t["class"] == MODELNET40_CLASSES[t["index"]] for t in top)
