@@ -365,7 +365,7 @@ def render_points(
     azimuth: float = 45.0,
     elevation: float = 25.0,
     up: str | Sequence[float] = "y",
-    backend: str = "auto",
+    backend: str | None = None,
 ) -> np.ndarray:
     """Render a coloured point cloud off-screen.
 
@@ -378,13 +378,17 @@ def render_points(
         camera: a :class:`Camera`; by default :func:`fit_camera` frames the cloud from
             ``azimuth`` / ``elevation`` with ``up``.
         backend: ``"open3d"`` (Filament), ``"numpy"`` (a z-buffered point splatter,
-            no GL needed) or ``"auto"`` (open3d, else numpy with a warning).
+            no GL needed) or ``"auto"`` (open3d, else numpy with a warning). ``None``
+            reads the ``POINTEA_RENDER_BACKEND`` environment variable (default
+            ``"auto"``), e.g. to avoid open3d on a machine whose GL stack crashes.
 
     Returns:
         ``(height, width, 3)`` uint8 RGB image.
     """
     if width < 8 or height < 8:
         raise InputError(f"image size must be at least 8x8, got {width}x{height}")
+    if backend is None:
+        backend = os.environ.get("POINTEA_RENDER_BACKEND", "auto").strip().lower() or "auto"
     if backend not in ("auto", "open3d", "numpy"):
         raise InputError(f"backend must be 'auto', 'open3d' or 'numpy', got {backend!r}")
     pts, cols = _check_cloud(points, colors)

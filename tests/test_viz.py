@@ -275,3 +275,15 @@ def test_tensors_are_accepted():
                           width=40, height=30, backend="numpy")
     b = viz.render_points(pts, viz.label_colors(lab), width=40, height=30, backend="numpy")
     np.testing.assert_array_equal(a, b)
+
+
+def test_backend_from_environment(monkeypatch):
+    def broken(*args, **kwargs):
+        raise AssertionError("open3d must not be used")
+
+    monkeypatch.setattr(viz, "_render_open3d", broken)
+    monkeypatch.setenv("POINTEA_RENDER_BACKEND", "numpy")
+    assert viz.render_points(np.zeros((3, 3)), width=16, height=16).shape == (16, 16, 3)
+    monkeypatch.setenv("POINTEA_RENDER_BACKEND", "opengl")
+    with pytest.raises(ValueError, match="backend"):
+        viz.render_points(np.zeros((3, 3)), width=16, height=16)
