@@ -39,6 +39,14 @@ def runs(tmp_path_factory):
                      "--output-dir", str(base / "run_seg")]) == 0
     out["classification"] = base / "run_cls" / "checkpoints" / "best.pt"
     out["segmentation"] = base / "run_seg" / "checkpoints" / "best.pt"
+    # The same segmenter as a save_pretrained folder (no record of its data).
+    from pointea.models import load_model
+    from pointea.models.hub import save_pretrained
+
+    model, _ = load_model(out["segmentation"])
+    out["segmentation_pretrained"] = save_pretrained(model, base / "seg_pretrained",
+                                                     num_points=64)
+    out["segmentation_data"] = seg_data
     return out
 
 
@@ -85,10 +93,13 @@ def test_notebooks_are_committed_without_outputs():
 @pytest.mark.parametrize("task", ["classification", "segmentation"])
 def test_visualize_predictions_runs(runs, task, tmp_path):
     out_dir = tmp_path / "out"
-    nb = execute(REPO / "notebooks" / "visualize_predictions.ipynb",
-                 {"POINTEA_CHECKPOINT": str(runs[task]), "POINTEA_NUM_SHAPES": "4",
-                  "POINTEA_MAX_EVAL": "5" if task == "classification" else "",
-                  "POINTEA_OUTPUT_DIR": str(out_dir)}, cwd=REPO / "notebooks")
+    env = {"POINTEA_CHECKPOINT": str(runs[task]), "POINTEA_NUM_SHAPES": "4",
+           "POINTEA_MAX_EVAL": "5", "POINTEA_OUTPUT_DIR": str(out_dir)}
+    if task == "segmentation":  # a pretrained folder: the data root comes from the env
+        env.update(POINTEA_CHECKPOINT=str(runs["segmentation_pretrained"]),
+                   POINTEA_DATA_ROOT=str(runs["segmentation_data"]), POINTEA_MAX_EVAL="")
+    nb = execute(REPO / "notebooks" / "visualize_predictions.ipynb", env,
+                 cwd=REPO / "notebooks")
     pngs = images(nb)
     assert len(pngs) >= 2 and all(p[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
     text = stream_text(nb)
