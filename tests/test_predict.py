@@ -318,3 +318,13 @@ def test_pct_pytorch_checkpoint_predicts_with_modelnet40_names(inputs, tmp_path,
     assert rc == 0, err
     top = doc["results"][0]["top_k"]
     assert len(top) == 5 and all(t["class"] == MODELNET40_CLASSES[t["index"]] for t in top)
+
+
+def test_modelnet_h5_label_is_not_taken_for_a_category(seg_checkpoint, tmp_path, capsys):
+    import h5py
+
+    with h5py.File(tmp_path / "mn.h5", "w") as f:  # ModelNet40 layout: no 'pid'
+        f["data"] = np.random.default_rng(0).normal(size=(1, 128, 3)).astype(np.float32)
+        f["label"] = np.array([[CHAIR]], dtype=np.uint8)
+    rc = main([str(seg_checkpoint), f"{tmp_path / 'mn.h5'}:0", "--no-png", "--no-ply"])
+    assert rc == 1 and "--category" in capsys.readouterr().err

@@ -234,8 +234,11 @@ class _Predictor:
     def _category_for(self, spec: Any, cloud: Any, names: list[str]) -> int:
         if self.category is not None:
             return self.category
-        if "label" in cloud.meta and 0 <= int(cloud.meta["label"]) < len(names):
-            return int(cloud.meta["label"])  # ShapeNetPart HDF5: label = category
+        if ("label" in cloud.meta and cloud.labels is not None
+                and 0 <= int(cloud.meta["label"]) < len(names)):
+            # A ShapeNetPart HDF5 entry ('pid' present): its 'label' is the category. In
+            # ModelNet40 files (no 'pid') the label is a class, not a category.
+            return int(cloud.meta["label"])
         from ..datasets.shapenetpart import SHAPENET_CATEGORIES
 
         parent = Path(str(getattr(spec, "path", spec))).parent.name
