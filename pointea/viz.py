@@ -847,6 +847,7 @@ def render_prediction_grid(
     device: Any = "cpu",
     seed: int = 0,
     title: str = "",
+    summary: bool = True,
     **render_kw: Any,
 ) -> np.ndarray:
     """Run a model on dataset shapes and render its predictions as one grid image.
@@ -866,6 +867,8 @@ def render_prediction_grid(
         num_points: run on this many points of each shape (seeded random subset; the
             training number of points), ``None`` for all.
         device: where to run the model.
+        title: figure title.
+        summary: append the tally to the title (``5 of 8 right`` / ``mean shape IoU``).
 
     Returns:
         ``(H, W, 3)`` uint8 image.
@@ -882,6 +885,8 @@ def render_prediction_grid(
         indices = np.random.default_rng(seed).choice(n, k, replace=False).tolist()
     clouds, colors, titles, tcolors = [], [], [], []
     legend: list[tuple[str, tuple[float, float, float]]] = []
+    scores: list[float] = []  # 1/0 per shape (classification) or shape IoU (segmentation)
+    segmentation = False
     was_training = bool(getattr(model, "training", False))
     model.eval()
     try:
@@ -901,6 +906,7 @@ def render_prediction_grid(
                     pred_t = predict_parts(logits, cat, parts_table)
                     true_t = data.y.reshape(-1)[keep].to(pred_t.device)
                     iou = float(shape_ious(pred_t, true_t, cat, parts_table)[0])
+                    scores.append(iou)
                     pred, true = pred_t.cpu().numpy(), true_t.cpu().numpy()
                     cols = part_colors(pred, ci)
                     cols[pred != true] = ERROR_COLOR
@@ -909,12 +915,14 @@ def render_prediction_grid(
                     titles.append(f"{_part_table()[0][ci]}  IoU {iou:.2f}")
                     tcolors.append("black")
                     legend = [("wrong part", ERROR_COLOR)]
+                    segmentation = True
                 else:
                     logits = model(pos, None, x)
                     prob = torch.softmax(logits.float().reshape(-1), dim=0)
                     p, c = float(prob.max()), int(prob.argmax())
                     true = int(data.y.reshape(-1)[0])
                     ok = c == true
+                    scores.append(float(ok))
                     clouds.append(pos.cpu().numpy())
                     colors.append(PALETTE[0])
                     titles.append(f"{_name(class_names, c)} ({p:.0%})" if ok else
@@ -923,6 +931,10 @@ def render_prediction_grid(
                     tcolors.append((0.1, 0.5, 0.1) if ok else ERROR_COLOR)
     finally:
         model.train(was_training)
+    if summary and scores:
+        tally = (f"mean shape IoU {np.mean(scores):.2f}" if segmentation
+                 else f"{int(sum(scores))} of {len(scores)} right")
+        title = f"{title}: {tally}" if title else tally
     img = render_grid(clouds, colors, titles=titles, title_colors=tcolors, ncols=ncols,
                       legend=legend, title=title, width=width, height=height, **render_kw)
     if path is not None:

@@ -355,8 +355,16 @@ def _render_grid(args: argparse.Namespace, model: Any, info: dict, device: Any) 
     viz.render_prediction_grid(model, ds, args.render_grid, num_shapes=args.num_shapes,
                                class_names=names, num_points=n, device=device,
                                seed=args.seed, up=args.up,
-                               title=f"{Path(args.checkpoint).name} on {args.split}")
+                               title=f"{_run_name(args.checkpoint)} on {args.split}")
     return str(args.render_grid)
+
+
+def _run_name(checkpoint: str | Path) -> str:
+    """``runs/demo/checkpoints/best.pt`` -> ``demo (best.pt)``; other paths: their name."""
+    path = Path(checkpoint)
+    if path.parent.name == "checkpoints" and path.parent.parent.name:
+        return f"{path.parent.parent.name} ({path.name})"
+    return path.name
 
 
 def _print_human(res: dict) -> None:
