@@ -211,6 +211,7 @@ class _Predictor:
             w, h = self.args.size
             title = f"{Path(str(spec)).name}: {names[cat]}"
             if truth is not None:
+                title += f", shape IoU {out['shape_iou']:.2f}"
                 img = viz.render_comparison(norm, truth, pred, category=cat, title=title,
                                             width=w, height=h, up=self.args.up,
                                             point_size=_point_size(len(pred)))
