@@ -60,6 +60,7 @@ __all__ = [
     "read_h5_entry",
     "load_points",
     "sample_surface",
+    "estimate_normals",
     "check_points",
     "normalize_unit_sphere",
     "resample_indices",
@@ -1307,6 +1308,43 @@ def prepare_points(
         return pos, np.arange(len(pos))
     idx = resample_indices(len(pos), num_points, seed)
     return pos[idx], idx
+
+
+def estimate_normals(points: np.ndarray, k: int = 16, chunk: int = 2048) -> np.ndarray:
+    """Unit normals from the covariance of each point's ``k`` nearest neighbours.
+
+    Each normal is the eigenvector of the smallest eigenvalue of its neighbourhood's
+    covariance, flipped to point away from the cloud's centroid (right for closed,
+    roughly convex objects; a guess elsewhere). For models trained with normals
+    (``in_channels=6``) on files that carry none.
+
+    Args:
+        points: ``(N, 3)`` finite coordinates, ``N >= 3``.
+        k: neighbours per point (including itself), clipped to ``N``.
+        chunk: rows of the distance matrix computed at once (memory ``chunk * N``).
+
+    Returns:
+        ``(N, 3)`` float64 unit normals.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    n = len(pts)
+    if pts.ndim != 2 or pts.shape[1] != 3 or n < 3:
+        raise InputError(f"estimate_normals needs (N >= 3, 3) points, got {pts.shape}")
+    k = int(min(max(k, 3), n))
+    sq = (pts * pts).sum(axis=1)
+    normals = np.empty_like(pts)
+    for s in range(0, n, chunk):
+        block = pts[s : s + chunk]
+        d = sq[s : s + chunk, None] - 2 * block @ pts.T + sq[None, :]  # (b, N)
+        nbr = np.argpartition(d, k - 1, axis=1)[:, :k]  # (b, k)
+        local = pts[nbr] - pts[nbr].mean(axis=1, keepdims=True)  # (b, k, 3)
+        cov = np.einsum("bki,bkj->bij", local, local)
+        _, vecs = np.linalg.eigh(cov)  # ascending eigenvalues
+        normals[s : s + chunk] = vecs[:, :, 0]
+    outward = pts - pts.mean(axis=0)
+    flip = (normals * outward).sum(axis=1) < 0
+    normals[flip] *= -1
+    return normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
 
 
 def sample_surface(

@@ -410,3 +410,14 @@ def test_expand_inputs_walks_folders(tmp_path):
     (tmp_path / "empty").mkdir()
     (err,) = list(io.expand_inputs([tmp_path / "empty"]))
     assert isinstance(err, DataError) and "no supported files" in str(err)
+
+
+def test_estimate_normals_on_a_sphere_point_outward():
+    rng = np.random.default_rng(0)
+    pts = rng.normal(size=(800, 3))
+    pts /= np.linalg.norm(pts, axis=1, keepdims=True)
+    nrm = io.estimate_normals(pts * 3 + 5, k=12, chunk=100)  # shifted, scaled, chunked
+    np.testing.assert_allclose(np.linalg.norm(nrm, axis=1), 1, atol=1e-9)
+    assert np.median((nrm * pts).sum(axis=1)) > 0.98  # radial and outward
+    with pytest.raises(ValueError, match="N >= 3"):
+        io.estimate_normals(np.zeros((2, 3)))

@@ -328,3 +328,15 @@ def test_modelnet_h5_label_is_not_taken_for_a_category(seg_checkpoint, tmp_path,
         f["label"] = np.array([[CHAIR]], dtype=np.uint8)
     rc = main([str(seg_checkpoint), f"{tmp_path / 'mn.h5'}:0", "--no-png", "--no-ply"])
     assert rc == 1 and "--category" in capsys.readouterr().err
+
+
+def test_models_with_normals_estimate_them_for_bare_clouds(inputs, tmp_path, capsys):
+    model = create_model("pct_cls_tiny", num_classes=2, in_channels=6).eval()
+    ckpt = save_pretrained(model, tmp_path / "m", class_names=["a", "b"], num_points=NUM_POINTS)
+    files = [str(inputs / "cloud.xyz"), str(inputs / "box.obj")]  # no normals / face normals
+    rc, doc, err = run_json(capsys, [str(ckpt), *files, "--json"])
+    assert rc == 0, err
+    assert err.count("estimated") == 1  # one warning, not one per file
+    rc, doc, err = run_json(capsys, [str(ckpt), *files, "--json", "--no-estimate-normals"])
+    assert rc == 1 and "cloud.xyz: the model reads normals" in err
+    assert [r["ok"] for r in doc["results"]] == [False, True]  # the mesh has face normals

@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show", action="store_true",
                    help="also open an interactive window per input (needs a display)")
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    p.add_argument("--estimate-normals", action=argparse.BooleanOptionalAction, default=True,
+                   help="for models trained with normals: estimate them for inputs that have "
+                        "none (default on)")
     p.add_argument("--drop-nonfinite", action="store_true",
                    help="drop points with NaN/inf coordinates instead of failing")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: auto)")
@@ -119,6 +122,7 @@ class _Predictor:
             self.class_names = list(MODELNET40_CLASSES)
         self.category = None if args.category is None else _category_index(args.category)
         self.used_names: set[str] = set()
+        self.warned_normals = False
 
     # ----------------------------------------------------------------------------------
     def run(self, spec: Any) -> dict:
@@ -129,10 +133,18 @@ class _Predictor:
         pos, idx = io.prepare_points(cloud.points, self.num_points, seed=self.args.seed)
         x = None
         if self.needs_normals:
-            if cloud.normals is None:
+            if cloud.normals is not None:
+                x = cloud.normals[idx].astype(np.float32)
+            elif self.args.estimate_normals and len(cloud) >= 3:
+                x = io.estimate_normals(pos).astype(np.float32)
+                if not self.warned_normals:
+                    print(f"{PROG}: warning: the model reads normals; inputs without them get "
+                          f"normals estimated from 16 neighbours (--no-estimate-normals to "
+                          f"refuse such inputs)", file=sys.stderr)
+                    self.warned_normals = True
+            else:
                 raise DataError(f"{spec}: the model reads normals (in_channels=6) but the "
                                 f"file has none")
-            x = cloud.normals[idx].astype(np.float32)
         degenerate = bool(np.ptp(cloud.points, axis=0).max() == 0)
         if degenerate:
             print(f"{PROG}: warning: {spec}: all {len(cloud)} points are identical "
