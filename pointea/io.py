@@ -1050,7 +1050,10 @@ def read_h5_entry(path: str | os.PathLike, index: int) -> PointCloud:
                 raise _fail(path, f"entry {index} does not exist (the file holds {n} shapes, "
                                   f"0..{n - 1})")
             i = index % n
-            cloud = PointCloud(np.asarray(data[i][:, :3], np.float64), source=src)
+            row = np.asarray(data[i], np.float64)
+            cloud = PointCloud(row[:, :3], source=src)
+            if row.shape[1] >= 6:  # some exports store x y z nx ny nz in 'data'
+                cloud.normals = row[:, 3:6]
             if "label" in f:
                 lab = np.asarray(f["label"][i]).reshape(-1)
                 if lab.size:
