@@ -102,6 +102,21 @@ def test_full_disk_during_a_run_is_a_clear_error(cls_root, tmp_path, monkeypatch
     assert load_checkpoint(out / "checkpoints/best.pt")["epoch"] == 1
 
 
+def test_unwritable_output_folder_is_a_clear_error(cls_root, tmp_path, monkeypatch, capsys):
+    import pointea.engine.rundir as rundir
+
+    def denied(path, write):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(rundir, "atomic_write", denied)
+    out = tmp_path / "run"
+    rc = main(["--data-root", str(cls_root), *TINY, "--epochs", "1", "--output-dir", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert f"could not write {out / 'config.json'}: Permission denied" in err
+    assert "Traceback" not in err
+
+
 # -- SIGKILL ---------------------------------------------------------------------------
 DRIVER = textwrap.dedent(
     """

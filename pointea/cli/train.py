@@ -210,8 +210,7 @@ def _run(argv: Sequence[str] | None, task: str) -> int:
         parser.error(str(exc))
     except PointeaError as exc:
         parser.error(str(exc).replace("invalid settings: ", ""))
-    explicit = _explicit(parser, argv)
-    explicit = {"use_normals" if d == "use_normals" else d for d in explicit} - {"resume"}
+    explicit = _explicit(parser, argv) - {"resume", "overwrite", "progress"}
     from ..engine import train
 
     try:
@@ -230,6 +229,9 @@ def _run(argv: Sequence[str] | None, task: str) -> int:
     except PointeaError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # e.g. an unwritable --output-dir
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

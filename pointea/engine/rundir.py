@@ -32,6 +32,17 @@ from ..serialization import atomic_write
 __all__ = ["RunDirectory"]
 
 
+@contextlib.contextmanager
+def _as_training_error(path: Path):
+    """Turn an OSError (disk full, read-only folder) into a TrainingError naming ``path``."""
+    try:
+        yield
+    except OSError as exc:
+        raise TrainingError(
+            f"could not write {path}: {exc.strerror or exc} (errno {exc.errno})"
+        ) from exc
+
+
 class RunDirectory:
     """Paths and locking of one run folder.
 
@@ -133,7 +144,8 @@ class RunDirectory:
     def write_json(self, path: Path, obj: Any) -> None:
         """Write ``obj`` as indented JSON, atomically."""
         data = (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode()
-        atomic_write(path, lambda f: f.write(data))
+        with _as_training_error(path):
+            atomic_write(path, lambda f: f.write(data))
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """The epoch records of ``metrics.jsonl`` (a torn last line is ignored)."""
@@ -150,11 +162,12 @@ class RunDirectory:
     def rewrite_metrics(self, records: list[dict[str, Any]]) -> None:
         """Replace ``metrics.jsonl`` with ``records`` (used when resuming)."""
         data = "".join(json.dumps(r) + "\n" for r in records).encode()
-        atomic_write(self.metrics_path, lambda f: f.write(data))
+        with _as_training_error(self.metrics_path):
+            atomic_write(self.metrics_path, lambda f: f.write(data))
 
     def append_metrics(self, record: dict[str, Any]) -> None:
         """Append one epoch record to ``metrics.jsonl`` and flush it to disk."""
-        with open(self.metrics_path, "a") as f:
+        with _as_training_error(self.metrics_path), open(self.metrics_path, "a") as f:
             f.write(json.dumps(record) + "\n")
             f.flush()
             os.fsync(f.fileno())

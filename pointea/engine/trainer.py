@@ -54,7 +54,6 @@ from .distributed import (
     DistContext,
     ShardSampler,
     all_reduce_sum,
-    barrier,
     broadcast_object,
     cleanup_distributed,
     convert_batchnorm,
@@ -633,9 +632,15 @@ def _train(cfg, ctx, run, *, resume, overwrite, progress, explicit, data, model_
 
     # data: rank 0 first (it may download / build caches), then the others
     if data is None:
+        failure = None
         if ctx.is_main:
-            data = build_task_data(cfg)
-        barrier(ctx)
+            try:
+                data = build_task_data(cfg)
+            except PointeaError as exc:
+                failure = exc
+        failure = broadcast_object(failure, ctx)  # also the barrier the others wait at
+        if failure is not None:
+            raise failure
         if not ctx.is_main:
             data = build_task_data(cfg)
     _check_point_count(data, cfg)
@@ -781,27 +786,39 @@ def _train(cfg, ctx, run, *, resume, overwrite, progress, explicit, data, model_
             "best_epoch": best_epoch,
             "time_s": round(time.time() - t0, 3),
         }
+        failure: PointeaError | None = None
         if ctx.is_main:
             history.append(record)
             ckpt_now = make_checkpoint(epoch, record)
-            if improved:
-                save_checkpoint(ckpt_now, run.best_path)
-            save_checkpoint(ckpt_now, run.last_path)
-            run.append_metrics(record)
-            _plot(run, history, cfg)
-            _log(ctx, _epoch_line(record, cfg, metric_key, improved))
-        barrier(ctx)
+            try:
+                if improved:
+                    save_checkpoint(ckpt_now, run.best_path)
+                save_checkpoint(ckpt_now, run.last_path)
+            except PointeaError as exc:
+                failure = exc
+            if failure is None:
+                run.append_metrics(record)
+                _plot(run, history, cfg)
+                _log(ctx, _epoch_line(record, cfg, metric_key, improved))
+        failure = broadcast_object(failure, ctx)  # every rank stops together
+        if failure is not None:
+            raise failure
 
     # final: best.pt on the test split
-    best_state = None
+    best_state, failure = None, None
     if ctx.is_main:
-        if not run.best_path.exists():
-            raise TrainingError(f"{run.best_path} is missing: no epoch reached a best score")
-        best = load_checkpoint(run.best_path)
-        best_state, best_epoch = best["model"], int(best["epoch"])
-        best_metric = float(best.get("best_metric", best_metric))
-    best_state, best_epoch, best_metric = broadcast_object(
-        (best_state, best_epoch, best_metric), ctx)
+        try:
+            if not run.best_path.exists():
+                raise TrainingError(f"{run.best_path} is missing: no epoch reached a best score")
+            best = load_checkpoint(run.best_path)
+            best_state, best_epoch = best["model"], int(best["epoch"])
+            best_metric = float(best.get("best_metric", best_metric))
+        except PointeaError as exc:
+            failure = exc
+    best_state, best_epoch, best_metric, failure = broadcast_object(
+        (best_state, best_epoch, best_metric, failure), ctx)
+    if failure is not None:
+        raise failure
     load_model_state(core, best_state, run.best_path)
     test = evaluate(core, test_loader, desc="test", **eval_kw)
     test_record = {
