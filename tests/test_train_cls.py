@@ -74,3 +74,16 @@ def test_python_api_learns_the_tiny_set(cls_root, tmp_path):
     assert max(r["train_accuracy"] for r in result.history[-3:]) >= 0.9
     assert result.best_epoch >= 1
     assert result.test_metrics["overall_accuracy"] is not None
+
+
+def test_loader_workers_and_bf16(cls_root, tmp_path):
+    """Augmentation is seeded per sample: worker processes change nothing; bf16 runs."""
+    args = ["--data-root", str(cls_root), *TINY, "--epochs", "1"]
+    assert main([*args, "--workers", "0", "--output-dir", str(tmp_path / "w0")]) == 0
+    assert main([*args, "--workers", "2", "--output-dir", str(tmp_path / "w2")]) == 0
+    a = load_checkpoint(tmp_path / "w0/checkpoints/last.pt")["model"]
+    b = load_checkpoint(tmp_path / "w2/checkpoints/last.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert main([*args, "--bf16", "--output-dir", str(tmp_path / "bf")]) == 0
+    config = json.loads((tmp_path / "bf/config.json").read_text())
+    assert config["bf16"] is True

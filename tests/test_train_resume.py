@@ -67,7 +67,6 @@ def test_classification_resume_equals_uninterrupted(stop_after, tmp_path, monkey
     _assert_same_run(full, part)
 
 
-@pytest.mark.slow
 def test_segmentation_resume_equals_uninterrupted(tmp_path, monkeypatch):
     data = ensure_synthetic("shapenetpart", root=tmp_path / "d", categories=["Mug", "Chair"],
                             train_per_category=4, val_per_category=2, test_per_category=2,
