@@ -37,6 +37,8 @@ def test_eval_reproduces_the_runs_test_numbers(trained, tmp_path, capsys):
     for key in ("overall_accuracy", "mean_class_accuracy", "per_class_accuracy", "num_samples"):
         assert got[key] == expected[key], key
     assert got["split"] == "test" and got["task"] == "modelnet40"
+    run_folder = evaluate_checkpoint(out)  # a run folder means its checkpoints/best.pt
+    assert run_folder["overall_accuracy"] == expected["overall_accuracy"]
 
 
 def test_voting_reports_both_and_is_repeatable(trained):

@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
             "voted numbers, and the single-pass ones under 'no_voting'."
         ),
     )
-    p.add_argument("checkpoint", help="training checkpoint (.pt), save_pretrained folder, or "
+    p.add_argument("checkpoint", help="training checkpoint (.pt), run folder (its "
+                                      "checkpoints/best.pt), save_pretrained folder, or "
                                       "converted PCT_Pytorch file")
     p.add_argument("--task", choices=sorted(_TASK_OF_KIND.values()), default=None,
                    help="expected task; an error if the checkpoint is of another task")
@@ -110,6 +111,11 @@ def evaluate_checkpoint(
         raise InputError(f"--votes must be >= 1, got {votes}")
     if batch_size < 1:
         raise InputError(f"--batch-size must be >= 1, got {batch_size}")
+    path = Path(checkpoint)
+    if path.is_dir() and (path / "checkpoints" / "best.pt").is_file() and not (
+        path / "model.safetensors"
+    ).exists():
+        checkpoint = path / "checkpoints" / "best.pt"  # a run folder: its selected model
     model, info = load_model(checkpoint)
     kind = info.get("task")
     problems = []

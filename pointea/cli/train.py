@@ -32,9 +32,17 @@ a second run into it is refused (lock file), a non-empty one needs --resume or
 --overwrite.
 
 examples:
-  %(prog)s --synthetic --model {tiny} --epochs 10      offline procedural data
-  %(prog)s --data-root data --download                 the real dataset
-  %(prog)s --output-dir runs/a --resume                continue a stopped run
+  %(prog)s --synthetic --model {tiny} --epochs 10
+      train on the offline procedural data (generated on first use)
+  %(prog)s --data-root data --download --output-dir runs/a
+      the real dataset, downloaded into data/ when missing
+  %(prog)s --output-dir runs/a --resume
+      continue that run after a crash or Ctrl-C (same final numbers as without the stop)
+  pointea-eval runs/a/checkpoints/best.pt --votes 10
+      evaluate the selected checkpoint on test, with test-time voting
+
+exit status: 0 done, 1 the run failed (non-finite loss, folder in use, disk full),
+2 bad flags, data or checkpoint, 130 interrupted.
 
 distributed (DistributedDataParallel; --batch-size is the global batch):
   torchrun --nproc_per_node=4 -m pointea.cli.{module} [flags]
