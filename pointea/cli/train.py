@@ -8,6 +8,7 @@ output folder in use, disk full ...), 2 bad flags / data / checkpoint, 130 inter
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -225,22 +226,28 @@ def _run(argv: Sequence[str] | None, task: str) -> int:
         train(cfg, resume=args.resume is not None, overwrite=args.overwrite,
               progress=args.progress, explicit=explicit)
     except KeyboardInterrupt:
-        print(f"\n{parser.prog}: interrupted; continue with --output-dir {cfg.output_dir} "
-              "--resume", file=sys.stderr)
+        _error(f"\n{parser.prog}: interrupted; continue with --output-dir {cfg.output_dir} "
+               "--resume")
         return 130
     except TrainingError as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        _error(f"{parser.prog}: error: {exc}")
         return 1
     except DatasetNotFoundError as exc:
-        print(f"{parser.prog}: error: {exc}\n{_download_hint(cfg)}", file=sys.stderr)
+        _error(f"{parser.prog}: error: {exc}\n{_download_hint(cfg)}")
         return 2
     except PointeaError as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        _error(f"{parser.prog}: error: {exc}")
         return 2
     except OSError as exc:  # e.g. an unwritable --output-dir
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        _error(f"{parser.prog}: error: {exc}")
         return 1
     return 0
+
+
+def _error(message: str) -> None:
+    """Print to stderr once: under torchrun only rank 0 speaks (all ranks fail alike)."""
+    if os.environ.get("RANK", "0") == "0":
+        print(message, file=sys.stderr, flush=True)
 
 
 def _download_hint(cfg) -> str:
