@@ -47,7 +47,8 @@ def plot_training_curves(
             ax_loss.plot(xs, ys, marker="o", ms=3, label=label)
     ax_loss.set(title="loss", xlabel="epoch")
     ax_loss.legend()
-    for key, label in (("train_accuracy", "train accuracy"), (metric, metric)):
+    pretty = metric.replace("val_", "validation ").replace("_", " ").replace("miou", "mIoU")
+    for key, label in (("train_accuracy", "train accuracy"), (metric, pretty)):
         xs, ys = _series(history, key)
         if xs:
             ax_metric.plot(xs, [100 * y for y in ys], marker="o", ms=3, label=label)
