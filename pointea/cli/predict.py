@@ -4,13 +4,21 @@ Examples::
 
     pointea-predict runs/demo/checkpoints/best.pt chair.obj scan.ply part.xyz
     pointea-predict model_dir/ mug.off --category Mug --out-dir predictions/
-    pointea-predict best.pt data/ply_data_test0.h5:17 --json
+    pointea-predict best.pt data/ply_data_test0.h5:17 scans/ --json
+    pointea-predict runs/demo-cls/checkpoints/best.pt --render-grid predictions.png
     pointea-predict best.pt --dataset-root data --split test --render-grid grid.png
 
-Every input is read with :mod:`pointea.io` (meshes are sampled on their surface), then
-normalised as in training (centre + unit sphere) and resampled to the training number of
-points. Classification prints the top-k classes; segmentation writes a coloured PLY (every
-point of the input labelled, through its nearest predicted point) and a PNG per input.
+Every input (a file, an HDF5 entry, or every supported file in a folder) is read with
+:mod:`pointea.io` (meshes are sampled on their surface), then normalised as in training
+(centre + unit sphere) and resampled to the training number of points; models trained
+with normals get them from the file, the mesh faces, or a kNN estimate. Classification
+prints the top-k classes; segmentation writes a coloured PLY (every point of the input
+labelled, through its nearest predicted point) and a PNG per input: ground truth,
+prediction and errors side by side when the file carries part labels (ShapeNetPart text
+rows, HDF5 ``pid``), else the prediction with a legend of part names.
+
+``--render-grid`` draws predictions on dataset shapes into one PNG (the demo's figure);
+with a training checkpoint it rebuilds the run's own evaluation split, no flags needed.
 
 A bad input (missing, unreadable, empty, unsupported, a mesh without faces, NaN
 coordinates) gets one line on stderr naming it, and the others are still processed.
