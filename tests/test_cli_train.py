@@ -122,3 +122,12 @@ def test_resume_refuses_changed_settings(cls_root, tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2
     assert "lr: run has 0.01, given 0.5" in err and "attention" in err
+
+
+def test_adam_is_allowed_with_a_warning(cls_root, tmp_path, capsys):
+    rc = main(["--data-root", str(cls_root), *TINY, "--optimizer", "adam",
+               "--output-dir", str(tmp_path / "r")])
+    assert rc == 0
+    assert "Adam at lr 0.001 is reported to diverge for PCT" in capsys.readouterr().err
+    config = (tmp_path / "r" / "config.json").read_text()
+    assert '"optimizer": "adam"' in config and '"lr": 0.001' in config
