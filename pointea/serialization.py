@@ -40,6 +40,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
         os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -54,6 +55,12 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
         finally:
             os.close(dfd)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
@@ -73,16 +80,18 @@ def safe_torch_load(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle_errors() as exc:
-        msg = str(exc).strip().splitlines()
-        first = msg[0] if msg else type(exc).__name__
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+        text = str(exc)
+        detail = next((ln.strip() for ln in text.splitlines() if "Unsupported global" in ln), "")
+        code_refused = "Unsupported global" in text or "Unsupported operand" in text
+        if code_refused and zipfile.is_zipfile(path):
             raise CheckpointError(
                 f"{path}: refused to load: the file contains Python objects other than "
                 f"tensors and plain values (it may carry code). pointea only loads "
-                f"checkpoints with weights_only=True. Detail: {first}"
+                f"checkpoints with weights_only=True." + (f" ({detail})" if detail else "")
             ) from exc
         raise CheckpointError(
-            f"{path}: not a readable torch checkpoint (corrupt or truncated?): {first}"
+            f"{path}: not a readable torch checkpoint (corrupt or truncated, or not a file "
+            f"written by torch.save)"
         ) from exc
 
 

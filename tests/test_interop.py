@@ -164,3 +164,22 @@ def test_convert_cli(tmp_path, capsys):
     (tmp_path / "bad.t7").write_bytes(b"\x00" * 10)
     assert main(["pct-pytorch", str(tmp_path / "bad.t7"), str(tmp_path / "o2")]) == 2
     assert "bad.t7" in capsys.readouterr().err
+
+
+def test_safe_load_messages_and_file_mode(tmp_path):
+    import os
+
+    from pointea.serialization import atomic_torch_save, safe_torch_load
+
+    (tmp_path / "garbage.pt").write_bytes(b"definitely not a torch file")
+    with pytest.raises(CheckpointError, match="corrupt or truncated") as info:
+        safe_torch_load(tmp_path / "garbage.pt")
+    assert "weights_only=False" not in str(info.value)  # never advise the unsafe route
+    with pytest.raises(CheckpointError, match="the file is empty"):
+        (tmp_path / "empty.pt").write_bytes(b"")
+        safe_torch_load(tmp_path / "empty.pt")
+    path = atomic_torch_save({"a": torch.zeros(1)}, tmp_path / "ok.pt")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
