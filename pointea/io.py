@@ -174,11 +174,16 @@ def expand_inputs(specs: Sequence[str | os.PathLike]) -> Iterator[InputSpec | Da
     for raw in specs:
         spec = parse_input_spec(raw)
         if spec.index is None and spec.path.is_dir():
-            found = sorted(p for p in spec.path.rglob("*")
-                           if p.is_file() and p.suffix.lower() in SUPPORTED_EXTENSIONS)
+            found = sorted(
+                p
+                for p in spec.path.rglob("*")
+                if p.is_file() and p.suffix.lower() in SUPPORTED_EXTENSIONS
+            )
             if not found:
-                yield _fail(spec.path, f"the folder holds no supported files "
-                                       f"({' '.join(SUPPORTED_EXTENSIONS)})")
+                yield _fail(
+                    spec.path,
+                    f"the folder holds no supported files ({' '.join(SUPPORTED_EXTENSIONS)})",
+                )
             yield from expand_inputs(found)
         elif spec.index is None and spec.path.suffix.lower() in HDF5_EXTENSIONS:
             try:
@@ -241,8 +246,9 @@ def _parse_float_rows(
                 f"line {lineno}: {what} row has {len(toks)} values, the first row has {ncols}",
             )
     if ncols < min_cols:
-        raise _fail(path, f"line {rows[0][0]}: {what} rows need at least {min_cols} values, "
-                          f"found {ncols}")
+        raise _fail(
+            path, f"line {rows[0][0]}: {what} rows need at least {min_cols} values, found {ncols}"
+        )
     flat = [t for _, toks in rows for t in toks]
     try:
         arr = np.array(flat, dtype=np.float64)
@@ -296,8 +302,9 @@ def _fast_table(lines: Sequence[str], delimiter: str | None = None) -> np.ndarra
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "input contained no data"
-            arr = np.loadtxt(lines, dtype=np.float64, delimiter=delimiter,
-                             comments=list(_COMMENTS), ndmin=2)
+            arr = np.loadtxt(
+                lines, dtype=np.float64, delimiter=delimiter, comments=list(_COMMENTS), ndmin=2
+            )
     except (ValueError, IndexError, TypeError):
         return None
     return arr if arr.size else None
@@ -405,9 +412,9 @@ class _PlyElement:
 def _parse_ply_header(path: Path, data: bytes) -> tuple[str, list[_PlyElement], int]:
     if not data.startswith(b"ply"):
         raise _fail(path, "not a PLY file (does not start with 'ply')")
-    end = re.search(rb"end_header[ \t]*\r?\n", data[:1 << 20])
+    end = re.search(rb"end_header[ \t]*\r?\n", data[: 1 << 20])
     if end is None:
-        if re.search(rb"end_header[ \t]*$", data[:1 << 20]):
+        if re.search(rb"end_header[ \t]*$", data[: 1 << 20]):
             end_pos = len(data)
         else:
             raise _fail(path, "PLY header has no 'end_header' line (truncated or corrupt)")
@@ -421,8 +428,11 @@ def _parse_ply_header(path: Path, data: bytes) -> tuple[str, list[_PlyElement], 
         if not toks or toks[0] in ("comment", "obj_info", "end_header"):
             continue
         if toks[0] == "format":
-            if len(toks) < 2 or toks[1] not in ("ascii", "binary_little_endian",
-                                                "binary_big_endian"):
+            if len(toks) < 2 or toks[1] not in (
+                "ascii",
+                "binary_little_endian",
+                "binary_big_endian",
+            ):
                 raise _fail(path, f"PLY header line {lineno}: unknown format {line.strip()!r}")
             fmt = toks[1]
         elif toks[0] == "element":
@@ -434,19 +444,18 @@ def _parse_ply_header(path: Path, data: bytes) -> tuple[str, list[_PlyElement], 
                 raise _fail(path, f"PLY header line {lineno}: property before any element")
             if len(toks) == 5 and toks[1] == "list":
                 if toks[2] not in _PLY_TYPES or toks[3] not in _PLY_TYPES:
-                    raise _fail(path, f"PLY header line {lineno}: unknown type in "
-                                      f"{line.strip()!r}")
+                    raise _fail(path, f"PLY header line {lineno}: unknown type in {line.strip()!r}")
                 if _PLY_TYPES[toks[2]][0] == "f":
-                    raise _fail(path, f"PLY header line {lineno}: list count type must be an "
-                                      f"integer type")
+                    raise _fail(
+                        path, f"PLY header line {lineno}: list count type must be an integer type"
+                    )
                 elements[-1].props.append(
                     _PlyProperty(toks[4], _PLY_TYPES[toks[3]], _PLY_TYPES[toks[2]])
                 )
             elif len(toks) == 3 and toks[1] in _PLY_TYPES:
                 elements[-1].props.append(_PlyProperty(toks[2], _PLY_TYPES[toks[1]]))
             else:
-                raise _fail(path, f"PLY header line {lineno}: bad property line "
-                                  f"{line.strip()!r}")
+                raise _fail(path, f"PLY header line {lineno}: bad property line {line.strip()!r}")
         else:
             raise _fail(path, f"PLY header line {lineno}: unexpected {toks[0]!r}")
     if fmt is None:
@@ -466,8 +475,11 @@ def _read_ply_binary(
             need = dt.itemsize * el.count
             if need > remaining:
                 have = remaining // max(dt.itemsize, 1)
-                raise _fail(path, f"truncated: header declares {el.count} {el.name} "
-                                  f"records, the file holds {have}")
+                raise _fail(
+                    path,
+                    f"truncated: header declares {el.count} {el.name} "
+                    f"records, the file holds {have}",
+                )
             arr = np.frombuffer(data, dt, el.count, offset) if el.count else np.zeros(0, dt)
             out[el.name] = {p.name: arr[p.name] for p in el.props}
             offset += need
@@ -475,8 +487,11 @@ def _read_ply_binary(
         # Records with list properties: every record is at least the scalar and count sizes.
         min_size = sum(np.dtype(p.count_dtype or p.dtype).itemsize for p in el.props)
         if el.count * min_size > remaining:
-            raise _fail(path, f"truncated: header declares {el.count} {el.name} records, "
-                              f"the file is too short to hold them")
+            raise _fail(
+                path,
+                f"truncated: header declares {el.count} {el.name} records, "
+                f"the file is too short to hold them",
+            )
         values, offset = _read_ply_binary_lists(path, data, offset, el, order)
         out[el.name] = values
     return out
@@ -511,7 +526,8 @@ def _read_ply_binary_lists(
         arr = np.frombuffer(data, dt, el.count, offset)
         uniform = all(
             np.all(arr["__n_" + p.name] == arr["__n_" + p.name][0])
-            for p in el.props if p.count_dtype
+            for p in el.props
+            if p.count_dtype
         )
         if uniform:
             res: dict[str, Any] = {}
@@ -575,13 +591,19 @@ def _read_ply_ascii(
                 rows.append((line0 + cursor, toks))
             cursor += 1
         if len(rows) < el.count:
-            raise _fail(path, f"truncated: header declares {el.count} {el.name} records, "
-                              f"the file holds {len(rows)}")
+            raise _fail(
+                path,
+                f"truncated: header declares {el.count} {el.name} records, "
+                f"the file holds {len(rows)}",
+            )
         if scalar:
             arr = _parse_float_rows(path, rows, el.name, min_cols=len(el.props))
             if arr.shape[1] != len(el.props) and el.count:
-                raise _fail(path, f"line {rows[0][0]}: {el.name} rows have {arr.shape[1]} "
-                                  f"values, the header declares {len(el.props)} properties")
+                raise _fail(
+                    path,
+                    f"line {rows[0][0]}: {el.name} rows have {arr.shape[1]} "
+                    f"values, the header declares {len(el.props)} properties",
+                )
             out[el.name] = {p.name: arr[:, j] for j, p in enumerate(el.props)}
             continue
         res: dict[str, list[Any]] = {p.name: [] for p in el.props}
@@ -599,11 +621,11 @@ def _read_ply_ascii(
                         res[p.name].append([float(t) for t in toks[j + 1 : j + 1 + n]])
                         j += 1 + n
             except (ValueError, IndexError):
-                raise _fail(path, f"line {lineno}: malformed {el.name} record "
-                                  f"{' '.join(toks)[:60]!r}") from None
+                raise _fail(
+                    path, f"line {lineno}: malformed {el.name} record {' '.join(toks)[:60]!r}"
+                ) from None
         out[el.name] = {
-            p.name: (res[p.name] if p.count_dtype else np.asarray(res[p.name]))
-            for p in el.props
+            p.name: (res[p.name] if p.count_dtype else np.asarray(res[p.name])) for p in el.props
         }
     return out
 
@@ -625,8 +647,9 @@ def _read_ply(path: Path) -> tuple[PointCloud, Mesh | None]:
     pts = np.stack([np.asarray(vertex[c], dtype=np.float64) for c in "xyz"], axis=1)
     cloud = PointCloud(points=pts, source=str(path))
     if all(k in vertex for k in ("nx", "ny", "nz")):
-        cloud.normals = np.stack([np.asarray(vertex[k], np.float64) for k in ("nx", "ny", "nz")],
-                                 axis=1)
+        cloud.normals = np.stack(
+            [np.asarray(vertex[k], np.float64) for k in ("nx", "ny", "nz")], axis=1
+        )
     for names in (("red", "green", "blue"), ("r", "g", "b")):
         if all(k in vertex for k in names):
             cols = np.stack([np.asarray(vertex[k], np.float64) for k in names], axis=1)
@@ -665,10 +688,7 @@ def _read_ply(path: Path) -> tuple[PointCloud, Mesh | None]:
 # --------------------------------------------------------------------------------------
 def _read_off(path: Path) -> Mesh:
     text = _decode_text(path, _read_bytes(path))
-    lines = [
-        (i, ln.split("#", 1)[0].split())
-        for i, ln in enumerate(text.splitlines(), start=1)
-    ]
+    lines = [(i, ln.split("#", 1)[0].split()) for i, ln in enumerate(text.splitlines(), start=1)]
     lines = [(i, t) for i, t in lines if t]
     if not lines:
         raise _fail(path, "holds no data")
@@ -692,11 +712,17 @@ def _read_off(path: Path) -> Mesh:
     if nv == 0:
         raise _fail(path, "the mesh has no vertices")
     if nf == 0:
-        raise _fail(path, "the mesh has no faces: nothing to sample a surface from "
-                          "(save the points as .xyz or .ply to use them as a cloud)")
+        raise _fail(
+            path,
+            "the mesh has no faces: nothing to sample a surface from "
+            "(save the points as .xyz or .ply to use them as a cloud)",
+        )
     if nv + nf > len(rest):
-        raise _fail(path, f"truncated: header declares {nv} vertices and {nf} faces, "
-                          f"the file holds {len(rest)} data lines")
+        raise _fail(
+            path,
+            f"truncated: header declares {nv} vertices and {nf} faces, "
+            f"the file holds {len(rest)} data lines",
+        )
     vrows = [(i, t[:3]) for i, t in rest[:nv]]
     verts = _parse_float_rows(path, vrows, "vertex")
     polys: list[list[int]] = []
@@ -728,16 +754,18 @@ def _read_obj(path: Path) -> Mesh:
             continue
         if toks[0] == "v":
             if len(toks) < 4:
-                raise _fail(path, f"line {lineno}: vertex needs 3 coordinates, got "
-                                  f"{len(toks) - 1}")
+                raise _fail(path, f"line {lineno}: vertex needs 3 coordinates, got {len(toks) - 1}")
             vrows.append((lineno, toks[1:4]))
         elif toks[0] == "f":
             faces.append((lineno, toks[1:]))
     if not vrows:
         raise _fail(path, "holds no vertices ('v' lines)")
     if not faces:
-        raise _fail(path, "the mesh has no faces ('f' lines): nothing to sample a surface "
-                          "from (save the points as .xyz or .ply to use them as a cloud)")
+        raise _fail(
+            path,
+            "the mesh has no faces ('f' lines): nothing to sample a surface "
+            "from (save the points as .xyz or .ply to use them as a cloud)",
+        )
     verts = _parse_float_rows(path, vrows, "vertex")
     nv = len(verts)
     polys: list[list[int]] = []
@@ -756,8 +784,10 @@ def _read_obj(path: Path) -> Mesh:
                 raise _fail(path, f"line {lineno}: face index 0 (OBJ indices start at 1)")
             idx = k - 1 if k > 0 else defined + k
             if not 0 <= idx < nv:
-                raise _fail(path, f"line {lineno}: face refers to vertex {k}, but the file "
-                                  f"has {nv} vertices")
+                raise _fail(
+                    path,
+                    f"line {lineno}: face refers to vertex {k}, but the file has {nv} vertices",
+                )
             poly.append(idx)
         if len(poly) >= 3:
             polys.append(poly)
@@ -776,8 +806,10 @@ def _read_stl(path: Path) -> Mesh:
         if len(data) == 84 + 50 * n or not data.lstrip().startswith(b"solid"):
             return _read_stl_binary(path, data, n)
     if not data.lstrip().startswith(b"solid"):
-        raise _fail(path, f"not an STL file ({len(data)} bytes: too short for binary STL and "
-                          f"no 'solid' keyword)")
+        raise _fail(
+            path,
+            f"not an STL file ({len(data)} bytes: too short for binary STL and no 'solid' keyword)",
+        )
     text = _decode_text(path, data)
     toks = text.split()
     coords: list[str] = []
@@ -789,8 +821,11 @@ def _read_stl(path: Path) -> Mesh:
     if not coords:
         raise _fail(path, "the mesh has no facets (no 'vertex' lines)")
     if len(coords) % 9:
-        raise _fail(path, f"truncated or corrupt: {len(coords) // 3} vertices is not a "
-                          f"multiple of 3 (every facet has 3)")
+        raise _fail(
+            path,
+            f"truncated or corrupt: {len(coords) // 3} vertices is not a "
+            f"multiple of 3 (every facet has 3)",
+        )
     try:
         v = np.array(coords, dtype=np.float64).reshape(-1, 3)
     except ValueError:
@@ -803,8 +838,11 @@ def _read_stl_binary(path: Path, data: bytes, n: int) -> Mesh:
     if n == 0:
         raise _fail(path, "the mesh has no faces (binary STL with 0 triangles)")
     if len(data) < 84 + 50 * n:
-        raise _fail(path, f"truncated: binary STL header declares {n} triangles, the file "
-                          f"holds {(len(data) - 84) // 50}")
+        raise _fail(
+            path,
+            f"truncated: binary STL header declares {n} triangles, the file "
+            f"holds {(len(data) - 84) // 50}",
+        )
     dt = np.dtype([("normal", "<f4", 3), ("v", "<f4", (3, 3)), ("attr", "<u2")])
     tri = np.frombuffer(data, dt, n, 84)
     with np.errstate(invalid="ignore"):  # NaN coordinates are reported by check_points
@@ -815,8 +853,18 @@ def _read_stl_binary(path: Path, data: bytes, n: int) -> Mesh:
 # --------------------------------------------------------------------------------------
 # PCD
 # --------------------------------------------------------------------------------------
-_PCD_KEYS = ("VERSION", "FIELDS", "SIZE", "TYPE", "COUNT", "WIDTH", "HEIGHT", "VIEWPOINT",
-             "POINTS", "DATA")
+_PCD_KEYS = (
+    "VERSION",
+    "FIELDS",
+    "SIZE",
+    "TYPE",
+    "COUNT",
+    "WIDTH",
+    "HEIGHT",
+    "VIEWPOINT",
+    "POINTS",
+    "DATA",
+)
 
 
 def _read_pcd(path: Path) -> PointCloud:
@@ -856,8 +904,11 @@ def _read_pcd(path: Path) -> PointCloud:
     except (ValueError, IndexError, KeyError):
         raise _fail(path, "PCD header has a bad SIZE / COUNT / POINTS / WIDTH entry") from None
     if not (len(sizes) == len(types) == len(counts) == len(fields)):
-        raise _fail(path, f"PCD header: FIELDS ({len(fields)}), SIZE ({len(sizes)}), TYPE "
-                          f"({len(types)}) and COUNT ({len(counts)}) disagree")
+        raise _fail(
+            path,
+            f"PCD header: FIELDS ({len(fields)}), SIZE ({len(sizes)}), TYPE "
+            f"({len(types)}) and COUNT ({len(counts)}) disagree",
+        )
     if npts < 0 or any(c < 1 for c in counts):
         raise _fail(path, "PCD header has a negative POINTS or a COUNT below 1")
     missing = [c for c in "xyz" if c not in fields]
@@ -881,8 +932,9 @@ def _read_pcd(path: Path) -> PointCloud:
             rows = [(lineno + i + 1, ln.split()) for i, ln in enumerate(lines)]
             rows = [r for r in rows if r[1]]
             if len(rows) < npts:
-                raise _fail(path, f"truncated: header declares {npts} points, the file holds "
-                                  f"{len(rows)}")
+                raise _fail(
+                    path, f"truncated: header declares {npts} points, the file holds {len(rows)}"
+                )
             arr = _parse_float_rows(path, rows[:npts], "point", min_cols=sum(counts))
         cols: dict[str, np.ndarray] = {}
         j = 0
@@ -891,11 +943,15 @@ def _read_pcd(path: Path) -> PointCloud:
             cols.setdefault(f, cols[name])
             j += c
     elif mode == "binary":
-        dt = np.dtype([(n, d) if c == 1 else (n, d, c)
-                       for n, (_, d, c) in zip(names, dtypes, strict=True)])
+        dt = np.dtype(
+            [(n, d) if c == 1 else (n, d, c) for n, (_, d, c) in zip(names, dtypes, strict=True)]
+        )
         if dt.itemsize * npts > len(data) - offset:
-            raise _fail(path, f"truncated: header declares {npts} points, the file holds "
-                              f"{(len(data) - offset) // dt.itemsize}")
+            raise _fail(
+                path,
+                f"truncated: header declares {npts} points, the file holds "
+                f"{(len(data) - offset) // dt.itemsize}",
+            )
         rec = np.frombuffer(data, dt, npts, offset)
         cols = {}
         for (f, _, _), n in zip(dtypes, names, strict=True):
@@ -907,15 +963,20 @@ def _read_pcd(path: Path) -> PointCloud:
         csize, usize = struct.unpack_from("<II", data, offset)
         point_size = sum(s * c for s, c in zip(sizes, counts, strict=True))
         if usize != point_size * npts:
-            raise _fail(path, f"compressed PCD: uncompressed size {usize} does not match "
-                              f"{npts} points of {point_size} bytes")
+            raise _fail(
+                path,
+                f"compressed PCD: uncompressed size {usize} does not match "
+                f"{npts} points of {point_size} bytes",
+            )
         if csize > len(data) - offset - 8:
-            raise _fail(path, f"truncated: compressed PCD declares {csize} bytes of data, the "
-                              f"file holds {len(data) - offset - 8}")
+            raise _fail(
+                path,
+                f"truncated: compressed PCD declares {csize} bytes of data, the "
+                f"file holds {len(data) - offset - 8}",
+            )
         return _read_pcd_open3d(path)
     else:
-        raise _fail(path, f"PCD DATA {mode!r} is not supported (ascii, binary, "
-                          f"binary_compressed)")
+        raise _fail(path, f"PCD DATA {mode!r} is not supported (ascii, binary, binary_compressed)")
     pts = np.stack([np.asarray(cols[c], np.float64) for c in "xyz"], axis=1)
     cloud = PointCloud(points=pts, source=str(path))
     nrm = ("normal_x", "normal_y", "normal_z")
@@ -943,8 +1004,9 @@ def _read_pcd_open3d(path: Path) -> PointCloud:
         pc = o3d.io.read_point_cloud(str(path), format="pcd")
     pts = np.asarray(pc.points, dtype=np.float64)
     if pts.size == 0:
-        raise _fail(path, "open3d read no points from this compressed PCD (empty, truncated "
-                          "or corrupt)")
+        raise _fail(
+            path, "open3d read no points from this compressed PCD (empty, truncated or corrupt)"
+        )
     cloud = PointCloud(points=pts.copy(), source=str(path))
     if pc.has_normals():
         cloud.normals = np.asarray(pc.normals, np.float64).copy()
@@ -1028,8 +1090,9 @@ def _h5_data(path: Path, f: Any) -> Any:
         raise _fail(path, f"HDF5 file has no 'data' dataset (keys: {', '.join(list(f)[:8])})")
     data = f["data"]
     if len(data.shape) != 3 or data.shape[2] < 3:
-        raise _fail(path, f"HDF5 'data' has shape {tuple(data.shape)}, expected "
-                          f"(shapes, points, 3)")
+        raise _fail(
+            path, f"HDF5 'data' has shape {tuple(data.shape)}, expected (shapes, points, 3)"
+        )
     return data
 
 
@@ -1047,8 +1110,9 @@ def read_h5_entry(path: str | os.PathLike, index: int) -> PointCloud:
             data = _h5_data(path, f)
             n = int(data.shape[0])
             if not -n <= index < n:
-                raise _fail(path, f"entry {index} does not exist (the file holds {n} shapes, "
-                                  f"0..{n - 1})")
+                raise _fail(
+                    path, f"entry {index} does not exist (the file holds {n} shapes, 0..{n - 1})"
+                )
             i = index % n
             row = np.asarray(data[i], np.float64)
             cloud = PointCloud(row[:, :3], source=src)
@@ -1076,8 +1140,9 @@ def _suffix(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_EXTENSIONS:
         shown = suffix or "(none)"
-        raise _fail(path, f"unsupported file extension {shown}; supported: "
-                          f"{' '.join(SUPPORTED_EXTENSIONS)}")
+        raise _fail(
+            path, f"unsupported file extension {shown}; supported: {' '.join(SUPPORTED_EXTENSIONS)}"
+        )
     return suffix
 
 
@@ -1089,10 +1154,19 @@ def _guard(path: Path, fn: Any) -> Any:
         raise
     except MemoryError:
         raise _fail(path, "too large to read into memory") from None
-    except (ValueError, IndexError, KeyError, TypeError, OverflowError, struct.error,
-            UnicodeError, OSError) as exc:
-        raise _fail(path, f"corrupt or unsupported content ({type(exc).__name__}: "
-                          f"{str(exc)[:120]})") from exc
+    except (
+        ValueError,
+        IndexError,
+        KeyError,
+        TypeError,
+        OverflowError,
+        struct.error,
+        UnicodeError,
+        OSError,
+    ) as exc:
+        raise _fail(
+            path, f"corrupt or unsupported content ({type(exc).__name__}: {str(exc)[:120]})"
+        ) from exc
 
 
 def read_point_cloud(path: str | os.PathLike, *, check: bool = True) -> PointCloud:
@@ -1197,15 +1271,20 @@ def load_points(
     if drop_nonfinite:
         keep = np.all(np.isfinite(cloud.points), axis=1)
         if not keep.all():
-            warnings.warn(f"{name}: dropped {int((~keep).sum())} of {len(keep)} points with "
-                          f"NaN/inf coordinates", stacklevel=2)
+            warnings.warn(
+                f"{name}: dropped {int((~keep).sum())} of {len(keep)} points with "
+                f"NaN/inf coordinates",
+                stacklevel=2,
+            )
             _subset(cloud, keep)
     try:
         check_points(cloud.points, name)
     except DataError as exc:
         if "NaN or infinite" in str(exc) and not drop_nonfinite:
-            raise DataError(f"{exc} (drop_nonfinite=True, or pointea-predict "
-                            f"--drop-nonfinite, skips such points)") from None
+            raise DataError(
+                f"{exc} (drop_nonfinite=True, or pointea-predict "
+                f"--drop-nonfinite, skips such points)"
+            ) from None
         raise
     return cloud
 
@@ -1234,8 +1313,9 @@ def check_points(points: np.ndarray, source: str = "points", what: str = "point"
     if pts.ndim != 2 or pts.shape[1] != 3:
         raise _fail(source, f"expected (N, 3) coordinates, got shape {tuple(pts.shape)}")
     if pts.shape[0] == 0:
-        raise _fail(source, f"the {'point cloud' if what == 'point' else 'mesh'} is empty "
-                            f"(0 {what}s)")
+        raise _fail(
+            source, f"the {'point cloud' if what == 'point' else 'mesh'} is empty (0 {what}s)"
+        )
     finite = np.isfinite(pts).all(axis=1)
     if not finite.all():
         bad = np.flatnonzero(~finite)
@@ -1247,8 +1327,10 @@ def check_points(points: np.ndarray, source: str = "points", what: str = "point"
         )
     big = float(np.abs(pts).max())
     if big > _F32_MAX:
-        raise _fail(source, f"coordinates too large (max |value| {big:.3g} exceeds float32's "
-                            f"{_F32_MAX:.3g})")
+        raise _fail(
+            source,
+            f"coordinates too large (max |value| {big:.3g} exceeds float32's {_F32_MAX:.3g})",
+        )
 
 
 def normalize_unit_sphere(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -1350,9 +1432,7 @@ def estimate_normals(points: np.ndarray, k: int = 16, chunk: int = 2048) -> np.n
     return normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
 
 
-def sample_surface(
-    mesh: Mesh, num_points: int, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
+def sample_surface(mesh: Mesh, num_points: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Sample points uniformly on a triangle mesh's surface (area-weighted, seeded).
 
     Faces are drawn with probability proportional to their area, then a uniform point
@@ -1382,12 +1462,16 @@ def sample_surface(
     area = np.sqrt((cross * cross).sum(axis=1))
     total = float(area.sum())
     if not total > 0 or not np.isfinite(total):
-        raise _fail(mesh.source, f"the mesh's {len(mesh.faces)} faces have zero total area "
-                                 f"(degenerate triangles): no surface to sample")
+        raise _fail(
+            mesh.source,
+            f"the mesh's {len(mesh.faces)} faces have zero total area "
+            f"(degenerate triangles): no surface to sample",
+        )
     rng = np.random.default_rng(seed)
     cdf = np.cumsum(area / total)
-    face = np.minimum(np.searchsorted(cdf, rng.random(num_points) * cdf[-1], side="right"),
-                      len(area) - 1)
+    face = np.minimum(
+        np.searchsorted(cdf, rng.random(num_points) * cdf[-1], side="right"), len(area) - 1
+    )
     r1 = np.sqrt(rng.random(num_points))[:, None]
     r2 = rng.random(num_points)[:, None]
     t = tri[face]
@@ -1447,8 +1531,12 @@ def write_ply(
         fields.append(("label", "<i4"))
         cols["label"] = np.asarray(labels).reshape(n).astype(np.int32)
     ply_type = {"<f4": "float", "u1": "uchar", "<i4": "int"}
-    head = ["ply", f"format {'binary_little_endian' if binary else 'ascii'} 1.0",
-            "comment written by pointea", f"element vertex {n}"]
+    head = [
+        "ply",
+        f"format {'binary_little_endian' if binary else 'ascii'} 1.0",
+        "comment written by pointea",
+        f"element vertex {n}",
+    ]
     head += [f"property {ply_type[t]} {name}" for name, t in fields]
     head.append("end_header")
     header = ("\n".join(head) + "\n").encode("ascii")

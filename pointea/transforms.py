@@ -36,8 +36,11 @@ def _index_points(data: Data, index: torch.Tensor) -> Data:
     """Select rows ``index`` of every per-point attribute of ``data`` (new tensors)."""
     n = data.pos.size(0)
     keys = [
-        key for key in data.keys()  # noqa: SIM118 (iterating a Data yields pairs)
-        if torch.is_tensor(data[key]) and data[key].dim() > 0 and data[key].size(0) == n
+        key
+        for key in data.keys()  # noqa: SIM118 (iterating a Data yields pairs)
+        if torch.is_tensor(data[key])
+        and data[key].dim() > 0
+        and data[key].size(0) == n
         and (key in ("pos", "x", "y", "normal") or data.is_node_attr(key))
     ]  # decided before any change: num_nodes follows the first resized attribute
     for key in keys:
@@ -88,8 +91,10 @@ class PCTScaleShift(BaseTransform):
         return data
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(scale=({self.scale[0]:.4g}, {self.scale[1]:.4g}), "
-                f"shift=({self.shift[0]:.4g}, {self.shift[1]:.4g}), normals={self.normals})")
+        return (
+            f"{type(self).__name__}(scale=({self.scale[0]:.4g}, {self.scale[1]:.4g}), "
+            f"shift=({self.shift[0]:.4g}, {self.shift[1]:.4g}), normals={self.normals})"
+        )
 
 
 class RandomPointDropout(BaseTransform):
@@ -157,8 +162,9 @@ class SubsamplePoints(BaseTransform):
 
     METHODS = ("first", "random", "fps")
 
-    def __init__(self, num: int, method: str = "first", pad: bool = True,
-                 random_start: bool = True) -> None:
+    def __init__(
+        self, num: int, method: str = "first", pad: bool = True, random_start: bool = True
+    ) -> None:
         if int(num) <= 0:
             raise InputError(f"num must be a positive integer, got {num}")
         if method not in self.METHODS:
@@ -175,8 +181,10 @@ class SubsamplePoints(BaseTransform):
             raise InputError("SubsamplePoints: the cloud has no points")
         if n < self.num:
             if not self.pad:
-                raise InputError(f"SubsamplePoints: cloud has {n} points, fewer than "
-                                 f"num={self.num} (pass pad=True to repeat points)")
+                raise InputError(
+                    f"SubsamplePoints: cloud has {n} points, fewer than "
+                    f"num={self.num} (pass pad=True to repeat points)"
+                )
             extra = torch.randint(n, (self.num - n,), device=pos.device)
             index = torch.cat([torch.arange(n, device=pos.device), extra])
         elif n == self.num:

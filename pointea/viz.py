@@ -152,8 +152,9 @@ def _resolve_category(category: int | str) -> int:
     return low.index(str(category).lower())
 
 
-def part_colors(labels: np.ndarray | Sequence[int], category: int | str | None = None
-                ) -> np.ndarray:
+def part_colors(
+    labels: np.ndarray | Sequence[int], category: int | str | None = None
+) -> np.ndarray:
     """Colour ShapeNetPart part labels with a fixed palette per category.
 
     With a ``category``, a category's k-th part always gets ``palette[k]`` (so a chair's
@@ -203,8 +204,10 @@ class Camera:
 
     def __repr__(self) -> str:
         f = ", ".join
-        return (f"Camera(eye=({f(f'{v:.3g}' for v in self.eye)}), "
-                f"center=({f(f'{v:.3g}' for v in self.center)}), up={self.up}, fov={self.fov})")
+        return (
+            f"Camera(eye=({f(f'{v:.3g}' for v in self.eye)}), "
+            f"center=({f(f'{v:.3g}' for v in self.center)}), up={self.up}, fov={self.fov})"
+        )
 
 
 _UP = {"x": (1.0, 0.0, 0.0), "y": (0.0, 1.0, 0.0), "z": (0.0, 0.0, 1.0)}
@@ -270,8 +273,9 @@ def _view_matrix(cam: Camera) -> np.ndarray:
     return m
 
 
-def project_points(points: np.ndarray, camera: Camera, width: int, height: int
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def project_points(
+    points: np.ndarray, camera: Camera, width: int, height: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Project points to pixels with :class:`Camera` (the renderer's conventions).
 
     Returns:
@@ -333,8 +337,9 @@ def release_renderer() -> None:
         _HOLDER.release()
 
 
-def _check_cloud(points: np.ndarray, colors: np.ndarray | Sequence[float] | None
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def _check_cloud(
+    points: np.ndarray, colors: np.ndarray | Sequence[float] | None
+) -> tuple[np.ndarray, np.ndarray]:
     pts = np.asarray(_numpy(points), dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != 3 or len(pts) == 0:
         raise InputError(f"points must be a non-empty (N, 3) array, got shape {pts.shape}")
@@ -392,8 +397,9 @@ def render_points(
     if backend not in ("auto", "open3d", "numpy"):
         raise InputError(f"backend must be 'auto', 'open3d' or 'numpy', got {backend!r}")
     pts, cols = _check_cloud(points, colors)
-    cam = camera or fit_camera(pts, width=width, height=height, azimuth=azimuth,
-                               elevation=elevation, up=up)
+    cam = camera or fit_camera(
+        pts, width=width, height=height, azimuth=azimuth, elevation=elevation, up=up
+    )
     bg = tuple(float(c) for c in background)
     if backend in ("auto", "open3d") and _HOLDER.failed is None:
         try:
@@ -402,15 +408,24 @@ def render_points(
             if backend == "open3d":
                 raise RuntimeError(f"open3d off-screen rendering failed: {exc}") from exc
             _HOLDER.failed = str(exc)
-            warnings.warn(f"open3d cannot render here ({exc}); using the numpy point "
-                          f"renderer instead", stacklevel=2)
+            warnings.warn(
+                f"open3d cannot render here ({exc}); using the numpy point renderer instead",
+                stacklevel=2,
+            )
     elif backend == "open3d":
         raise RuntimeError(f"open3d off-screen rendering failed earlier: {_HOLDER.failed}")
     return _render_numpy(pts, cols, width, height, point_size, bg, cam)
 
 
-def _render_open3d(pts: np.ndarray, cols: np.ndarray, width: int, height: int,
-                   point_size: float, bg: tuple[float, ...], cam: Camera) -> np.ndarray:
+def _render_open3d(
+    pts: np.ndarray,
+    cols: np.ndarray,
+    width: int,
+    height: int,
+    point_size: float,
+    bg: tuple[float, ...],
+    cam: Camera,
+) -> np.ndarray:
     o3d = _import_open3d()
     with _HOLDER.lock:
         r = _HOLDER.get(width, height)
@@ -424,18 +439,23 @@ def _render_open3d(pts: np.ndarray, cols: np.ndarray, width: int, height: int,
         mat.shader = "defaultUnlit"
         mat.point_size = float(point_size)
         scene.add_geometry("cloud", pcd, mat)
-        r.setup_camera(cam.fov, np.asarray(cam.center), np.asarray(cam.eye),
-                       np.asarray(cam.up))
+        r.setup_camera(cam.fov, np.asarray(cam.center), np.asarray(cam.eye), np.asarray(cam.up))
         img = np.asarray(r.render_to_image())
         scene.clear_geometry()
     if img.shape[:2] != (height, width):
-        raise RuntimeError(f"renderer returned an image of {img.shape}, expected "
-                           f"{(height, width)}")
+        raise RuntimeError(f"renderer returned an image of {img.shape}, expected {(height, width)}")
     return np.ascontiguousarray(img[..., :3]).astype(np.uint8)
 
 
-def _render_numpy(pts: np.ndarray, cols: np.ndarray, width: int, height: int,
-                  point_size: float, bg: tuple[float, ...], cam: Camera) -> np.ndarray:
+def _render_numpy(
+    pts: np.ndarray,
+    cols: np.ndarray,
+    width: int,
+    height: int,
+    point_size: float,
+    bg: tuple[float, ...],
+    cam: Camera,
+) -> np.ndarray:
     img = np.empty((height, width, 3), dtype=np.uint8)
     img[:] = np.round(np.asarray(bg) * 255).astype(np.uint8)
     col, row, depth = project_points(pts, cam, width, height)
@@ -531,8 +551,9 @@ def compose(
     height = top + nrows * (cell_h + _PAD) + legend_h
 
     dpi = 100
-    fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi,
-                 facecolor=tuple(float(c) for c in background))
+    fig = Figure(
+        figsize=(width / dpi, height / dpi), dpi=dpi, facecolor=tuple(float(c) for c in background)
+    )
     canvas = FigureCanvasAgg(fig)
 
     def fx(px: float) -> float:
@@ -542,15 +563,29 @@ def compose(
         return 1.0 - py_from_top / height
 
     if title:
-        fig.text(0.5, fy(_PAD + _TITLE_H / 2), title, ha="center", va="center",
-                 fontsize=12, weight="bold")
+        fig.text(
+            0.5,
+            fy(_PAD + _TITLE_H / 2),
+            title,
+            ha="center",
+            va="center",
+            fontsize=12,
+            weight="bold",
+        )
     for k, p in enumerate(panels):
         r, c = divmod(k, ncols)
         x0 = left + _PAD + c * (pw + _PAD)
         y0 = top + r * (cell_h + _PAD)  # from the top
         if p.title:
-            fig.text(fx(x0 + pw / 2), fy(y0 + _TITLE_H / 2), p.title, ha="center",
-                     va="center", fontsize=10, color=p.title_color)
+            fig.text(
+                fx(x0 + pw / 2),
+                fy(y0 + _TITLE_H / 2),
+                p.title,
+                ha="center",
+                va="center",
+                fontsize=10,
+                color=p.title_color,
+            )
         img = np.asarray(p.image)
         if img.dtype != np.uint8:
             img = np.clip(np.round(img * 255), 0, 255).astype(np.uint8)
@@ -562,11 +597,25 @@ def compose(
             x = _PAD
             for i in row:
                 name, color = legend[i]
-                fig.patches.append(Rectangle(
-                    (fx(x + 4), fy(y + _LEGEND_ROW_H - 5)), fx(14), 14 / height,
-                    transform=fig.transFigure, facecolor=color, edgecolor="0.3", lw=0.5))
-                fig.text(fx(x + 24), fy(y + _LEGEND_ROW_H / 2 + 1), name, ha="left",
-                         va="center", fontsize=9)
+                fig.patches.append(
+                    Rectangle(
+                        (fx(x + 4), fy(y + _LEGEND_ROW_H - 5)),
+                        fx(14),
+                        14 / height,
+                        transform=fig.transFigure,
+                        facecolor=color,
+                        edgecolor="0.3",
+                        lw=0.5,
+                    )
+                )
+                fig.text(
+                    fx(x + 24),
+                    fy(y + _LEGEND_ROW_H / 2 + 1),
+                    name,
+                    ha="left",
+                    va="center",
+                    fontsize=9,
+                )
                 x += entry_w[i]
             y += _LEGEND_ROW_H
     canvas.draw()
@@ -591,8 +640,9 @@ def _text_width(text: str, fontsize: float, bold: bool = False) -> int:
     return int(math.ceil(extent.width))
 
 
-def _colors_for(labels: np.ndarray, category: int | str | None, num_labels: int | None
-                ) -> tuple[np.ndarray, list[tuple[str, tuple[float, float, float]]]]:
+def _colors_for(
+    labels: np.ndarray, category: int | str | None, num_labels: int | None
+) -> tuple[np.ndarray, list[tuple[str, tuple[float, float, float]]]]:
     if category is not None:
         return part_colors(labels, category), part_legend(category)
     return label_colors(labels, num_labels), []
@@ -632,10 +682,14 @@ def render_labels(
     cols, legend = _colors_for(lab, category, None)
     if not legend and label_names is not None:
         pal = palette(max(int(lab.max()) + 1, len(label_names)))
-        legend = [(label_names[i], tuple(float(v) for v in pal[i])) for i in np.unique(lab)
-                  if i < len(label_names)]
-    img = render_points(points, cols, width=width, height=height, point_size=point_size,
-                        **render_kw)
+        legend = [
+            (label_names[i], tuple(float(v) for v in pal[i]))
+            for i in np.unique(lab)
+            if i < len(label_names)
+        ]
+    img = render_points(
+        points, cols, width=width, height=height, point_size=point_size, **render_kw
+    )
     fig = compose([Panel(img)], legend=legend, title=title)
     if path is not None:
         save_png(path, fig)
@@ -677,19 +731,27 @@ def render_comparison(
     pred = np.asarray(_numpy(pred), dtype=np.int64).reshape(-1)
     pts = np.asarray(_numpy(points), dtype=np.float64)
     if not (len(target) == len(pred) == len(pts)):
-        raise InputError(f"points ({len(pts)}), target ({len(target)}) and pred "
-                         f"({len(pred)}) must have the same length")
+        raise InputError(
+            f"points ({len(pts)}), target ({len(target)}) and pred "
+            f"({len(pred)}) must have the same length"
+        )
     num = int(max(target.max(), pred.max())) + 1
     gt_cols, legend = _colors_for(target, category, num)
     pred_cols, _ = _colors_for(pred, category, num)
     if not legend and label_names is not None:
         cols = palette(max(num, len(label_names)))
         present = np.union1d(target, pred)
-        legend = [(label_names[i], tuple(float(v) for v in cols[i])) for i in present
-                  if i < len(label_names)]
+        legend = [
+            (label_names[i], tuple(float(v) for v in cols[i]))
+            for i in present
+            if i < len(label_names)
+        ]
     cam = render_kw.pop("camera", None) or fit_camera(
-        pts, width=width, height=height,
-        **{k: render_kw.pop(k) for k in ("azimuth", "elevation", "up") if k in render_kw})
+        pts,
+        width=width,
+        height=height,
+        **{k: render_kw.pop(k) for k in ("azimuth", "elevation", "up") if k in render_kw},
+    )
     kw = dict(width=width, height=height, point_size=point_size, camera=cam, **render_kw)
     wrong = pred != target
     acc = 1.0 - wrong.mean()
@@ -701,9 +763,13 @@ def render_comparison(
         err_cols = np.where(wrong[:, None], np.asarray(ERROR_COLOR), np.asarray(CORRECT_COLOR))
         # Wrong points drawn last so they sit on top where points overlap.
         order = np.argsort(wrong, kind="stable")
-        panels.append(Panel(render_points(pts[order], err_cols[order], **kw),
-                            f"errors: {int(wrong.sum())} of {len(wrong)} points",
-                            title_color=ERROR_COLOR if wrong.any() else "black"))
+        panels.append(
+            Panel(
+                render_points(pts[order], err_cols[order], **kw),
+                f"errors: {int(wrong.sum())} of {len(wrong)} points",
+                title_color=ERROR_COLOR if wrong.any() else "black",
+            )
+        )
     if show_errors:
         legend = [*legend, ("wrong", ERROR_COLOR)]
     return compose(panels, legend=legend, title=title)
@@ -745,8 +811,11 @@ def render_grid(
     if not len(colors) == len(titles) == len(tcols) == len(clouds):
         raise InputError("clouds, colors, titles and title_colors must have the same length")
     panels = [
-        Panel(render_points(p, c, width=width, height=height, point_size=point_size,
-                            **render_kw), t, tc)
+        Panel(
+            render_points(p, c, width=width, height=height, point_size=point_size, **render_kw),
+            t,
+            tc,
+        )
         for p, c, t, tc in zip(clouds, colors, titles, tcols, strict=True)
     ]
     return compose(panels, ncols=ncols, legend=legend, title=title)
@@ -797,9 +866,15 @@ def has_display() -> bool:
     return True
 
 
-def show(points: np.ndarray, colors: np.ndarray | None = None, *,
-         labels: np.ndarray | None = None, category: int | str | None = None,
-         window_name: str = "pointea", point_size: float = 5.0) -> None:
+def show(
+    points: np.ndarray,
+    colors: np.ndarray | None = None,
+    *,
+    labels: np.ndarray | None = None,
+    category: int | str | None = None,
+    window_name: str = "pointea",
+    point_size: float = 5.0,
+) -> None:
     """Open an interactive open3d window (rotate with the mouse; close it to return).
 
     Args:
@@ -811,8 +886,10 @@ def show(points: np.ndarray, colors: np.ndarray | None = None, *,
         RuntimeError: no display (use :func:`render_points` + :func:`save_png` instead).
     """
     if not has_display():
-        raise RuntimeError("no display available (DISPLAY is not set): render to a PNG "
-                           "with render_points/save_png instead")
+        raise RuntimeError(
+            "no display available (DISPLAY is not set): render to a PNG "
+            "with render_points/save_png instead"
+        )
     if colors is None and labels is not None:
         colors = _colors_for(np.asarray(_numpy(labels), dtype=np.int64), category, None)[0]
     o3d = _import_open3d()
@@ -893,8 +970,11 @@ def render_prediction_grid(
         for i in indices:
             data = dataset[int(i)]
             n_all = data.pos.size(0)
-            keep = (torch.arange(n_all) if num_points is None or num_points >= n_all
-                    else torch.from_numpy(resample_indices(n_all, num_points, seed)))
+            keep = (
+                torch.arange(n_all)
+                if num_points is None or num_points >= n_all
+                else torch.from_numpy(resample_indices(n_all, num_points, seed))
+            )
             pos = data.pos[keep].to(device, torch.float32)
             x = data.x[keep].to(device) if getattr(data, "x", None) is not None else None
             with torch.no_grad():
@@ -925,18 +1005,33 @@ def render_prediction_grid(
                     scores.append(float(ok))
                     clouds.append(pos.cpu().numpy())
                     colors.append(PALETTE[0])
-                    titles.append(f"{_name(class_names, c)} ({p:.0%})" if ok else
-                                  f"{_name(class_names, c)} ({p:.0%}), "
-                                  f"true {_name(class_names, true)}")
+                    titles.append(
+                        f"{_name(class_names, c)} ({p:.0%})"
+                        if ok
+                        else f"{_name(class_names, c)} ({p:.0%}), true {_name(class_names, true)}"
+                    )
                     tcolors.append((0.1, 0.5, 0.1) if ok else ERROR_COLOR)
     finally:
         model.train(was_training)
     if summary and scores:
-        tally = (f"mean shape IoU {np.mean(scores):.2f}" if segmentation
-                 else f"{int(sum(scores))} of {len(scores)} right")
+        tally = (
+            f"mean shape IoU {np.mean(scores):.2f}"
+            if segmentation
+            else f"{int(sum(scores))} of {len(scores)} right"
+        )
         title = f"{title}: {tally}" if title else tally
-    img = render_grid(clouds, colors, titles=titles, title_colors=tcolors, ncols=ncols,
-                      legend=legend, title=title, width=width, height=height, **render_kw)
+    img = render_grid(
+        clouds,
+        colors,
+        titles=titles,
+        title_colors=tcolors,
+        ncols=ncols,
+        legend=legend,
+        title=title,
+        width=width,
+        height=height,
+        **render_kw,
+    )
     if path is not None:
         save_png(path, img)
     return img

@@ -181,9 +181,11 @@ def _child_breakdown(spec: dict) -> dict:
     )
     # attention layers alone, forward + backward, on the inputs they see in the step
     captured = {}
-    model.attention[0].register_forward_pre_hook(
-        lambda m, args, kwargs: captured.setdefault("x", args[0].detach()), with_kwargs=True
-    )
+
+    def grab(_module, args, _kwargs):
+        captured.setdefault("x", args[0].detach())
+
+    model.attention[0].register_forward_pre_hook(grab, with_kwargs=True)
     step()
     x = captured["x"].requires_grad_(True)
     layout_batch = torch.arange(spec["batch"]).repeat_interleave(x.size(0) // spec["batch"])

@@ -42,8 +42,9 @@ def _cmd_download(args: argparse.Namespace) -> int:
     from ..datasets.download import ARCHIVES, download_archive, resolve_archive_key
 
     key = resolve_archive_key(args.archive)
-    folder = download_archive(key, args.root, progress=not args.no_progress,
-                              keep_archive=args.keep_archive)
+    folder = download_archive(
+        key, args.root, progress=not args.no_progress, keep_archive=args.keep_archive
+    )
     print(f"{ARCHIVES[key].filename}: ready at {folder}")
     return 0
 
@@ -52,9 +53,11 @@ def _summarise_cls(name: str, out: dict[str, Any]) -> str:
     labels = out["labels"]
     sizes = [p.shape[0] for p in out["pos"]]
     hist = Counter(int(v) for v in labels)
-    return (f"  {name:<9} {len(sizes):>6} shapes, {min(sizes)}-{max(sizes)} points, "
-            f"{len(hist)}/{len(out['class_names'])} classes present "
-            f"(smallest class {min(hist.values())} shapes)")
+    return (
+        f"  {name:<9} {len(sizes):>6} shapes, {min(sizes)}-{max(sizes)} points, "
+        f"{len(hist)}/{len(out['class_names'])} classes present "
+        f"(smallest class {min(hist.values())} shapes)"
+    )
 
 
 def _summarise_seg(name: str, shapes: list[dict[str, Any]]) -> str:
@@ -66,8 +69,7 @@ def _summarise_seg(name: str, shapes: list[dict[str, Any]]) -> str:
     names = list(SHAPENET_CATEGORIES)
     cats = Counter(names[s["category"]] for s in shapes)
     listing = ", ".join(f"{c} {n}" for c, n in sorted(cats.items()))
-    return (f"  {name:<9} {len(sizes):>6} shapes, {min(sizes)}-{max(sizes)} points; "
-            f"{listing}")
+    return f"  {name:<9} {len(sizes):>6} shapes, {min(sizes)}-{max(sizes)} points; {listing}"
 
 
 def _check_one(key: str, folder: Path) -> list[str]:
@@ -118,12 +120,16 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     parser = argparse.ArgumentParser(
-        prog="pointea-data", description="Prepare and check pointea's datasets.")
+        prog="pointea-data", description="Prepare and check pointea's datasets."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("synthetic", help="write the offline stand-in datasets (no download)")
-    p.add_argument("--task", required=True,
-                   choices=["modelnet40", "shapenetpart", "classification", "segmentation"])
+    p.add_argument(
+        "--task",
+        required=True,
+        choices=["modelnet40", "shapenetpart", "classification", "segmentation"],
+    )
     p.add_argument("--root", default="data/synthetic", help="output folder (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--points", type=int, default=None, help="points per shape (2048)")
@@ -136,8 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_synthetic)
 
     p = sub.add_parser("download", help="fetch and extract a published archive (needs internet)")
-    p.add_argument("archive", help="modelnet40, modelnet40-resampled, shapenetpart, "
-                                   "shapenetpart-hdf5")
+    p.add_argument(
+        "archive", help="modelnet40, modelnet40-resampled, shapenetpart, shapenetpart-hdf5"
+    )
     p.add_argument("--root", default="data", help="folder to extract into (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--keep-archive", action="store_true", help="keep the .zip after extraction")

@@ -44,31 +44,56 @@ def build_parser() -> argparse.ArgumentParser:
             "voted numbers, and the single-pass ones under 'no_voting'."
         ),
     )
-    p.add_argument("checkpoint", help="training checkpoint (.pt), run folder (its "
-                                      "checkpoints/best.pt), save_pretrained folder, or "
-                                      "converted PCT_Pytorch file")
-    p.add_argument("--task", choices=sorted(_TASK_OF_KIND.values()), default=None,
-                   help="expected task; an error if the checkpoint is of another task")
-    p.add_argument("--split", choices=["test", "val", "train", "trainval"], default="test",
-                   help="split to evaluate (default: test)")
-    p.add_argument("--votes", type=int, default=1,
-                   help="test-time voting passes (default: 1, no voting)")
-    p.add_argument("--data-root", default=None,
-                   help="dataset folder (default: the checkpoint's, else data)")
-    p.add_argument("--data-format", default=None, help="dataset format (default: the "
-                                                      "checkpoint's / the dataset's default)")
-    p.add_argument("--synthetic", action=argparse.BooleanOptionalAction, default=None,
-                   help="use the offline procedural set (default: as in training)")
+    p.add_argument(
+        "checkpoint",
+        help="training checkpoint (.pt), run folder (its "
+        "checkpoints/best.pt), save_pretrained folder, or "
+        "converted PCT_Pytorch file",
+    )
+    p.add_argument(
+        "--task",
+        choices=sorted(_TASK_OF_KIND.values()),
+        default=None,
+        help="expected task; an error if the checkpoint is of another task",
+    )
+    p.add_argument(
+        "--split",
+        choices=["test", "val", "train", "trainval"],
+        default="test",
+        help="split to evaluate (default: test)",
+    )
+    p.add_argument(
+        "--votes", type=int, default=1, help="test-time voting passes (default: 1, no voting)"
+    )
+    p.add_argument(
+        "--data-root", default=None, help="dataset folder (default: the checkpoint's, else data)"
+    )
+    p.add_argument(
+        "--data-format",
+        default=None,
+        help="dataset format (default: the checkpoint's / the dataset's default)",
+    )
+    p.add_argument(
+        "--synthetic",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="use the offline procedural set (default: as in training)",
+    )
     p.add_argument("--download", action="store_true", help="download the dataset if missing")
-    p.add_argument("--num-points", type=int, default=None,
-                   help="points per cloud (default: the checkpoint's)")
+    p.add_argument(
+        "--num-points", type=int, default=None, help="points per cloud (default: the checkpoint's)"
+    )
     p.add_argument("--batch-size", type=int, default=32, help="default: 32")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda ...")
     p.add_argument("--workers", type=int, default=0, help="data-loader workers (default: 0)")
     p.add_argument("--seed", type=int, default=0, help="seed of the voting draws (default: 0)")
     p.add_argument("--output", type=Path, default=None, help="also write the metrics as JSON")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
-                   help="progress bar (default: on)")
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="progress bar (default: on)",
+    )
     return p
 
 
@@ -112,23 +137,27 @@ def evaluate_checkpoint(
     if batch_size < 1:
         raise InputError(f"--batch-size must be >= 1, got {batch_size}")
     path = Path(checkpoint)
-    if path.is_dir() and (path / "checkpoints" / "best.pt").is_file() and not (
-        path / "model.safetensors"
-    ).exists():
+    if (
+        path.is_dir()
+        and (path / "checkpoints" / "best.pt").is_file()
+        and not (path / "model.safetensors").exists()
+    ):
         checkpoint = path / "checkpoints" / "best.pt"  # a run folder: its selected model
     model, info = load_model(checkpoint)
     kind = info.get("task")
     problems = []
     if task is not None and _TASK_OF_KIND.get(kind) != task:
-        problems.append(f"task: checkpoint is {kind} ({_TASK_OF_KIND.get(kind)}), "
-                        f"expected {task}")
+        problems.append(f"task: checkpoint is {kind} ({_TASK_OF_KIND.get(kind)}), expected {task}")
     saved = dict(info.get("config") or {})
     from ..engine.trainer import VERSION_KEYS
 
     saved = {k: v for k, v in saved.items() if k not in VERSION_KEYS}
     try:
-        cfg = TrainConfig.from_dict(saved, source=f"{checkpoint} (config)") if saved else (
-            TrainConfig(task=_TASK_OF_KIND[kind]))
+        cfg = (
+            TrainConfig.from_dict(saved, source=f"{checkpoint} (config)")
+            if saved
+            else (TrainConfig(task=_TASK_OF_KIND[kind]))
+        )
     except (InputError, TypeError, KeyError) as exc:
         raise CheckpointError(f"{checkpoint}: its training config is unusable: {exc}") from exc
     for key, value in (overrides or {}).items():
@@ -155,15 +184,27 @@ def evaluate_checkpoint(
     names = list(dataset.class_names if kind == "classification" else dataset.categories)
     saved_names = info.get("class_names")
     if kind == "classification" and saved_names and list(saved_names) != names:
-        print(f"{PROG}: warning: the dataset's class names differ from the checkpoint's",
-              file=sys.stderr)
+        print(
+            f"{PROG}: warning: the dataset's class names differ from the checkpoint's",
+            file=sys.stderr,
+        )
     dev = resolve_device(device)
     model.to(dev).eval()
-    loader = _loader(EpochSeededDataset(dataset, cfg.seed), batch_size=batch_size,
-                     sampler=None, workers=workers, device=dev)
+    loader = _loader(
+        EpochSeededDataset(dataset, cfg.seed),
+        batch_size=batch_size,
+        sampler=None,
+        workers=workers,
+        device=dev,
+    )
     category_parts = dataset.category_parts if kind == "segmentation" else None
-    kw = dict(kind=kind, num_classes=num_classes, class_names=names,
-              category_parts=category_parts, autocast=_autocast(cfg, dev) if cfg.bf16 else None)
+    kw = dict(
+        kind=kind,
+        num_classes=num_classes,
+        class_names=names,
+        category_parts=category_parts,
+        autocast=_autocast(cfg, dev) if cfg.bf16 else None,
+    )
     from ..engine.distributed import DistContext
 
     ctx = DistContext(device=dev)
@@ -171,11 +212,25 @@ def evaluate_checkpoint(
         result = evaluate(model, loader, ctx=ctx, progress=progress, desc=f"{split}", **kw)
         if votes > 1:
             single = result
-            result = evaluate(model, loader, ctx=ctx, votes=votes, vote_seed=seed,
-                              progress=progress, desc=f"{split} x{votes} votes", **kw)
+            result = evaluate(
+                model,
+                loader,
+                ctx=ctx,
+                votes=votes,
+                vote_seed=seed,
+                progress=progress,
+                desc=f"{split} x{votes} votes",
+                **kw,
+            )
             result["no_voting"] = single
-    return {"task": cfg.task, "split": split, "checkpoint": str(checkpoint), "votes": votes,
-            "epoch": info.get("epoch"), **result}
+    return {
+        "task": cfg.task,
+        "split": split,
+        "checkpoint": str(checkpoint),
+        "votes": votes,
+        "epoch": info.get("epoch"),
+        **result,
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -186,14 +241,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--votes must be >= 1, got {args.votes}")
     if args.synthetic and args.download:
         parser.error("--synthetic data is generated offline; drop --download")
-    overrides = {"data_root": args.data_root, "data_format": args.data_format,
-                 "synthetic": args.synthetic, "download": args.download or None,
-                 "num_points": args.num_points}
+    overrides = {
+        "data_root": args.data_root,
+        "data_format": args.data_format,
+        "synthetic": args.synthetic,
+        "download": args.download or None,
+        "num_points": args.num_points,
+    }
     try:
         result = evaluate_checkpoint(
-            args.checkpoint, split=args.split, task=args.task, votes=args.votes,
-            overrides=overrides, batch_size=args.batch_size, device=args.device,
-            workers=args.workers, seed=args.seed, progress=args.progress,
+            args.checkpoint,
+            split=args.split,
+            task=args.task,
+            votes=args.votes,
+            overrides=overrides,
+            batch_size=args.batch_size,
+            device=args.device,
+            workers=args.workers,
+            seed=args.seed,
+            progress=args.progress,
         )
         if args.output is not None:
             from ..serialization import atomic_write
@@ -207,8 +273,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\n{PROG}: interrupted", file=sys.stderr)
         return 130
     except DatasetNotFoundError as exc:
-        print(f"{PROG}: error: {exc}\nWith internet access, rerun with --download to fetch it.",
-              file=sys.stderr)
+        print(
+            f"{PROG}: error: {exc}\nWith internet access, rerun with --download to fetch it.",
+            file=sys.stderr,
+        )
         return 2
     except PointeaError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
@@ -217,9 +285,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     kind = "classification" if result["task"] == "modelnet40" else "segmentation"
     count = result.get("num_samples", result.get("num_shapes"))
-    print(f"{args.checkpoint} on {result['task']} {args.split} ({count} "
-          f"{'clouds' if kind == 'classification' else 'shapes'})"
-          + (f", {args.votes} votes" if args.votes > 1 else ""))
+    print(
+        f"{args.checkpoint} on {result['task']} {args.split} ({count} "
+        f"{'clouds' if kind == 'classification' else 'shapes'})"
+        + (f", {args.votes} votes" if args.votes > 1 else "")
+    )
     print("\n".join(format_metrics(result, kind)))
     if args.votes > 1:
         print("without voting:")

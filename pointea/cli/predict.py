@@ -53,45 +53,97 @@ def build_parser() -> argparse.ArgumentParser:
             "exit status: 0 ok, 1 some input failed, 2 bad usage or unusable checkpoint."
         ),
     )
-    p.add_argument("checkpoint", help="training checkpoint (.pt), save_pretrained folder, or "
-                                      "PCT_Pytorch model.t7")
-    p.add_argument("inputs", nargs="*", metavar="FILE",
-                   help="files, HDF5 entries or folders to predict")
-    p.add_argument("--category", help="object category for segmentation (name such as Chair, "
-                                      "or index 0..15); default: from the HDF5 entry's label "
-                                      "or the ShapeNet synset folder")
+    p.add_argument(
+        "checkpoint",
+        help="training checkpoint (.pt), save_pretrained folder, or PCT_Pytorch model.t7",
+    )
+    p.add_argument(
+        "inputs", nargs="*", metavar="FILE", help="files, HDF5 entries or folders to predict"
+    )
+    p.add_argument(
+        "--category",
+        help="object category for segmentation (name such as Chair, "
+        "or index 0..15); default: from the HDF5 entry's label "
+        "or the ShapeNet synset folder",
+    )
     p.add_argument("--top-k", type=int, default=5, help="classes to print (default 5)")
-    p.add_argument("--num-points", type=int, default=None,
-                   help="points per cloud (default: the checkpoint's training value)")
-    p.add_argument("--out-dir", type=Path, default=Path("predictions"),
-                   help="where segmentation writes NAME.ply and NAME.png (default predictions/)")
-    p.add_argument("--png", action=argparse.BooleanOptionalAction, default=True,
-                   help="render a PNG per segmented input (default on)")
-    p.add_argument("--ply", action=argparse.BooleanOptionalAction, default=True,
-                   help="write a coloured PLY per segmented input (default on)")
-    p.add_argument("--size", type=int, nargs=2, default=(480, 480), metavar=("W", "H"),
-                   help="size of each rendered panel (default 480 480)")
-    p.add_argument("--up", choices=("x", "y", "z"), default="y",
-                   help="up axis of the inputs for rendering (default y)")
-    p.add_argument("--show", action="store_true",
-                   help="also open an interactive window per input (needs a display)")
+    p.add_argument(
+        "--num-points",
+        type=int,
+        default=None,
+        help="points per cloud (default: the checkpoint's training value)",
+    )
+    p.add_argument(
+        "--out-dir",
+        type=Path,
+        default=Path("predictions"),
+        help="where segmentation writes NAME.ply and NAME.png (default predictions/)",
+    )
+    p.add_argument(
+        "--png",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="render a PNG per segmented input (default on)",
+    )
+    p.add_argument(
+        "--ply",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write a coloured PLY per segmented input (default on)",
+    )
+    p.add_argument(
+        "--size",
+        type=int,
+        nargs=2,
+        default=(480, 480),
+        metavar=("W", "H"),
+        help="size of each rendered panel (default 480 480)",
+    )
+    p.add_argument(
+        "--up",
+        choices=("x", "y", "z"),
+        default="y",
+        help="up axis of the inputs for rendering (default y)",
+    )
+    p.add_argument(
+        "--show",
+        action="store_true",
+        help="also open an interactive window per input (needs a display)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    p.add_argument("--estimate-normals", action=argparse.BooleanOptionalAction, default=True,
-                   help="for models trained with normals: estimate them for inputs that have "
-                        "none (default on)")
-    p.add_argument("--drop-nonfinite", action="store_true",
-                   help="drop points with NaN/inf coordinates instead of failing")
+    p.add_argument(
+        "--estimate-normals",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="for models trained with normals: estimate them for inputs that have "
+        "none (default on)",
+    )
+    p.add_argument(
+        "--drop-nonfinite",
+        action="store_true",
+        help="drop points with NaN/inf coordinates instead of failing",
+    )
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: auto)")
     p.add_argument("--seed", type=int, default=0, help="seed of surface sampling / resampling")
     grid = p.add_argument_group("prediction grid on dataset shapes (the demo's figure)")
-    grid.add_argument("--dataset-root", type=Path,
-                      help="folder holding the dataset archive (default: the training run's, "
-                           "read from a training checkpoint)")
+    grid.add_argument(
+        "--dataset-root",
+        type=Path,
+        help="folder holding the dataset archive (default: the training run's, "
+        "read from a training checkpoint)",
+    )
     grid.add_argument("--split", default="test", help="dataset split (default test)")
-    grid.add_argument("--dataset-format", default=None,
-                      help="hdf5 / resampled (ModelNet40), text / hdf5 (ShapeNetPart)")
-    grid.add_argument("--render-grid", type=Path, metavar="PNG",
-                      help="render predictions on dataset shapes into one PNG")
+    grid.add_argument(
+        "--dataset-format",
+        default=None,
+        help="hdf5 / resampled (ModelNet40), text / hdf5 (ShapeNetPart)",
+    )
+    grid.add_argument(
+        "--render-grid",
+        type=Path,
+        metavar="PNG",
+        help="render predictions on dataset shapes into one PNG",
+    )
     grid.add_argument("--num-shapes", type=int, default=8, help="shapes in the grid (default 8)")
     return p
 
@@ -136,8 +188,9 @@ class _Predictor:
     def run(self, spec: Any) -> dict:
         from .. import io
 
-        cloud = io.load_points(spec, self.num_points, seed=self.args.seed,
-                               drop_nonfinite=self.args.drop_nonfinite)
+        cloud = io.load_points(
+            spec, self.num_points, seed=self.args.seed, drop_nonfinite=self.args.drop_nonfinite
+        )
         pos, idx = io.prepare_points(cloud.points, self.num_points, seed=self.args.seed)
         x = None
         if self.needs_normals:
@@ -146,19 +199,30 @@ class _Predictor:
             elif self.args.estimate_normals and len(cloud) >= 3:
                 x = io.estimate_normals(pos).astype(np.float32)
                 if not self.warned_normals:
-                    print(f"{PROG}: warning: the model reads normals; inputs without them get "
-                          f"normals estimated from 16 neighbours (--no-estimate-normals to "
-                          f"refuse such inputs)", file=sys.stderr)
+                    print(
+                        f"{PROG}: warning: the model reads normals; inputs without them get "
+                        f"normals estimated from 16 neighbours (--no-estimate-normals to "
+                        f"refuse such inputs)",
+                        file=sys.stderr,
+                    )
                     self.warned_normals = True
             else:
-                raise DataError(f"{spec}: the model reads normals (in_channels=6) but the "
-                                f"file has none")
+                raise DataError(
+                    f"{spec}: the model reads normals (in_channels=6) but the file has none"
+                )
         degenerate = bool(np.ptp(cloud.points, axis=0).max() == 0)
         if degenerate:
-            print(f"{PROG}: warning: {spec}: all {len(cloud)} points are identical "
-                  f"(zero extent); the prediction is not meaningful", file=sys.stderr)
-        result: dict[str, Any] = {"input": str(spec), "ok": True, "points_read": len(cloud),
-                                  "surface_sampled": bool(cloud.meta.get("surface_sampled"))}
+            print(
+                f"{PROG}: warning: {spec}: all {len(cloud)} points are identical "
+                f"(zero extent); the prediction is not meaningful",
+                file=sys.stderr,
+            )
+        result: dict[str, Any] = {
+            "input": str(spec),
+            "ok": True,
+            "points_read": len(cloud),
+            "surface_sampled": bool(cloud.meta.get("surface_sampled")),
+        }
         if self.task == "classification":
             result.update(self._classify(pos, x, cloud))
             if self.args.show:
@@ -185,8 +249,14 @@ class _Predictor:
         prob = torch.softmax(logits, dim=0).cpu()
         k = max(1, min(self.args.top_k, prob.numel()))
         top_p, top_i = prob.topk(k)
-        top = [{"index": int(i), "class": _name(self.class_names, int(i)),
-                "probability": round(float(p), 6)} for p, i in zip(top_p, top_i, strict=True)]
+        top = [
+            {
+                "index": int(i),
+                "class": _name(self.class_names, int(i)),
+                "probability": round(float(p), 6),
+            }
+            for p, i in zip(top_p, top_i, strict=True)
+        ]
         out: dict[str, Any] = {"task": "classification", "top_k": top}
         if "label" in cloud.meta:
             true = int(cloud.meta["label"])
@@ -194,8 +264,9 @@ class _Predictor:
             out["correct"] = top[0]["index"] == true
         return out
 
-    def _segment(self, spec: Any, cloud: Any, pos: np.ndarray, x: np.ndarray | None,
-                 idx: np.ndarray) -> dict:
+    def _segment(
+        self, spec: Any, cloud: Any, pos: np.ndarray, x: np.ndarray | None, idx: np.ndarray
+    ) -> dict:
         import torch
 
         from .. import viz
@@ -210,35 +281,54 @@ class _Predictor:
         # Label every input point with its nearest predicted point.
         pred = _propagate(cloud.points, idx, pred_s.numpy())
         counts = {PART_NAMES[p]: int((pred == p).sum()) for p in CATEGORY_PARTS[cat]}
-        out: dict[str, Any] = {"task": "segmentation", "category": names[cat],
-                               "part_counts": counts}
-        truth = cloud.labels if cloud.labels is not None and len(cloud.labels) == len(pred) \
-            else None
+        out: dict[str, Any] = {
+            "task": "segmentation",
+            "category": names[cat],
+            "part_counts": counts,
+        }
+        truth = (
+            cloud.labels if cloud.labels is not None and len(cloud.labels) == len(pred) else None
+        )
         if truth is not None and not np.isin(truth, CATEGORY_PARTS[cat]).all():
             truth = None  # labels from another scheme: no metrics
         if truth is not None:
-            iou = shape_ious(torch.from_numpy(pred), torch.from_numpy(truth), t_cat,
-                             CATEGORY_PARTS)
+            iou = shape_ious(torch.from_numpy(pred), torch.from_numpy(truth), t_cat, CATEGORY_PARTS)
             out["accuracy"] = round(float((pred == truth).mean()), 6)
             out["shape_iou"] = round(float(iou[0]), 6)
         stem = self._unique_stem(spec)
         norm, _, _ = _normalized(cloud.points)
         if self.args.ply:
-            path = viz.export_ply(self.args.out_dir / f"{stem}.ply", cloud.points, labels=pred,
-                                  category=cat)
+            path = viz.export_ply(
+                self.args.out_dir / f"{stem}.ply", cloud.points, labels=pred, category=cat
+            )
             out["ply"] = str(path)
         if self.args.png:
             w, h = self.args.size
             title = f"{Path(str(spec)).name}: {names[cat]}"
             if truth is not None:
                 title += f", shape IoU {out['shape_iou']:.2f}"
-                img = viz.render_comparison(norm, truth, pred, category=cat, title=title,
-                                            width=w, height=h, up=self.args.up,
-                                            point_size=_point_size(len(pred)))
+                img = viz.render_comparison(
+                    norm,
+                    truth,
+                    pred,
+                    category=cat,
+                    title=title,
+                    width=w,
+                    height=h,
+                    up=self.args.up,
+                    point_size=_point_size(len(pred)),
+                )
             else:
-                img = viz.render_labels(norm, pred, category=cat, title=f"{title} (prediction)",
-                                        width=w, height=h, up=self.args.up,
-                                        point_size=_point_size(len(pred)))
+                img = viz.render_labels(
+                    norm,
+                    pred,
+                    category=cat,
+                    title=f"{title} (prediction)",
+                    width=w,
+                    height=h,
+                    up=self.args.up,
+                    point_size=_point_size(len(pred)),
+                )
             out["png"] = str(viz.save_png(self.args.out_dir / f"{stem}.png", img))
         if self.args.show:
             self._show(cloud.points, viz.part_colors(pred, cat), str(spec))
@@ -255,8 +345,11 @@ class _Predictor:
     def _category_for(self, spec: Any, cloud: Any, names: list[str]) -> int:
         if self.category is not None:
             return self.category
-        if ("label" in cloud.meta and cloud.labels is not None
-                and 0 <= int(cloud.meta["label"]) < len(names)):
+        if (
+            "label" in cloud.meta
+            and cloud.labels is not None
+            and 0 <= int(cloud.meta["label"]) < len(names)
+        ):
             # A ShapeNetPart HDF5 entry ('pid' present): its 'label' is the category. In
             # ModelNet40 files (no 'pid') the label is a class, not a category.
             return int(cloud.meta["label"])
@@ -269,8 +362,10 @@ class _Predictor:
         low = [n.lower() for n in names]
         if parent.lower() in low:
             return low.index(parent.lower())
-        raise InputError(f"{spec}: the segmenter needs the object category: pass --category "
-                         f"(one of {', '.join(names)})")
+        raise InputError(
+            f"{spec}: the segmenter needs the object category: pass --category "
+            f"(one of {', '.join(names)})"
+        )
 
     def _unique_stem(self, spec: Any) -> str:
         path = Path(str(getattr(spec, "path", spec)))
@@ -294,8 +389,9 @@ def _normalized(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     return normalize_unit_sphere(points)
 
 
-def _propagate(points: np.ndarray, idx: np.ndarray, labels: np.ndarray,
-               chunk: int = 8192) -> np.ndarray:
+def _propagate(
+    points: np.ndarray, idx: np.ndarray, labels: np.ndarray, chunk: int = 8192
+) -> np.ndarray:
     """Give every point the label of its nearest sampled point (``points[idx]``)."""
     import torch
 
@@ -347,8 +443,9 @@ def _grid_dataset(args: argparse.Namespace, info: dict) -> tuple[Any, Any, int |
         names = info.get("class_names") or getattr(ds, "class_names", None)
         return ds, (names if task == "classification" else None), None
     if args.dataset_root is None:
-        raise InputError("--render-grid: this checkpoint does not record its dataset; pass "
-                         "--dataset-root")
+        raise InputError(
+            "--render-grid: this checkpoint does not record its dataset; pass --dataset-root"
+        )
     from ..transforms import NormalizeUnitSphere
 
     kw: dict[str, Any] = {"transform": NormalizeUnitSphere()}
@@ -373,10 +470,18 @@ def _render_grid(args: argparse.Namespace, model: Any, info: dict, device: Any) 
     from .. import viz
 
     ds, names, n = _grid_dataset(args, info)
-    viz.render_prediction_grid(model, ds, args.render_grid, num_shapes=args.num_shapes,
-                               class_names=names, num_points=n, device=device,
-                               seed=args.seed, up=args.up,
-                               title=f"{_run_name(args.checkpoint)} on {args.split}")
+    viz.render_prediction_grid(
+        model,
+        ds,
+        args.render_grid,
+        num_shapes=args.num_shapes,
+        class_names=names,
+        num_points=n,
+        device=device,
+        seed=args.seed,
+        up=args.up,
+        title=f"{_run_name(args.checkpoint)} on {args.split}",
+    )
     return str(args.render_grid)
 
 
@@ -419,7 +524,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.num_points is not None and args.num_points < 1:
         parser.error("--num-points must be at least 1")
 
-
     from ..io import expand_inputs
     from ..models import load_model
 
@@ -439,8 +543,7 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(spec, DataError):
             failed += 1
             _err(str(spec))
-            results.append({"input": str(spec).split(": ", 1)[0], "ok": False,
-                            "error": str(spec)})
+            results.append({"input": str(spec).split(": ", 1)[0], "ok": False, "error": str(spec)})
             continue
         try:
             res = predictor.run(spec)
@@ -465,15 +568,21 @@ def main(argv: list[str] | None = None) -> int:
             failed += 1
 
     if args.json:
-        doc = {"checkpoint": str(args.checkpoint), "task": predictor.task,
-               "num_points": predictor.num_points, "results": results,
-               "failed": failed, "seconds": round(time.perf_counter() - t0, 3)}
+        doc = {
+            "checkpoint": str(args.checkpoint),
+            "task": predictor.task,
+            "num_points": predictor.num_points,
+            "results": results,
+            "failed": failed,
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
         if grid is not None:
             doc["render_grid"] = grid
         print(json.dumps(doc, indent=2))
     elif failed:
-        print(f"{failed} of {len(results) + (args.render_grid is not None)} failed",
-              file=sys.stderr)
+        print(
+            f"{failed} of {len(results) + (args.render_grid is not None)} failed", file=sys.stderr
+        )
     return 1 if failed else 0
 
 

@@ -104,8 +104,12 @@ class CachedArchiveDataset(InMemoryDataset):
         blob = json.dumps(self._meta, sort_keys=True, default=str).encode()
         self._fingerprint = hashlib.sha256(blob).hexdigest()[:16]
         super().__init__(
-            str(self.archive_dir.parent), transform, pre_transform, None,
-            log=False, force_reload=force_reload,
+            str(self.archive_dir.parent),
+            transform,
+            pre_transform,
+            None,
+            log=False,
+            force_reload=force_reload,
         )
         path = self.processed_paths[0]
         try:
@@ -126,7 +130,9 @@ class CachedArchiveDataset(InMemoryDataset):
     @property
     def processed_dir(self) -> str:
         return str(
-            self.archive_dir.parent / "processed" / self.archive_dir.name
+            self.archive_dir.parent
+            / "processed"
+            / self.archive_dir.name
             / f"{self.split}-{self._fingerprint}"
         )
 
@@ -169,9 +175,10 @@ class CachedArchiveDataset(InMemoryDataset):
                 meta = json.loads((sibling / "meta.json").read_text())
             except (OSError, ValueError):
                 continue
-            if meta.get("sources") != self._meta["sources"] or meta.get(
-                "cache_version"
-            ) != CACHE_VERSION:
+            if (
+                meta.get("sources") != self._meta["sources"]
+                or meta.get("cache_version") != CACHE_VERSION
+            ):
                 shutil.rmtree(sibling, ignore_errors=True)
 
     def __repr__(self) -> str:

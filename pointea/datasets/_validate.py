@@ -55,7 +55,7 @@ def read_text(path: Path, what: str, hint: str = "") -> str:
     except UnicodeDecodeError as exc:
         raise DataError(
             f"{path}: the {what} file is not UTF-8 text (byte {exc.start} is "
-            f"{exc.object[exc.start:exc.start + 1]!r}); is it a binary or corrupt file?"
+            f"{exc.object[exc.start : exc.start + 1]!r}); is it a binary or corrupt file?"
         ) from exc
     except OSError as exc:
         raise DataError(f"{path}: cannot read the {what} file: {exc.strerror or exc}") from exc
@@ -112,12 +112,19 @@ def open_h5(path: Path, what: str = "HDF5 data") -> Iterator[Any]:
         yield f
     except DataError:
         raise
-    except (OSError, RuntimeError, ValueError, KeyError, TypeError, IndexError,
-            AttributeError, OverflowError, SystemError) as exc:
+    except (
+        OSError,
+        RuntimeError,
+        ValueError,
+        KeyError,
+        TypeError,
+        IndexError,
+        AttributeError,
+        OverflowError,
+        SystemError,
+    ) as exc:
         # damaged metadata surfaces from deep inside h5py while keys / shapes are read
-        raise DataError(
-            f"{path}: corrupt HDF5 file (reading failed: {_first_line(exc)})"
-        ) from exc
+        raise DataError(f"{path}: corrupt HDF5 file (reading failed: {_first_line(exc)})") from exc
     finally:
         with contextlib.suppress(Exception):
             f.close()
@@ -145,9 +152,7 @@ def h5_array(
     import h5py
 
     if key not in f:
-        raise DataError(
-            f"{path}: missing HDF5 key {key!r} (the file holds {sorted(f.keys())})"
-        )
+        raise DataError(f"{path}: missing HDF5 key {key!r} (the file holds {sorted(f.keys())})")
     ds = f[key]
     if not isinstance(ds, h5py.Dataset):
         raise DataError(f"{path}: HDF5 key {key!r} is a group, expected an array")
@@ -157,10 +162,10 @@ def h5_array(
         raise DataError(f"{path}: HDF5 key {key!r} has dtype {ds.dtype}, expected {want}")
     shape = tuple(ds.shape)
     if len(shape) != ndim or any(
-        t is not None and s != t for s, t in zip(shape[ndim - len(tail):], tail, strict=True)
+        t is not None and s != t for s, t in zip(shape[ndim - len(tail) :], tail, strict=True)
     ):
-        want_shape = ("n",) + ("?",) * (ndim - 1 - len(tail)) + tuple(
-            "?" if t is None else t for t in tail
+        want_shape = (
+            ("n",) + ("?",) * (ndim - 1 - len(tail)) + tuple("?" if t is None else t for t in tail)
         )
         raise DataError(
             f"{path}: HDF5 key {key!r} has shape {shape}, expected "
@@ -170,8 +175,7 @@ def h5_array(
         arr = ds[()]
     except (OSError, ValueError, RuntimeError, TypeError) as exc:
         raise DataError(
-            f"{path}: cannot read HDF5 key {key!r} (truncated or corrupt file?): "
-            f"{_first_line(exc)}"
+            f"{path}: cannot read HDF5 key {key!r} (truncated or corrupt file?): {_first_line(exc)}"
         ) from exc
     return np.asarray(arr)
 
@@ -230,15 +234,15 @@ def parse_float_table(text: str, path: Path, ncols: int, sep: str | None, what: 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            table = np.loadtxt(io.StringIO(text), dtype=np.float64, delimiter=sep, ndmin=2,
-                               comments=None)
+            table = np.loadtxt(
+                io.StringIO(text), dtype=np.float64, delimiter=sep, ndmin=2, comments=None
+            )
     except (ValueError, TypeError, IndexError) as exc:
         _diagnose_rows(text, path, ncols, sep, what)
         raise DataError(f"{path}: cannot parse the {what} file: {_first_line(exc)}") from exc
     if table.shape[1] != ncols:
         _diagnose_rows(text, path, ncols, sep, what)
-        raise DataError(f"{path}: the {what} file has {table.shape[1]} columns, "
-                        f"expected {ncols}")
+        raise DataError(f"{path}: the {what} file has {table.shape[1]} columns, expected {ncols}")
     check_finite(table, path, f"the {what} values", index_name="(row, column)")
     return table.astype(np.float32)
 

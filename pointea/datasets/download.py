@@ -182,10 +182,19 @@ def fetch(
     hasher = hashlib.sha256()
     received = 0
     try:
-        with contextlib.closing(stream), open(part, "wb") as out, tqdm(
-            total=total, unit="B", unit_scale=True, unit_divisor=1024,
-            desc=dest.name, disable=not progress, leave=False,
-        ) as bar:
+        with (
+            contextlib.closing(stream),
+            open(part, "wb") as out,
+            tqdm(
+                total=total,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=dest.name,
+                disable=not progress,
+                leave=False,
+            ) as bar,
+        ):
             while True:
                 chunk = stream.read(_CHUNK)
                 if not chunk:
@@ -200,9 +209,7 @@ def fetch(
         with contextlib.suppress(OSError):
             part.unlink()
         if isinstance(exc, (OSError, http.client.HTTPException)):
-            raise DownloadError(
-                f"{url}: transfer failed after {received} bytes: {exc!r}"
-            ) from exc
+            raise DownloadError(f"{url}: transfer failed after {received} bytes: {exc!r}") from exc
         raise
     problem = None
     if total is not None and received != total:
@@ -260,8 +267,9 @@ def _extract_zip(archive: Path, into: Path) -> None:
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise DownloadError(f"{archive}: not a readable zip archive (corrupt or truncated?): "
-                            f"{exc}") from exc
+        raise DownloadError(
+            f"{archive}: not a readable zip archive (corrupt or truncated?): {exc}"
+        ) from exc
     with zf:
         infos = zf.infolist()
         for info in infos:
@@ -407,8 +415,7 @@ def download_archive(
     root.mkdir(parents=True, exist_ok=True)
     archive = root / info.filename
     placed_by_hand = archive.exists()
-    if (placed_by_hand and info.sha256 is not None
-            and _sha256_file(archive) != info.sha256.lower()):
+    if placed_by_hand and info.sha256 is not None and _sha256_file(archive) != info.sha256.lower():
         archive.unlink()
         raise DownloadError(
             f"{archive}: checksum mismatch (expected sha256 {info.sha256}); the file was "
@@ -419,16 +426,19 @@ def download_archive(
         failures = []
         for url in info.urls:
             try:
-                fetch(url, archive, size_bytes=info.size_bytes, sha256=info.sha256,
-                      progress=progress)
+                fetch(
+                    url, archive, size_bytes=info.size_bytes, sha256=info.sha256, progress=progress
+                )
             except DownloadError as exc:
                 failures.append(str(exc))
                 continue
             if zipfile.is_zipfile(archive) or tarfile.is_tarfile(archive):
                 break
             archive.unlink()
-            failures.append(f"{url}: the server sent something that is not a zip or tar "
-                            f"archive (an error page?); it was deleted")
+            failures.append(
+                f"{url}: the server sent something that is not a zip or tar "
+                f"archive (an error page?); it was deleted"
+            )
         else:
             tried = "\n".join(f"  - {f}" for f in failures)
             raise DownloadError(

@@ -110,10 +110,14 @@ def read_class_names(path: Path) -> list[str]:
 
 def _hdf5_files(archive_dir: Path, split: str) -> tuple[Path, list[Path]]:
     list_path = archive_dir / f"{split}_files.txt"
-    lines = read_lines(list_path, f"{split} file list",
-                       hint="It lists the ply_data_*.h5 files of the split, one a line.")
-    return list_path, [resolve_listed_file(archive_dir, ln, list_path, i + 1)
-                       for i, ln in enumerate(lines)]
+    lines = read_lines(
+        list_path,
+        f"{split} file list",
+        hint="It lists the ply_data_*.h5 files of the split, one a line.",
+    )
+    return list_path, [
+        resolve_listed_file(archive_dir, ln, list_path, i + 1) for i, ln in enumerate(lines)
+    ]
 
 
 def h5_labels(f: Any, path: Path, key: str, n: int) -> np.ndarray:
@@ -121,8 +125,11 @@ def h5_labels(f: Any, path: Path, key: str, n: int) -> np.ndarray:
     if key not in f:
         raise DataError(f"{path}: missing HDF5 key {key!r} (the file holds {sorted(f.keys())})")
     ndim = len(getattr(f[key], "shape", ()) or ())
-    arr = h5_array(f, path, key, ndim=2, tail=(1,), kinds="iuf") if ndim == 2 else h5_array(
-        f, path, key, ndim=1, kinds="iuf")
+    arr = (
+        h5_array(f, path, key, ndim=2, tail=(1,), kinds="iuf")
+        if ndim == 2
+        else h5_array(f, path, key, ndim=1, kinds="iuf")
+    )
     arr = to_int64_labels(arr.reshape(-1), path, f"HDF5 key {key!r}")
     if arr.shape[0] != n:
         raise DataError(f"{path}: HDF5 key {key!r} holds {arr.shape[0]} labels for {n} shapes")
@@ -151,13 +158,19 @@ def read_hdf5_split(
                 raise DataError(f"{path}: HDF5 key 'data' holds no points (shape {data.shape})")
             check_finite(data, path, "HDF5 key 'data'", index_name="(shape, point, axis)")
             label = h5_labels(f, path, "label", data.shape[0])
-            check_labels(label, len(class_names), path,
-                         f"HDF5 key 'label' (shape_names.txt has {len(class_names)} classes)")
+            check_labels(
+                label,
+                len(class_names),
+                path,
+                f"HDF5 key 'label' (shape_names.txt has {len(class_names)} classes)",
+            )
             if use_normals:
                 normal = h5_array(f, path, "normal", ndim=3, tail=(data.shape[1], 3), kinds="f")
                 if normal.shape[0] != data.shape[0]:
-                    raise DataError(f"{path}: HDF5 key 'normal' holds {normal.shape[0]} shapes, "
-                                    f"'data' holds {data.shape[0]}")
+                    raise DataError(
+                        f"{path}: HDF5 key 'normal' holds {normal.shape[0]} shapes, "
+                        f"'data' holds {data.shape[0]}"
+                    )
                 check_finite(normal, path, "HDF5 key 'normal'", index_name="(shape, point, axis)")
                 nrm_all.extend(normal.astype(np.float32))
         pos_all.extend(data.astype(np.float32))
@@ -297,8 +310,11 @@ class ModelNet40(CachedArchiveDataset):
             list_path, files = _hdf5_files(self.archive_dir, split)
             return [self.archive_dir / "shape_names.txt", list_path, *files]
         entries = _resampled_entries(self.archive_dir, split, self.class_names)
-        return [self.archive_dir / "modelnet40_shape_names.txt",
-                self.archive_dir / f"modelnet40_{split}.txt", *[p for p, _ in entries]]
+        return [
+            self.archive_dir / "modelnet40_shape_names.txt",
+            self.archive_dir / f"modelnet40_{split}.txt",
+            *[p for p, _ in entries],
+        ]
 
     def read_samples(self) -> list[Data]:
         reader = read_hdf5_split if self.format == "hdf5" else read_resampled_split
@@ -310,13 +326,17 @@ class ModelNet40(CachedArchiveDataset):
             index = train_idx if self.split == "train" else val_idx
         samples = []
         for i in index:
-            d = Data(pos=as_tensor(out["pos"][i], torch.float32),
-                     y=torch.tensor([int(labels[i])], dtype=torch.long))
+            d = Data(
+                pos=as_tensor(out["pos"][i], torch.float32),
+                y=torch.tensor([int(labels[i])], dtype=torch.long),
+            )
             if self.use_normals:
                 d.x = as_tensor(out["normals"][i], torch.float32)
             samples.append(d)
         return samples
 
     def __repr__(self) -> str:
-        return (f"ModelNet40({len(self)}, split={self.split!r}, format={self.format!r}, "
-                f"classes={self.num_classes})")
+        return (
+            f"ModelNet40({len(self)}, split={self.split!r}, format={self.format!r}, "
+            f"classes={self.num_classes})"
+        )

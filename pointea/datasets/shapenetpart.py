@@ -99,22 +99,56 @@ NUM_PARTS: int = sum(_PARTS_PER_CATEGORY)
 #: the common reading of the ShapeNetPart annotation labels (not confirmed against the
 #: original label files; the ids themselves are exact).
 PART_NAMES: list[str] = [
-    "body", "wing", "tail", "engine",                                # Airplane 0-3
-    "handle", "body",                                                # Bag 4-5
-    "panel", "peak",                                                 # Cap 6-7
-    "roof", "hood", "wheel", "body",                                 # Car 8-11
-    "back", "seat", "leg", "arm",                                    # Chair 12-15
-    "earcup", "headband", "cord",                                    # Earphone 16-18
-    "head", "neck", "body",                                          # Guitar 19-21
-    "blade", "handle",                                               # Knife 22-23
-    "base", "shade", "canopy", "tube",                               # Lamp 24-27
-    "keyboard", "screen",                                            # Laptop 28-29
-    "gas tank", "seat", "wheel", "handlebar", "light", "frame",      # Motorbike 30-35
-    "handle", "cup",                                                 # Mug 36-37
-    "barrel", "handle", "trigger",                                   # Pistol 38-40
-    "body", "fin", "nose",                                           # Rocket 41-43
-    "wheel", "deck", "strap",                                        # Skateboard 44-46
-    "top", "leg", "support",                                         # Table 47-49
+    "body",
+    "wing",
+    "tail",
+    "engine",  # Airplane 0-3
+    "handle",
+    "body",  # Bag 4-5
+    "panel",
+    "peak",  # Cap 6-7
+    "roof",
+    "hood",
+    "wheel",
+    "body",  # Car 8-11
+    "back",
+    "seat",
+    "leg",
+    "arm",  # Chair 12-15
+    "earcup",
+    "headband",
+    "cord",  # Earphone 16-18
+    "head",
+    "neck",
+    "body",  # Guitar 19-21
+    "blade",
+    "handle",  # Knife 22-23
+    "base",
+    "shade",
+    "canopy",
+    "tube",  # Lamp 24-27
+    "keyboard",
+    "screen",  # Laptop 28-29
+    "gas tank",
+    "seat",
+    "wheel",
+    "handlebar",
+    "light",
+    "frame",  # Motorbike 30-35
+    "handle",
+    "cup",  # Mug 36-37
+    "barrel",
+    "handle",
+    "trigger",  # Pistol 38-40
+    "body",
+    "fin",
+    "nose",  # Rocket 41-43
+    "wheel",
+    "deck",
+    "strap",  # Skateboard 44-46
+    "top",
+    "leg",
+    "support",  # Table 47-49
 ]
 
 #: Category index of each global part id (length 50).
@@ -148,9 +182,7 @@ def category_index(name: str) -> int:
     for i, n in enumerate(_CATEGORY_NAMES):
         if n.lower() == key.lower():
             return i
-    raise InputError(
-        f"unknown ShapeNetPart category {name!r}; known: {', '.join(_CATEGORY_NAMES)}"
-    )
+    raise InputError(f"unknown ShapeNetPart category {name!r}; known: {', '.join(_CATEGORY_NAMES)}")
 
 
 def _selected(categories: str | Sequence[str] | None) -> list[int]:
@@ -200,9 +232,7 @@ def _published_splits(split: str) -> tuple[str, ...]:
     return ("train", "val") if split == "trainval" else (split,)
 
 
-def _text_entries(
-    archive_dir: Path, split: str, selected: Sequence[int]
-) -> list[tuple[Path, int]]:
+def _text_entries(archive_dir: Path, split: str, selected: Sequence[int]) -> list[tuple[Path, int]]:
     synsets = read_synset_map(archive_dir / "synsetoffset2category.txt")
     out = []
     for s in _published_splits(split):
@@ -249,13 +279,15 @@ def read_text_split(
         table = parse_float_table(read_text(path, "point"), path, 7, None, "point")
         parts = to_int64_labels(table[:, 6], path, "part column (7th)")
         check_parts(parts, cat, path, "part column (7th)")
-        out.append({
-            "pos": table[:, :3],
-            "normals": table[:, 3:6] if use_normals else None,
-            "parts": parts,
-            "category": cat,
-            "file": path,
-        })
+        out.append(
+            {
+                "pos": table[:, :3],
+                "normals": table[:, 3:6] if use_normals else None,
+                "parts": parts,
+                "category": cat,
+                "file": path,
+            }
+        )
     return out
 
 
@@ -310,8 +342,9 @@ def read_hdf5_split(
             check_labels(label, 16, path, "HDF5 key 'label' (category)")
             pid = h5_array(f, path, "pid", ndim=2, tail=(p,), kinds="iuf")
             if pid.shape[0] != n:
-                raise DataError(f"{path}: HDF5 key 'pid' holds {pid.shape[0]} shapes, "
-                                f"'data' holds {n}")
+                raise DataError(
+                    f"{path}: HDF5 key 'pid' holds {pid.shape[0]} shapes, 'data' holds {n}"
+                )
             pid = to_int64_labels(pid, path, "HDF5 key 'pid'")
             normal = None
             if use_normals:
@@ -323,13 +356,15 @@ def read_hdf5_split(
             check_parts(pid[i], cat, path, f"HDF5 key 'pid', shape {i}")
             if cat not in selected:
                 continue
-            out.append({
-                "pos": data[i].astype(np.float32),
-                "normals": None if normal is None else normal[i].astype(np.float32),
-                "parts": pid[i],
-                "category": cat,
-                "file": path,
-            })
+            out.append(
+                {
+                    "pos": data[i].astype(np.float32),
+                    "normals": None if normal is None else normal[i].astype(np.float32),
+                    "parts": pid[i],
+                    "category": cat,
+                    "file": path,
+                }
+            )
     return out
 
 
@@ -392,16 +427,24 @@ class ShapeNetPart(CachedArchiveDataset):
         return CATEGORY_PARTS
 
     def cache_options(self) -> dict[str, Any]:
-        return {"format": self.format, "use_normals": self.use_normals,
-                "categories": self.selected_categories}
+        return {
+            "format": self.format,
+            "use_normals": self.use_normals,
+            "categories": self.selected_categories,
+        }
 
     def source_files(self) -> list[Path]:
         if self.format == "text":
             entries = _text_entries(self.archive_dir, self.split, self._selected)
-            lists = [self.archive_dir / "train_test_split" / f"shuffled_{s}_file_list.json"
-                     for s in _published_splits(self.split)]
-            return [self.archive_dir / "synsetoffset2category.txt", *lists,
-                    *[p for p, _ in entries]]
+            lists = [
+                self.archive_dir / "train_test_split" / f"shuffled_{s}_file_list.json"
+                for s in _published_splits(self.split)
+            ]
+            return [
+                self.archive_dir / "synsetoffset2category.txt",
+                *lists,
+                *[p for p, _ in entries],
+            ]
         lists, files = _hdf5_files(self.archive_dir, self.split)
         return lists + files
 
@@ -410,9 +453,11 @@ class ShapeNetPart(CachedArchiveDataset):
         shapes = reader(self.archive_dir, self.split, self.selected_categories, self.use_normals)
         out = []
         for s in shapes:
-            d = Data(pos=as_tensor(s["pos"], torch.float32),
-                     y=as_tensor(s["parts"], torch.long),
-                     category=torch.tensor([s["category"]], dtype=torch.long))
+            d = Data(
+                pos=as_tensor(s["pos"], torch.float32),
+                y=as_tensor(s["parts"], torch.long),
+                category=torch.tensor([s["category"]], dtype=torch.long),
+            )
             if self.use_normals:
                 d.x = as_tensor(s["normals"], torch.float32)
             out.append(d)
@@ -420,5 +465,7 @@ class ShapeNetPart(CachedArchiveDataset):
 
     def __repr__(self) -> str:
         cats = "all" if len(self._selected) == 16 else self.selected_categories
-        return (f"ShapeNetPart({len(self)}, split={self.split!r}, format={self.format!r}, "
-                f"categories={cats})")
+        return (
+            f"ShapeNetPart({len(self)}, split={self.split!r}, format={self.format!r}, "
+            f"categories={cats})"
+        )

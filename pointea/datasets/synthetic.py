@@ -91,8 +91,15 @@ def _box_area(size: tuple[float, float, float]) -> float:
     return 2 * (x * y + y * z + x * z)
 
 
-def _frustum(n: int, rng: Rng, r0: float, r1: float, h: float, cap0: bool, cap1: bool,
-             ) -> tuple[np.ndarray, ...]:
+def _frustum(
+    n: int,
+    rng: Rng,
+    r0: float,
+    r1: float,
+    h: float,
+    cap0: bool,
+    cap1: bool,
+) -> tuple[np.ndarray, ...]:
     """Side of a frustum from radius r0 at y=-h/2 to r1 at y=+h/2 (+ optional caps)."""
     slant = np.hypot(h, r0 - r1)
     areas = np.array([np.pi * (r0 + r1) * slant, np.pi * r0**2 * cap0, np.pi * r1**2 * cap1])
@@ -124,8 +131,13 @@ def _frustum_area(r0: float, r1: float, h: float, cap0: bool, cap1: bool) -> flo
     return np.pi * (r0 + r1) * np.hypot(h, r0 - r1) + np.pi * (r0**2 * cap0 + r1**2 * cap1)
 
 
-def _torus(n: int, rng: Rng, big: float, small: float, arc: float = 2 * np.pi,
-           ) -> tuple[np.ndarray, ...]:
+def _torus(
+    n: int,
+    rng: Rng,
+    big: float,
+    small: float,
+    arc: float = 2 * np.pi,
+) -> tuple[np.ndarray, ...]:
     """Torus around the y axis in the xz plane; ``arc`` < 2 pi gives a partial ring."""
     m = 2 * n + 16
     phi = rng.uniform(0, 2 * np.pi, size=m)
@@ -172,8 +184,11 @@ class _Part:
 
     def sample(self, n: int, rng: Rng) -> tuple[np.ndarray, np.ndarray]:
         fn: Callable[..., tuple[np.ndarray, ...]] = {
-            "ellipsoid": _ellipsoid, "box": _box, "frustum": _frustum,
-            "torus": _torus, "sheet": _sheet,
+            "ellipsoid": _ellipsoid,
+            "box": _box,
+            "frustum": _frustum,
+            "torus": _torus,
+            "sheet": _sheet,
         }[self.kind]
         pts, nrm = fn(n, rng, **self.params)
         if self.rot is not None:
@@ -196,10 +211,17 @@ def _rot_y(a: float) -> np.ndarray:
     return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
 
 
-def _cyl(r: float, h: float, tag: str, offset=(0.0, 0.0, 0.0), caps=(True, True), rot=None,
-         ) -> _Part:
-    return _Part("frustum", {"r0": r, "r1": r, "h": h, "cap0": caps[0], "cap1": caps[1]},
-                 tag, offset, rot)
+def _cyl(
+    r: float,
+    h: float,
+    tag: str,
+    offset=(0.0, 0.0, 0.0),
+    caps=(True, True),
+    rot=None,
+) -> _Part:
+    return _Part(
+        "frustum", {"r0": r, "r1": r, "h": h, "cap0": caps[0], "cap1": caps[1]}, tag, offset, rot
+    )
 
 
 # ============================================================== object builders
@@ -223,17 +245,28 @@ def _b_cone(rng: Rng) -> list[_Part]:
 
 
 def _b_torus(rng: Rng) -> list[_Part]:
-    return [_Part("torus", {"big": rng.uniform(0.6, 0.9), "small": rng.uniform(0.15, 0.35)},
-                  "body")]
+    return [
+        _Part("torus", {"big": rng.uniform(0.6, 0.9), "small": rng.uniform(0.15, 0.35)}, "body")
+    ]
 
 
 def _b_sheet(rng: Rng) -> list[_Part]:
-    return [_Part("sheet", {"w": rng.uniform(1.2, 2.0), "d": rng.uniform(1.0, 2.0),
-                            "bend": rng.uniform(-0.35, 0.35)}, "body")]
+    return [
+        _Part(
+            "sheet",
+            {
+                "w": rng.uniform(1.2, 2.0),
+                "d": rng.uniform(1.0, 2.0),
+                "bend": rng.uniform(-0.35, 0.35),
+            },
+            "body",
+        )
+    ]
 
 
-def _legs(rng: Rng, w: float, d: float, height: float, top_y: float, tag: str,
-          inset: float) -> list[_Part]:
+def _legs(
+    rng: Rng, w: float, d: float, height: float, top_y: float, tag: str, inset: float
+) -> list[_Part]:
     r = rng.uniform(0.03, 0.06)
     square = rng.uniform() < 0.5
     out = []
@@ -270,16 +303,34 @@ def _b_chair(rng: Rng) -> list[_Part]:
     back_h = rng.uniform(0.7, 1.2)
     tilt = rng.uniform(0.0, 0.25)
     parts = [_Part("box", {"size": (w, t, d)}, "seat", (0, seat_y, 0))]
-    parts.append(_Part("box", {"size": (w, back_h, t)}, "back",
-                       (0, seat_y + back_h / 2, -d / 2 + t / 2 - np.sin(tilt) * back_h / 2),
-                       _rot_x(-tilt)))
+    parts.append(
+        _Part(
+            "box",
+            {"size": (w, back_h, t)},
+            "back",
+            (0, seat_y + back_h / 2, -d / 2 + t / 2 - np.sin(tilt) * back_h / 2),
+            _rot_x(-tilt),
+        )
+    )
     parts += _legs(rng, w, d, seat_y, seat_y - t / 2, "leg", 0.06)
     if rng.uniform() < 0.4:
         for sx in (-1, 1):
-            parts.append(_Part("box", {"size": (0.06, 0.06, d * 0.8)}, "arm",
-                               (sx * (w / 2 - 0.03), seat_y + 0.3, 0)))
-            parts.append(_Part("box", {"size": (0.05, 0.3, 0.05)}, "arm",
-                               (sx * (w / 2 - 0.03), seat_y + 0.15, d * 0.3)))
+            parts.append(
+                _Part(
+                    "box",
+                    {"size": (0.06, 0.06, d * 0.8)},
+                    "arm",
+                    (sx * (w / 2 - 0.03), seat_y + 0.3, 0),
+                )
+            )
+            parts.append(
+                _Part(
+                    "box",
+                    {"size": (0.05, 0.3, 0.05)},
+                    "arm",
+                    (sx * (w / 2 - 0.03), seat_y + 0.15, d * 0.3),
+                )
+            )
     return parts
 
 
@@ -290,10 +341,19 @@ def _b_lamp(rng: Rng) -> list[_Part]:
     top = base_h + pole_h
     return [
         _cyl(base_r, base_h, "base", (0, base_h / 2, 0)),
-        _cyl(rng.uniform(0.025, 0.05), pole_h, "tube", (0, base_h + pole_h / 2, 0),
-             caps=(False, False)),
-        _Part("frustum", {"r0": r0, "r1": r1, "h": sh, "cap0": False, "cap1": False},
-              "shade", (0, top - sh * 0.3, 0)),
+        _cyl(
+            rng.uniform(0.025, 0.05),
+            pole_h,
+            "tube",
+            (0, base_h + pole_h / 2, 0),
+            caps=(False, False),
+        ),
+        _Part(
+            "frustum",
+            {"r0": r0, "r1": r1, "h": sh, "cap0": False, "cap1": False},
+            "shade",
+            (0, top - sh * 0.3, 0),
+        ),
         _cyl(r1 * 0.5, 0.05, "canopy", (0, top - sh * 0.3 + sh / 2 + 0.025, 0)),
     ]
 
@@ -301,9 +361,13 @@ def _b_lamp(rng: Rng) -> list[_Part]:
 def _b_mug(rng: Rng) -> list[_Part]:
     r, h = rng.uniform(0.4, 0.6), rng.uniform(0.8, 1.3)
     hr = rng.uniform(0.2, 0.35)
-    handle = _Part("torus", {"big": hr, "small": rng.uniform(0.04, 0.07), "arc": np.pi},
-                   "handle", (r, rng.uniform(-0.1, 0.1) * h, 0),
-                   _rot_z(-np.pi / 2) @ _rot_x(-np.pi / 2))  # half ring in the xy plane, +x
+    handle = _Part(
+        "torus",
+        {"big": hr, "small": rng.uniform(0.04, 0.07), "arc": np.pi},
+        "handle",
+        (r, rng.uniform(-0.1, 0.1) * h, 0),
+        _rot_z(-np.pi / 2) @ _rot_x(-np.pi / 2),
+    )  # half ring in the xy plane, +x
     return [_cyl(r, h, "cup", caps=(True, False)), handle]
 
 
@@ -314,16 +378,28 @@ def _b_airplane(rng: Rng) -> list[_Part]:
     tail_x = -length / 2 + 0.15
     parts = [
         _Part("ellipsoid", {"radii": (length / 2, rad, rad)}, "body"),
-        _Part("box", {"size": (chord, 0.04, span)}, "wing", (wing_x, -rad * 0.3, 0),
-              _rot_y(rng.uniform(-0.3, 0.3))),
+        _Part(
+            "box",
+            {"size": (chord, 0.04, span)},
+            "wing",
+            (wing_x, -rad * 0.3, 0),
+            _rot_y(rng.uniform(-0.3, 0.3)),
+        ),
         _Part("box", {"size": (0.3, 0.03, span * 0.35)}, "tail", (tail_x, rad * 0.5, 0)),
         _Part("box", {"size": (0.35, 0.45, 0.03)}, "tail", (tail_x, rad + 0.2, 0)),
     ]
     if rng.uniform() < 0.8:
         for sz in (-1, 1):
             z = sz * span * rng.uniform(0.18, 0.3)
-            parts.append(_cyl(0.07, 0.35, "engine", (wing_x + 0.1, -rad * 0.3 - 0.12, z),
-                              rot=_rot_z(np.pi / 2)))
+            parts.append(
+                _cyl(
+                    0.07,
+                    0.35,
+                    "engine",
+                    (wing_x + 0.1, -rad * 0.3 - 0.12, z),
+                    rot=_rot_z(np.pi / 2),
+                )
+            )
     return parts
 
 
@@ -332,17 +408,30 @@ def _b_bottle(rng: Rng) -> list[_Part]:
     neck_r, sh, nh = rng.uniform(0.08, 0.15), rng.uniform(0.2, 0.4), rng.uniform(0.2, 0.45)
     return [
         _cyl(r, h, "body", (0, h / 2, 0), caps=(True, False)),
-        _Part("frustum", {"r0": r, "r1": neck_r, "h": sh, "cap0": False, "cap1": False},
-              "body", (0, h + sh / 2, 0)),
+        _Part(
+            "frustum",
+            {"r0": r, "r1": neck_r, "h": sh, "cap0": False, "cap1": False},
+            "body",
+            (0, h + sh / 2, 0),
+        ),
         _cyl(neck_r, nh, "neck", (0, h + sh + nh / 2, 0), caps=(False, False)),
     ]
 
 
 #: Classification classes of the synthetic set, in label order.
 CLASSIFICATION_CLASSES: dict[str, Callable[[Rng], list[_Part]]] = {
-    "sphere": _b_sphere, "cube": _b_cube, "cylinder": _b_cylinder, "cone": _b_cone,
-    "torus": _b_torus, "sheet": _b_sheet, "table": _b_table, "chair": _b_chair,
-    "lamp": _b_lamp, "mug": _b_mug, "airplane": _b_airplane, "bottle": _b_bottle,
+    "sphere": _b_sphere,
+    "cube": _b_cube,
+    "cylinder": _b_cylinder,
+    "cone": _b_cone,
+    "torus": _b_torus,
+    "sheet": _b_sheet,
+    "table": _b_table,
+    "chair": _b_chair,
+    "lamp": _b_lamp,
+    "mug": _b_mug,
+    "airplane": _b_airplane,
+    "bottle": _b_bottle,
 }
 
 #: Part-segmentation categories: builder and part tag -> global ShapeNetPart part id.
@@ -462,15 +551,18 @@ def write_classification(
     import h5py
 
     if not 2 <= num_classes <= len(CLASSIFICATION_CLASSES):
-        raise InputError(f"num_classes must be in 2..{len(CLASSIFICATION_CLASSES)}, "
-                         f"got {num_classes}")
+        raise InputError(
+            f"num_classes must be in 2..{len(CLASSIFICATION_CLASSES)}, got {num_classes}"
+        )
     _check_sizes(train_per_class=train_per_class, test_per_class=test_per_class, points=points)
     names = list(CLASSIFICATION_CLASSES)[:num_classes]
     final = Path(root).expanduser() / CLS_FOLDER
     with _atomic_folder(final, overwrite) as tmp:
         (tmp / "shape_names.txt").write_text("".join(f"{n}\n" for n in names))
-        for split, per_class, offset in (("train", train_per_class, 0),
-                                         ("test", test_per_class, 1)):
+        for split, per_class, offset in (
+            ("train", train_per_class, 0),
+            ("test", test_per_class, 1),
+        ):
             rng = np.random.default_rng([seed, offset])
             labels = np.repeat(np.arange(num_classes), per_class)
             labels = labels[rng.permutation(labels.size)]
@@ -492,9 +584,17 @@ def write_classification(
                     f.create_dataset("faceId", data=face[sl])
                 files.append(f"data/{CLS_FOLDER}/{name}\n")
             (tmp / f"{split}_files.txt").write_text("".join(files))
-        _write_marker(tmp, "modelnet40", seed, dict(
-            num_classes=num_classes, train_per_class=train_per_class,
-            test_per_class=test_per_class, points=points))
+        _write_marker(
+            tmp,
+            "modelnet40",
+            seed,
+            dict(
+                num_classes=num_classes,
+                train_per_class=train_per_class,
+                test_per_class=test_per_class,
+                points=points,
+            ),
+        )
     return final
 
 
@@ -531,29 +631,40 @@ def write_part_segmentation(
     cats = list(SEGMENTATION_CATEGORIES) if categories is None else list(categories)
     for c in cats:
         if c not in SEGMENTATION_CATEGORIES:
-            raise InputError(f"unknown synthetic category {c!r}; "
-                             f"available: {', '.join(SEGMENTATION_CATEGORIES)}")
-    _check_sizes(train_per_category=train_per_category, val_per_category=val_per_category,
-                 test_per_category=test_per_category, points=points)
+            raise InputError(
+                f"unknown synthetic category {c!r}; available: {', '.join(SEGMENTATION_CATEGORIES)}"
+            )
+    _check_sizes(
+        train_per_category=train_per_category,
+        val_per_category=val_per_category,
+        test_per_category=test_per_category,
+        points=points,
+    )
     final = Path(root).expanduser() / SEG_FOLDER
     with _atomic_folder(final, overwrite) as tmp:
         (tmp / "synsetoffset2category.txt").write_text(
-            "".join(f"{n}\t{s}\n" for n, s in SHAPENET_CATEGORIES.items()))
+            "".join(f"{n}\t{s}\n" for n, s in SHAPENET_CATEGORIES.items())
+        )
         (tmp / "train_test_split").mkdir()
         lists: dict[str, list[str]] = {"train": [], "val": [], "test": []}
         for ci, cat in enumerate(cats):
             builder, tag_to_id = SEGMENTATION_CATEGORIES[cat]
             synset = SHAPENET_CATEGORIES[cat]
             assert set(tag_to_id.values()) <= set(
-                CATEGORY_PARTS[list(SHAPENET_CATEGORIES).index(cat)])
+                CATEGORY_PARTS[list(SHAPENET_CATEGORIES).index(cat)]
+            )
             (tmp / synset).mkdir()
             rng = np.random.default_rng([seed, 100 + ci])
-            for split, count in (("train", train_per_category), ("val", val_per_category),
-                                 ("test", test_per_category)):
+            for split, count in (
+                ("train", train_per_category),
+                ("val", val_per_category),
+                ("test", test_per_category),
+            ):
                 for _ in range(count):
                     parts = builder(rng)
-                    pos, nrm, idx = sample_shape(parts, points, rng, cut_prob=0.15,
-                                                 cut_radius=(0.15, 0.3))
+                    pos, nrm, idx = sample_shape(
+                        parts, points, rng, cut_prob=0.15, cut_radius=(0.15, 0.3)
+                    )
                     gid = np.array([tag_to_id[p.tag] for p in parts])[idx]
                     token = _token(rng)
                     rows = np.concatenate([pos, nrm, gid[:, None].astype(np.float32)], 1)
@@ -562,11 +673,20 @@ def write_part_segmentation(
         for split, entries in lists.items():
             order = np.random.default_rng([seed, 7, len(split)]).permutation(len(entries))
             (tmp / "train_test_split" / f"shuffled_{split}_file_list.json").write_text(
-                json.dumps([entries[i] for i in order]))
-        _write_marker(tmp, "shapenetpart", seed, dict(
-            categories=cats, train_per_category=train_per_category,
-            val_per_category=val_per_category, test_per_category=test_per_category,
-            points=points))
+                json.dumps([entries[i] for i in order])
+            )
+        _write_marker(
+            tmp,
+            "shapenetpart",
+            seed,
+            dict(
+                categories=cats,
+                train_per_category=train_per_category,
+                val_per_category=val_per_category,
+                test_per_category=test_per_category,
+                points=points,
+            ),
+        )
     return final
 
 
@@ -577,14 +697,28 @@ def _write_rows(path: Path, rows: np.ndarray) -> None:
 
 
 def _write_marker(folder: Path, task: str, seed: int, params: dict[str, Any]) -> None:
-    (folder / MARKER).write_text(json.dumps(
-        {"generator": "pointea.datasets.synthetic", "version": GENERATOR_VERSION,
-         "task": task, "seed": seed, "params": params}, indent=1, sort_keys=True))
+    (folder / MARKER).write_text(
+        json.dumps(
+            {
+                "generator": "pointea.datasets.synthetic",
+                "version": GENERATOR_VERSION,
+                "task": task,
+                "seed": seed,
+                "params": params,
+            },
+            indent=1,
+            sort_keys=True,
+        )
+    )
 
 
 _TASKS = {
-    "modelnet40": "modelnet40", "classification": "modelnet40", "cls": "modelnet40",
-    "shapenetpart": "shapenetpart", "segmentation": "shapenetpart", "seg": "shapenetpart",
+    "modelnet40": "modelnet40",
+    "classification": "modelnet40",
+    "cls": "modelnet40",
+    "shapenetpart": "shapenetpart",
+    "segmentation": "shapenetpart",
+    "seg": "shapenetpart",
     "part_segmentation": "shapenetpart",
 }
 
@@ -621,8 +755,13 @@ def ensure_synthetic(
     else:
         writer = write_part_segmentation
         folder = root / SEG_FOLDER
-        defaults = dict(categories=list(SEGMENTATION_CATEGORIES), train_per_category=60,
-                        val_per_category=10, test_per_category=20, points=2048)
+        defaults = dict(
+            categories=list(SEGMENTATION_CATEGORIES),
+            train_per_category=60,
+            val_per_category=10,
+            test_per_category=20,
+            points=2048,
+        )
     unknown = set(sizes) - set(defaults)
     if unknown:
         raise InputError(f"unknown size argument(s) for {key}: {sorted(unknown)}")

@@ -132,8 +132,10 @@ def save_checkpoint(checkpoint: Mapping[str, Any], path: str | os.PathLike) -> P
     try:
         return atomic_torch_save(dict(checkpoint), path)
     except OSError as exc:
-        previous = "the previous checkpoint there is intact" if path.exists() else (
-            "no earlier checkpoint existed there"
+        previous = (
+            "the previous checkpoint there is intact"
+            if path.exists()
+            else ("no earlier checkpoint existed there")
         )
         raise TrainingError(
             f"could not save checkpoint {path}: {exc.strerror or exc} "
@@ -212,9 +214,7 @@ def check_checkpoint_matches(
                     f"expected {model_config.get(key, '<absent>')!r}"
                 )
     if problems:
-        raise CheckpointError(
-            f"{path}: checkpoint does not match this run: " + "; ".join(problems)
-        )
+        raise CheckpointError(f"{path}: checkpoint does not match this run: " + "; ".join(problems))
 
 
 def load_model_state(
@@ -242,7 +242,6 @@ def load_model_state(
         if shapes:
             parts.append(f"shape mismatch (checkpoint vs model) {shapes[:4]}")
         raise CheckpointError(
-            f"{path}: the weights do not fit the model {type(model).__name__}: "
-            + "; ".join(parts)
+            f"{path}: the weights do not fit the model {type(model).__name__}: " + "; ".join(parts)
         )
     model.load_state_dict(state_dict, strict=True)

@@ -46,10 +46,18 @@ TASKS: dict[str, dict[str, str]] = {
 }
 
 _RECIPE: dict[str, dict[str, Any]] = {
-    "modelnet40": {"batch_size": 32, "num_points": 1024, "label_smoothing": 0.2,
-                   "point_dropout": 0.875},
-    "shapenetpart": {"batch_size": 16, "num_points": 2048, "label_smoothing": 0.0,
-                     "point_dropout": 0.0},
+    "modelnet40": {
+        "batch_size": 32,
+        "num_points": 1024,
+        "label_smoothing": 0.2,
+        "point_dropout": 0.875,
+    },
+    "shapenetpart": {
+        "batch_size": 16,
+        "num_points": 2048,
+        "label_smoothing": 0.0,
+        "point_dropout": 0.0,
+    },
 }
 
 

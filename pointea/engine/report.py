@@ -57,8 +57,7 @@ def format_summary(
         + (", synthetic data" if cfg.synthetic else ""),
         f"  best epoch {test.get('epoch')} on {test.get('selected_on')}: "
         f"{cfg.selection_metric} {_pct(test.get('val_' + cfg.selection_metric)).strip()}",
-        f"test split ({count} {'clouds' if cfg.kind == 'classification' else 'shapes'}), "
-        f"best.pt:",
+        f"test split ({count} {'clouds' if cfg.kind == 'classification' else 'shapes'}), best.pt:",
         *format_metrics(test, cfg.kind),
         f"files: {run.test_metrics_path.name}, {run.metrics_path.name}, "
         f"{run.curves_path.name}, checkpoints/{{best,last}}.pt, {run.config_path.name}",

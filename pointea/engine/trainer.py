@@ -77,8 +77,14 @@ __all__ = [
 #: settings a resumed run may change (they do not alter the numbers)
 RESUME_OVERRIDABLE = frozenset({"device", "workers", "data_root", "download", "output_dir"})
 #: keys of config.json that are not TrainConfig fields
-VERSION_KEYS = ("pointea_version", "torch_version", "torch_geometric_version", "python_version",
-                "world_size", "resolved_device")
+VERSION_KEYS = (
+    "pointea_version",
+    "torch_version",
+    "torch_geometric_version",
+    "python_version",
+    "world_size",
+    "resolved_device",
+)
 
 
 class NonFiniteLossError(TrainingError):
@@ -207,8 +213,9 @@ def build_transforms(cfg: TrainConfig, train: bool) -> Callable:
     return Compose(steps)
 
 
-def build_split(cfg: TrainConfig, split: str, root: str | Path | None = None,
-                train: bool | None = None) -> Dataset:
+def build_split(
+    cfg: TrainConfig, split: str, root: str | Path | None = None, train: bool | None = None
+) -> Dataset:
     """One split (``train`` / ``val`` / ``test`` / ``trainval``) of ``cfg.task``.
 
     Args:
@@ -223,13 +230,27 @@ def build_split(cfg: TrainConfig, split: str, root: str | Path | None = None,
     if cfg.kind == "classification":
         from ..datasets import ModelNet40
 
-        return ModelNet40(root, split, transform=transform, use_normals=cfg.use_normals,
-                          val_fraction=cfg.val_fraction, split_seed=cfg.split_seed,
-                          download=cfg.download, **fmt)
+        return ModelNet40(
+            root,
+            split,
+            transform=transform,
+            use_normals=cfg.use_normals,
+            val_fraction=cfg.val_fraction,
+            split_seed=cfg.split_seed,
+            download=cfg.download,
+            **fmt,
+        )
     from ..datasets import ShapeNetPart
 
-    return ShapeNetPart(root, split, transform=transform, use_normals=cfg.use_normals,
-                        categories=cfg.categories, download=cfg.download, **fmt)
+    return ShapeNetPart(
+        root,
+        split,
+        transform=transform,
+        use_normals=cfg.use_normals,
+        categories=cfg.categories,
+        download=cfg.download,
+        **fmt,
+    )
 
 
 def build_task_data(cfg: TrainConfig, root: str | Path | None = None) -> TaskData:
@@ -237,18 +258,34 @@ def build_task_data(cfg: TrainConfig, root: str | Path | None = None) -> TaskDat
     root = Path(root) if root is not None else _data_root(cfg)
     tr, va, te = (build_split(cfg, s, root) for s in ("train", "val", "test"))
     if cfg.kind == "classification":
-        return TaskData(tr, va, te, tr.num_classes, list(tr.class_names), None,
-                        f"val ({cfg.val_fraction:.0%} of train, split seed {cfg.split_seed})")
-    return TaskData(tr, va, te, tr.num_classes, list(tr.categories),
-                    [list(p) for p in tr.category_parts], "val (ShapeNetPart's own)")
+        return TaskData(
+            tr,
+            va,
+            te,
+            tr.num_classes,
+            list(tr.class_names),
+            None,
+            f"val ({cfg.val_fraction:.0%} of train, split seed {cfg.split_seed})",
+        )
+    return TaskData(
+        tr,
+        va,
+        te,
+        tr.num_classes,
+        list(tr.categories),
+        [list(p) for p in tr.category_parts],
+        "val (ShapeNetPart's own)",
+    )
 
 
 def build_model(cfg: TrainConfig, data: TaskData) -> nn.Module:
     """Create the registry model ``cfg.model`` sized for ``data``."""
     from ..models import create_model
 
-    kwargs: dict[str, Any] = {"attention": cfg.attention,
-                              "in_channels": 6 if cfg.use_normals else 3}
+    kwargs: dict[str, Any] = {
+        "attention": cfg.attention,
+        "in_channels": 6 if cfg.use_normals else 3,
+    }
     if cfg.memory_units is not None:
         kwargs["memory_units"] = cfg.memory_units
     if cfg.dropout is not None:
@@ -294,8 +331,15 @@ def _progress(iterable, *, enabled: bool, desc: str, total: int | None = None):
         return iterable
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True,
-                mininterval=0.5, file=sys.stderr)
+    return tqdm(
+        iterable,
+        desc=desc,
+        total=total,
+        leave=False,
+        dynamic_ncols=True,
+        mininterval=0.5,
+        file=sys.stderr,
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -327,8 +371,12 @@ def train_one_epoch(
     kind = cfg.kind
     totals = torch.zeros(4, dtype=torch.float64)  # loss*n, correct, n (targets), skipped
     steps = len(loader)
-    bar = _progress(loader, enabled=progress and ctx.is_main,
-                    desc=f"epoch {epoch}/{cfg.epochs} train", total=steps)
+    bar = _progress(
+        loader,
+        enabled=progress and ctx.is_main,
+        desc=f"epoch {epoch}/{cfg.epochs} train",
+        total=steps,
+    )
     for step, batch in enumerate(bar, start=1):
         batch = batch.to(ctx.device, non_blocking=True)
         target = batch.y.view(-1)
@@ -364,8 +412,9 @@ def train_one_epoch(
         with torch.no_grad():
             n = target.numel()
             if kind == "segmentation" and category_parts is not None:
-                pred = predict_parts(logits.detach(), batch.category.view(-1), category_parts,
-                                     batch.batch)
+                pred = predict_parts(
+                    logits.detach(), batch.category.view(-1), category_parts, batch.batch
+                )
             else:
                 pred = logits.detach().argmax(-1)
             correct = float((pred == target).sum())
@@ -373,8 +422,11 @@ def train_one_epoch(
             totals[1] += correct
             totals[2] += n
         if bar is not loader:
-            bar.set_postfix(loss=f"{totals[0] / totals[2]:.4f}",
-                            acc=f"{100 * totals[1] / totals[2]:.1f}%", refresh=False)
+            bar.set_postfix(
+                loss=f"{totals[0] / totals[2]:.4f}",
+                acc=f"{100 * totals[1] / totals[2]:.1f}%",
+                refresh=False,
+            )
     totals = all_reduce_sum(totals, ctx)
     n = max(float(totals[2]), 1.0)
     return {
@@ -472,12 +524,14 @@ def _versions(ctx: DistContext) -> dict[str, Any]:
 
 
 def _config_from_saved(data: dict[str, Any], source: str) -> TrainConfig:
-    return TrainConfig.from_dict({k: v for k, v in data.items() if k not in VERSION_KEYS},
-                                 source=source)
+    return TrainConfig.from_dict(
+        {k: v for k, v in data.items() if k not in VERSION_KEYS}, source=source
+    )
 
 
-def _merge_resumed(saved: TrainConfig, given: TrainConfig, explicit: Collection[str] | None,
-                   source: str) -> TrainConfig:
+def _merge_resumed(
+    saved: TrainConfig, given: TrainConfig, explicit: Collection[str] | None, source: str
+) -> TrainConfig:
     """The saved settings, with the allowed overrides of ``given`` applied."""
     names = [f.name for f in dataclasses.fields(TrainConfig)]
     consider = names if explicit is None else [n for n in names if n in explicit]
@@ -499,7 +553,11 @@ def _merge_resumed(saved: TrainConfig, given: TrainConfig, explicit: Collection[
 
 
 def _prepare_run_dir(
-    run: RunDirectory, cfg: TrainConfig, *, resume: bool, overwrite: bool,
+    run: RunDirectory,
+    cfg: TrainConfig,
+    *,
+    resume: bool,
+    overwrite: bool,
     explicit: Collection[str] | None,
 ) -> tuple[TrainConfig, dict[str, Any] | None]:
     """Lock the folder, apply the resume / overwrite rules; returns (config, checkpoint)."""
@@ -548,9 +606,15 @@ def _check_runtime(cfg: TrainConfig, ctx: DistContext) -> None:
 def _loader(dataset, *, batch_size, sampler, workers, device, drop_last=False):
     from torch_geometric.loader import DataLoader
 
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, shuffle=False,
-                      num_workers=workers, drop_last=drop_last,
-                      pin_memory=device.type == "cuda")
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        shuffle=False,
+        num_workers=workers,
+        drop_last=drop_last,
+        pin_memory=device.type == "cuda",
+    )
 
 
 def _check_point_count(data: TaskData, cfg: TrainConfig) -> None:
@@ -602,8 +666,17 @@ def train(
     ctx = setup_distributed(cfg.device)
     run = RunDirectory(cfg.output_dir)
     try:
-        return _train(cfg, ctx, run, resume=resume, overwrite=overwrite, progress=progress,
-                      explicit=explicit, data=data, model_factory=model_factory)
+        return _train(
+            cfg,
+            ctx,
+            run,
+            resume=resume,
+            overwrite=overwrite,
+            progress=progress,
+            explicit=explicit,
+            data=data,
+            model_factory=model_factory,
+        )
     finally:
         run.release()
         cleanup_distributed()
@@ -615,8 +688,9 @@ def _train(cfg, ctx, run, *, resume, overwrite, progress, explicit, data, model_
     verdict: dict[str, Any] = {}
     if ctx.is_main:
         try:
-            cfg, ckpt = _prepare_run_dir(run, cfg, resume=resume, overwrite=overwrite,
-                                         explicit=explicit)
+            cfg, ckpt = _prepare_run_dir(
+                run, cfg, resume=resume, overwrite=overwrite, explicit=explicit
+            )
             verdict = {"config": cfg.to_dict(), "checkpoint": ckpt}
         except PointeaError as exc:
             verdict = {"error": exc}
@@ -627,8 +701,12 @@ def _train(cfg, ctx, run, *, resume, overwrite, progress, explicit, data, model_
     ckpt = verdict["checkpoint"]
     _check_runtime(cfg, ctx)
     if cfg.optimizer == "adam":
-        _log(ctx, f"warning: Adam at lr {cfg.lr:g} is reported to diverge for PCT; the "
-                  "published recipe uses SGD (lr 0.01, momentum 0.9)", err=True)
+        _log(
+            ctx,
+            f"warning: Adam at lr {cfg.lr:g} is reported to diverge for PCT; the "
+            "published recipe uses SGD (lr 0.01, momentum 0.9)",
+            err=True,
+        )
 
     # data: rank 0 first (it may download / build caches), then the others
     if data is None:
@@ -652,17 +730,34 @@ def _train(cfg, ctx, run, *, resume, overwrite, progress, explicit, data, model_
     test_set = EpochSeededDataset(data.test, cfg.seed)
     from torch.utils.data.distributed import DistributedSampler
 
-    sampler = DistributedSampler(train_set, num_replicas=ctx.world_size, rank=ctx.rank,
-                                 shuffle=True, seed=cfg.seed, drop_last=False)
+    sampler = DistributedSampler(
+        train_set,
+        num_replicas=ctx.world_size,
+        rank=ctx.rank,
+        shuffle=True,
+        seed=cfg.seed,
+        drop_last=False,
+    )
     # full batches only (a 1-cloud batch breaks BatchNorm), unless the set is that small
     drop_last = len(data.train) // ctx.world_size >= local_batch
-    train_loader = _loader(train_set, batch_size=local_batch, sampler=sampler, workers=workers,
-                           device=ctx.device, drop_last=drop_last)
+    train_loader = _loader(
+        train_set,
+        batch_size=local_batch,
+        sampler=sampler,
+        workers=workers,
+        device=ctx.device,
+        drop_last=drop_last,
+    )
     eval_batch = max(1, cfg.eval_batch_size // ctx.world_size)
 
     def eval_loader(ds):
-        return _loader(ds, batch_size=eval_batch, workers=workers, device=ctx.device,
-                       sampler=ShardSampler(len(ds), ctx.rank, ctx.world_size))
+        return _loader(
+            ds,
+            batch_size=eval_batch,
+            workers=workers,
+            device=ctx.device,
+            sampler=ShardSampler(len(ds), ctx.rank, ctx.world_size),
+        )
 
     val_loader, test_loader = eval_loader(val_set), eval_loader(test_set)
     if len(train_loader) == 0:
@@ -685,13 +780,14 @@ def _train(cfg, ctx, run, *, resume, overwrite, progress, explicit, data, model_
             model, device_ids=[ctx.device] if ctx.device.type == "cuda" else None
         )
     if cfg.optimizer == "sgd":
-        optimizer = torch.optim.SGD(core.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                    weight_decay=cfg.weight_decay)
+        optimizer = torch.optim.SGD(
+            core.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
     else:
-        optimizer = torch.optim.Adam(core.parameters(), lr=cfg.lr,
-                                     weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs,
-                                                           eta_min=cfg.min_lr)
+        optimizer = torch.optim.Adam(core.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=cfg.epochs, eta_min=cfg.min_lr
+    )
     scaler = torch.amp.GradScaler("cuda") if cfg.amp else None
     loss_fn = loss_function(cfg, data.num_classes)
     metric_key = cfg.selection_metric
@@ -700,8 +796,13 @@ def _train(cfg, ctx, run, *, resume, overwrite, progress, explicit, data, model_
     best_metric, best_epoch = -math.inf, 0
     history: list[dict[str, Any]] = []
     if ckpt is not None:
-        check_checkpoint_matches(ckpt, run.last_path, task=cfg.kind, model_name=model_name,
-                                 model_config=model_config or None)
+        check_checkpoint_matches(
+            ckpt,
+            run.last_path,
+            task=cfg.kind,
+            model_name=model_name,
+            model_config=model_config or None,
+        )
         load_model_state(core, ckpt["model"], run.last_path)
         try:
             optimizer.load_state_dict(ckpt["optimizer"])
@@ -751,9 +852,15 @@ def _train(cfg, ctx, run, *, resume, overwrite, progress, explicit, data, model_
         }
 
     autocast = _autocast(cfg, ctx.device) if (cfg.amp or cfg.bf16) else None
-    eval_kw = dict(kind=cfg.kind, num_classes=data.num_classes, class_names=data.class_names,
-                   category_parts=data.category_parts, ctx=ctx, autocast=autocast,
-                   progress=progress)
+    eval_kw = dict(
+        kind=cfg.kind,
+        num_classes=data.num_classes,
+        class_names=data.class_names,
+        category_parts=data.category_parts,
+        ctx=ctx,
+        autocast=autocast,
+        progress=progress,
+    )
     t_run = time.time()
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
         t0 = time.time()
@@ -761,11 +868,24 @@ def _train(cfg, ctx, run, *, resume, overwrite, progress, explicit, data, model_
         train_set.set_epoch(epoch)
         sampler.set_epoch(epoch)
         lr = optimizer.param_groups[0]["lr"]
-        hint = (f"The last good checkpoint, {run.last_path} (epoch {epoch - 1}), is kept. "
-                if epoch > 1 else "")
-        stats = train_one_epoch(model, train_loader, optimizer, loss_fn, cfg=cfg, ctx=ctx,
-                                epoch=epoch, scaler=scaler, progress=progress,
-                                ckpt_hint=hint, category_parts=data.category_parts)
+        hint = (
+            f"The last good checkpoint, {run.last_path} (epoch {epoch - 1}), is kept. "
+            if epoch > 1
+            else ""
+        )
+        stats = train_one_epoch(
+            model,
+            train_loader,
+            optimizer,
+            loss_fn,
+            cfg=cfg,
+            ctx=ctx,
+            epoch=epoch,
+            scaler=scaler,
+            progress=progress,
+            ckpt_hint=hint,
+            category_parts=data.category_parts,
+        )
         global_step += len(train_loader)
         scheduler.step()  # after the optimizer steps of the epoch
         val = evaluate(core, val_loader, loss_fn=loss_fn, desc=f"epoch {epoch} val", **eval_kw)
@@ -779,8 +899,11 @@ def _train(cfg, ctx, run, *, resume, overwrite, progress, explicit, data, model_
             "train_loss": stats["train_loss"],
             "train_accuracy": stats["train_accuracy"],
             "val_loss": val.get("loss"),
-            **{f"val_{k}": v for k, v in val.items()
-               if k not in ("loss", "per_class_accuracy", "per_category_iou")},
+            **{
+                f"val_{k}": v
+                for k, v in val.items()
+                if k not in ("loss", "per_class_accuracy", "per_category_iou")
+            },
             "lr": lr,
             "skipped_batches": stats["skipped_batches"],
             "best_epoch": best_epoch,
@@ -816,7 +939,8 @@ def _train(cfg, ctx, run, *, resume, overwrite, progress, explicit, data, model_
         except PointeaError as exc:
             failure = exc
     best_state, best_epoch, best_metric, failure = broadcast_object(
-        (best_state, best_epoch, best_metric, failure), ctx)
+        (best_state, best_epoch, best_metric, failure), ctx
+    )
     if failure is not None:
         raise failure
     load_model_state(core, best_state, run.best_path)
@@ -842,8 +966,12 @@ def _plot(run: RunDirectory, history: list[dict[str, Any]], cfg: TrainConfig) ->
     from .plots import plot_training_curves
 
     try:
-        plot_training_curves(history, run.curves_path, f"val_{cfg.selection_metric}",
-                             title=f"{cfg.task} / {cfg.model} / {cfg.attention} attention")
+        plot_training_curves(
+            history,
+            run.curves_path,
+            f"val_{cfg.selection_metric}",
+            title=f"{cfg.task} / {cfg.model} / {cfg.attention} attention",
+        )
     except OSError as exc:  # a figure is not worth stopping a run for
         print(f"warning: could not write {run.curves_path}: {exc}", file=sys.stderr)
 

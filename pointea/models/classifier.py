@@ -144,7 +144,7 @@ class PCTClassifier(nn.Module):
         for layer in self.attention:
             feat = layer(feat, layout=layout)
             outputs.append(feat)
-        return self.fuse(torch.cat([*outputs, stage_out], dim=-1)), layout
+        return self.fuse.forward_parts([*outputs, stage_out]), layout
 
     def _input(self, pos: Tensor, x: Tensor | None) -> Tensor:
         if self.in_channels == 3:

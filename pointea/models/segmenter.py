@@ -118,7 +118,7 @@ class PCTSegmenter(nn.Module):
         for layer in self.attention:
             feat = layer(feat, layout=layout)
             outputs.append(feat)
-        return self.fuse(torch.cat(outputs, dim=-1))
+        return self.fuse.forward_parts(outputs)
 
     def global_features(self, pooled_max: Tensor, pooled_mean: Tensor, category: Tensor) -> Tensor:
         """Per-cloud context ``(B, 2 * fuse + category_channels)``."""

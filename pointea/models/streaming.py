@@ -101,7 +101,7 @@ def segment_large(
         for layer, lse in zip(layers, lses, strict=True):
             feat = _offset_layer(layer, feat, lse, zeros)
             outs.append(feat)
-        return model.fuse(torch.cat(outs, dim=-1))
+        return model.fuse.forward_parts(outs)
 
     for depth, layer in enumerate(layers):  # 1. the normaliser of every attention layer
         lse = None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -21,7 +24,9 @@ class LBR(nn.Sequential):
     def __init__(
         self, in_channels: int, out_channels: int, bias: bool = False, negative_slope: float = 0.0
     ) -> None:
-        act = nn.ReLU() if negative_slope == 0 else nn.LeakyReLU(negative_slope)
+        # in place: BatchNorm's backward needs its input, not its output, so the activation
+        # may overwrite it (one activation-sized tensor less kept for backward)
+        act = nn.ReLU(inplace=True) if negative_slope == 0 else nn.LeakyReLU(negative_slope, True)
         super().__init__(
             nn.Linear(in_channels, out_channels, bias=bias), nn.BatchNorm1d(out_channels), act
         )
@@ -36,3 +41,16 @@ class LBR(nn.Sequential):
 
     def forward(self, x: Tensor) -> Tensor:  # noqa: D102 - Sequential semantics
         return super().forward(x)
+
+    def forward_parts(self, parts: Sequence[Tensor]) -> Tensor:
+        """``forward(torch.cat(parts, dim=-1))`` without materialising the concatenation.
+
+        The linear map is applied as a sum of per-part products with column blocks of its
+        weight, so autograd keeps only the parts (usually alive anyway) instead of one
+        more wide tensor.
+        """
+        weights = self.linear.weight.split([p.size(-1) for p in parts], dim=1)
+        out = F.linear(parts[0], weights[0], self.linear.bias)
+        for part, weight in zip(parts[1:], weights[1:], strict=True):
+            out = out + F.linear(part, weight)
+        return self[2](self.norm(out))

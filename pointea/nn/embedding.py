@@ -106,8 +106,8 @@ class NeighborEmbedding(nn.Module):
         per_centre = F.linear(x.index_select(0, centre), w_centre - w_nbr)  # (M, C_out)
         # index_select: its backward (index_add_) is much faster than indexing's index_put_
         h = per_point.index_select(0, edge_point) + per_centre.index_select(0, edge_centre)
-        h = F.relu(self.norm1(h))
-        h = F.relu(self.norm2(self.lin2(h)))
+        h = F.relu(self.norm1(h), inplace=True)
+        h = F.relu(self.norm2(self.lin2(h)), inplace=True)
         if k_uniform is not None:
             # max (with indices) backpropagates by a scatter, amax by a dense mask: slower
             return h.view(-1, k_uniform, self.out_channels).max(dim=1).values
