@@ -31,6 +31,10 @@ echo
 echo "evaluating $out/checkpoints/best.pt on the test split:"
 .venv/bin/pointea-eval "$out/checkpoints/best.pt" --no-progress
 
+echo
+echo "rendering predictions on test shapes:"
+.venv/bin/pointea-predict "$out/checkpoints/best.pt" --render-grid "$out/predictions.png"
+
 if [ ${#data[@]} -gt 0 ]; then
   .venv/bin/python - "$out" <<'PY'
 import json, sys

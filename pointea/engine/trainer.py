@@ -195,7 +195,8 @@ def _data_root(cfg: TrainConfig) -> Path:
 def build_transforms(cfg: TrainConfig, train: bool) -> Callable:
     """The per-sample transform of a split.
 
-    Classification takes the first ``num_points`` points (the recipe's first 1024 of the
+    Clouds read from the text archives are first centred and scaled into the unit
+    sphere. Classification takes the first ``num_points`` points (the recipe's first 1024 of the
     2048 HDF5 points); segmentation draws ``num_points`` at random (ShapeNetPart's text
     clouds have varying sizes; smaller ones are padded by repetition). Training adds
     PCT's per-axis scale + shift and, when ``point_dropout`` > 0, random point dropout.
@@ -205,7 +206,13 @@ def build_transforms(cfg: TrainConfig, train: bool) -> Callable:
     from .. import transforms as T
 
     method = "first" if cfg.kind == "classification" else "random"
-    steps: list[Callable] = [T.SubsamplePoints(cfg.num_points, method=method)]
+    steps: list[Callable] = []
+    fmt = cfg.data_format or ("hdf5" if cfg.kind == "classification" else "text")
+    if fmt in ("resampled", "text"):
+        # the text archives are not normalised on disk (PointNet++ normalises on load;
+        # the HDF5 archives already are): centre + unit sphere, as pointea-predict does
+        steps.append(T.NormalizeUnitSphere())
+    steps.append(T.SubsamplePoints(cfg.num_points, method=method))
     if train and cfg.augment:
         steps.append(T.PCTScaleShift())
         if cfg.point_dropout:
