@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 from torch import Tensor, nn
 
 from ..errors import InputError
 from ..nn import LBR, NeighborEmbedding, OffsetAttention
+from ..nn.common import point_input
 from ..nn.offset_attention import AttentionKind
 from ..ops import CloudLayout, check_cloud, segment_max
 
@@ -129,7 +129,7 @@ class PCTClassifier(nn.Module):
     ) -> tuple[Tensor, CloudLayout]:
         """Fused per-centre features before pooling: ``(M, fuse_channels)`` and their layout."""
         layout = check_cloud(pos, batch, x if self.in_channels == 6 else None, x_channels=3)
-        feat = self.point_embed(self._input(pos, x))  # (N, embed)
+        feat = self.point_embed(point_input(pos, x, self.in_channels))  # (N, embed)
         return self.features_from_stage(feat, pos, layout, start=0)
 
     def features_from_stage(
@@ -145,10 +145,3 @@ class PCTClassifier(nn.Module):
             feat = layer(feat, layout=layout)
             outputs.append(feat)
         return self.fuse.forward_parts([*outputs, stage_out]), layout
-
-    def _input(self, pos: Tensor, x: Tensor | None) -> Tensor:
-        if self.in_channels == 3:
-            return pos
-        if x is None:
-            raise InputError("x: this model reads normals (in_channels=6) but x is None")
-        return torch.cat([pos, x], dim=-1)

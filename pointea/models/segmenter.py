@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from ..errors import InputError
 from ..nn import LBR, OffsetAttention
+from ..nn.common import point_input
 from ..nn.offset_attention import AttentionKind
 from ..ops import CloudLayout, check_cloud, segment_max, segment_mean
 
@@ -107,13 +108,7 @@ class PCTSegmenter(nn.Module):
 
     def point_features(self, pos: Tensor, layout: CloudLayout, x: Tensor | None = None) -> Tensor:
         """Fused per-point features ``(N, fuse_channels)`` (before the global pools)."""
-        if self.in_channels == 6:
-            if x is None:
-                raise InputError("x: this model reads normals (in_channels=6) but x is None")
-            feat = torch.cat([pos, x], dim=-1)
-        else:
-            feat = pos
-        feat = self.point_embed(feat)
+        feat = self.point_embed(point_input(pos, x, self.in_channels))
         outputs = []
         for layer in self.attention:
             feat = layer(feat, layout=layout)

@@ -28,6 +28,7 @@ from torch import Tensor
 
 from ..errors import InputError
 from ..nn import ExternalAttention
+from ..nn.common import point_input
 from ..ops import CloudLayout, check_cloud, farthest_point_sample, knn_groups
 from .classifier import PCTClassifier
 from .segmenter import PCTSegmenter
@@ -91,8 +92,9 @@ def segment_large(
     bar = _progress(total, progress)
 
     def embed(sl: slice) -> Tensor:
-        inp = pos[sl] if model.in_channels == 3 else torch.cat([pos[sl], x[sl]], dim=-1)
-        return model.point_embed(inp)
+        return model.point_embed(
+            point_input(pos[sl], None if x is None else x[sl], model.in_channels)
+        )
 
     def fused(sl: slice) -> Tensor:
         feat = embed(sl)
@@ -152,7 +154,9 @@ def classify_large(model: PCTClassifier, pos: Tensor, x: Tensor | None = None) -
     needed = torch.unique(torch.cat([centre, edge_point]))
     remap = torch.full((pos.size(0),), -1, dtype=torch.long, device=pos.device)
     remap[needed] = torch.arange(needed.numel(), device=pos.device)
-    feat = model.point_embed(model._input(pos[needed], None if x is None else x[needed]))
+    feat = model.point_embed(
+        point_input(pos[needed], None if x is None else x[needed], model.in_channels)
+    )
     feat = first.aggregate(feat, remap[centre], edge_centre, remap[edge_point], k_uniform)
     feat, layout = model.features_from_stage(feat, pos[centre], centre_layout, start=1)
     return model.head(feat.amax(dim=0, keepdim=True))

@@ -4,8 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from ..errors import InputError
+
+
+def point_input(pos: Tensor, x: Tensor | None, in_channels: int) -> Tensor:
+    """A model's per-point input: xyz (``in_channels == 3``) or xyz + normals (6)."""
+    if in_channels == 3:
+        return pos
+    if x is None:
+        raise InputError("x: this model reads normals (in_channels=6) but x is None")
+    return torch.cat([pos, x], dim=-1)
 
 
 class LBR(nn.Sequential):
