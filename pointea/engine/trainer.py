@@ -399,7 +399,7 @@ def train_one_epoch(
                 totals[3] += 1
                 continue
             raise NonFiniteLossError(
-                f"non-finite training loss ({float(loss):.4g}) at epoch {epoch}, step "
+                f"non-finite training loss ({float(loss.detach()):.4g}) at epoch {epoch}, step "
                 f"{step}/{steps}; stopped. {ckpt_hint}Try a lower --lr, --grad-clip, or "
                 "--skip-nonfinite to skip such batches"
             )
