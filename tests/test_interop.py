@@ -82,6 +82,7 @@ def test_pct_checkpoint_lands_in_the_right_places(tmp_path):
     assert out.shape == (1, 40) and torch.isfinite(out).all()
     loaded, info = load_model(path)
     assert info["source"] == "pct_pytorch" and info["task"] == "classification"
+    assert info["class_names"][:2] == ["airplane", "bathtub"] and len(info["class_names"]) == 40
     assert torch.equal(loaded(torch.rand(300, 3) * 0 + 0.1), model(torch.rand(300, 3) * 0 + 0.1))
 
 

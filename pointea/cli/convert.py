@@ -14,50 +14,7 @@ import sys
 from pathlib import Path
 
 from ..errors import PointeaError
-
-# The 40 ModelNet40 classes in the order of the published shape_names.txt (label order).
-MODELNET40_CLASSES: tuple[str, ...] = (
-    "airplane",
-    "bathtub",
-    "bed",
-    "bench",
-    "bookshelf",
-    "bottle",
-    "bowl",
-    "car",
-    "chair",
-    "cone",
-    "cup",
-    "curtain",
-    "desk",
-    "door",
-    "dresser",
-    "flower_pot",
-    "glass_box",
-    "guitar",
-    "keyboard",
-    "lamp",
-    "laptop",
-    "mantel",
-    "monitor",
-    "night_stand",
-    "person",
-    "piano",
-    "plant",
-    "radio",
-    "range_hood",
-    "sink",
-    "sofa",
-    "stairs",
-    "stool",
-    "table",
-    "tent",
-    "toilet",
-    "tv_stand",
-    "vase",
-    "wardrobe",
-    "xbox",
-)
+from ..models.pct_pytorch import MODELNET40_CLASSES
 
 
 def build_parser() -> argparse.ArgumentParser:

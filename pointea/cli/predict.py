@@ -176,10 +176,6 @@ class _Predictor:
         self.num_points = int(args.num_points or info.get("num_points") or default_n)
         self.needs_normals = int(getattr(model, "hparams", {}).get("in_channels", 3)) == 6
         self.class_names = info.get("class_names") or getattr(model, "class_names", None)
-        if self.class_names is None and info.get("source") == "pct_pytorch":
-            from .convert import MODELNET40_CLASSES  # PCT_Pytorch files are ModelNet40 models
-
-            self.class_names = list(MODELNET40_CLASSES)
         self.category = None if args.category is None else _category_index(args.category)
         self.used_names: set[str] = set()
         self.warned_normals = False

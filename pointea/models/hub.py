@@ -266,7 +266,7 @@ def load_model(path: str | os.PathLike, map_location: Any = "cpu") -> tuple[nn.M
             "source": "pct_pytorch",
             "path": str(path),
             "task": "classification",
-            "class_names": None,
+            "class_names": model.class_names,
             "num_points": 1024,
             "metrics": {},
             "config": {},

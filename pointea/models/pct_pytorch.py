@@ -22,7 +22,57 @@ from ..errors import CheckpointError
 from ..serialization import safe_torch_load
 from .registry import create_model
 
-__all__ = ["from_pct_pytorch", "convert_pct_pytorch_state_dict", "is_pct_pytorch_state_dict"]
+# PCT_Pytorch's checkpoints are ModelNet40 models: the 40 classes in label order
+# (the order of the published shape_names.txt).
+MODELNET40_CLASSES: tuple[str, ...] = (
+    "airplane",
+    "bathtub",
+    "bed",
+    "bench",
+    "bookshelf",
+    "bottle",
+    "bowl",
+    "car",
+    "chair",
+    "cone",
+    "cup",
+    "curtain",
+    "desk",
+    "door",
+    "dresser",
+    "flower_pot",
+    "glass_box",
+    "guitar",
+    "keyboard",
+    "lamp",
+    "laptop",
+    "mantel",
+    "monitor",
+    "night_stand",
+    "person",
+    "piano",
+    "plant",
+    "radio",
+    "range_hood",
+    "sink",
+    "sofa",
+    "stairs",
+    "stool",
+    "table",
+    "tent",
+    "toilet",
+    "tv_stand",
+    "vase",
+    "wardrobe",
+    "xbox",
+)
+
+__all__ = [
+    "MODELNET40_CLASSES",
+    "from_pct_pytorch",
+    "convert_pct_pytorch_state_dict",
+    "is_pct_pytorch_state_dict",
+]
 
 _BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 
@@ -140,7 +190,8 @@ def from_pct_pytorch(
     Args:
         path_or_state: a ``model.t7`` file (loaded with ``weights_only=True``) or an
             already loaded state dict.
-        class_names: optional names of the output classes, kept in ``model.class_names``.
+        class_names: names of the output classes, kept in ``model.class_names``
+            (default: ModelNet40's 40 names for a 40-class checkpoint).
 
     Returns:
         The classifier in eval mode, with ``model.class_names`` set.
@@ -153,6 +204,8 @@ def from_pct_pytorch(
         if isinstance(state, Mapping) and "model_state_dict" in state:  # some forks wrap it
             state = state["model_state_dict"]
     converted, num_classes = convert_pct_pytorch_state_dict(state, source)
+    if class_names is None and num_classes == len(MODELNET40_CLASSES):
+        class_names = MODELNET40_CLASSES
     model = create_model("pct_cls", attention="self", num_classes=num_classes)
     expected = model.state_dict()
     wrong = [
