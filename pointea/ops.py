@@ -208,6 +208,43 @@ def segment_mean(src: Tensor, index: Tensor, num_segments: int) -> Tensor:
     return total / count.view(-1, *([1] * (src.dim() - 1)))
 
 
+def max_mean_pool(src: Tensor, layout: CloudLayout) -> tuple[Tensor, Tensor]:
+    """Per-cloud maximum and mean of point features: ``(N, C) -> (B, C), (B, C)``.
+
+    For equal-size clouds both pools share one backward that writes a single
+    ``(N, C)`` gradient (autograd would build one per pool and add them).
+    """
+    if layout.uniform is None:
+        return (
+            segment_max(src, layout.batch, layout.num_clouds),
+            segment_mean(src, layout.batch, layout.num_clouds),
+        )
+    return _DenseMaxMeanPool.apply(src.view(layout.num_clouds, layout.uniform, -1))
+
+
+class _DenseMaxMeanPool(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, dense: Tensor) -> tuple[Tensor, Tensor]:
+        top, index = dense.max(dim=1)
+        ctx.save_for_backward(index)
+        ctx.shape = dense.shape
+        return top, dense.mean(dim=1)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_max: Tensor | None, grad_mean: Tensor | None) -> Tensor:
+        (index,) = ctx.saved_tensors
+        points = ctx.shape[1]
+        ref = grad_max if grad_max is not None else grad_mean
+        if grad_mean is None:
+            grad = ref.new_zeros(ctx.shape)
+        else:
+            grad = (grad_mean / points).unsqueeze(1).expand(ctx.shape).contiguous()
+        if grad_max is not None:
+            grad.scatter_add_(1, index.unsqueeze(1), grad_max.unsqueeze(1))
+        return grad
+
+
 def segment_logsumexp(src: Tensor, layout: CloudLayout) -> Tensor:
     """``log(sum(exp(src)))`` over the points of each cloud: ``(N, F) -> (B, F)``.
 

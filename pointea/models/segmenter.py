@@ -12,7 +12,7 @@ from ..errors import InputError
 from ..nn import LBR, OffsetAttention
 from ..nn.common import point_input
 from ..nn.offset_attention import AttentionKind
-from ..ops import CloudLayout, check_cloud, segment_max, segment_mean
+from ..ops import CloudLayout, check_cloud, max_mean_pool
 
 
 class PCTSegmenter(nn.Module):
@@ -96,12 +96,7 @@ class PCTSegmenter(nn.Module):
         layout = check_cloud(pos, batch, x if self.in_channels == 6 else None, x_channels=3)
         category = self._check_category(category, layout)
         fused = self.point_features(pos, layout, x)  # (N, fuse)
-        if layout.uniform is not None:
-            dense = fused.view(layout.num_clouds, layout.uniform, -1)
-            pooled_max, pooled_mean = dense.amax(dim=1), dense.mean(dim=1)
-        else:
-            pooled_max = segment_max(fused, layout.batch, layout.num_clouds)
-            pooled_mean = segment_mean(fused, layout.batch, layout.num_clouds)
+        pooled_max, pooled_mean = max_mean_pool(fused, layout)
         return self.head(
             fused, self.global_features(pooled_max, pooled_mean, category), layout.batch
         )
@@ -131,8 +126,15 @@ class PCTSegmenter(nn.Module):
         w_point, w_cloud = lin.weight.split([fused.size(-1), context.size(-1)], dim=1)
         per_cloud = F.linear(context, w_cloud, lin.bias)  # (B, hidden)
         h = F.linear(fused, w_point) + per_cloud.index_select(0, batch)
-        h = self.head1[2](self.head1.norm(h))
-        return self.classifier(self.head2(self.dropout(h)))
+        h = self.head1.norm(h)
+        p = self.dropout.p
+        if self.training and p > 0:
+            # dropout commutes with the ReLU (a non-negative scaling of each entry), so it
+            # runs first: the in-place ReLU, the dropout and the next layer then share one
+            # tensor, and backward keeps a boolean mask instead of a float mask and a copy
+            drop = torch.empty_like(h, dtype=torch.bool).bernoulli_(p)
+            h = h.masked_fill(drop, 0.0).mul_(1.0 / (1.0 - p) if p < 1 else 0.0)
+        return self.classifier(self.head2(self.head1[2](h)))
 
     def _check_category(self, category: Tensor, layout: CloudLayout) -> Tensor:
         if not isinstance(category, Tensor):

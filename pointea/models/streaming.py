@@ -53,8 +53,7 @@ def _require_external(model: torch.nn.Module, layers) -> None:
 
 
 def _offset_layer(layer, feat: Tensor, lse: Tensor, zeros: Tensor) -> Tensor:
-    attn = layer.attention
-    return feat + layer.transform(feat - attn.attend(attn.logits(feat), lse, zeros))
+    return layer(feat, layout=CloudLayout(zeros, 1, None), log_normalizer=lse)
 
 
 @torch.no_grad()

@@ -64,5 +64,8 @@ class LBR(nn.Sequential):
         weights = self.linear.weight.split([p.size(-1) for p in parts], dim=1)
         out = F.linear(parts[0], weights[0], self.linear.bias)
         for part, weight in zip(parts[1:], weights[1:], strict=True):
-            out = out + F.linear(part, weight)
+            if out.dtype == part.dtype == weight.dtype:
+                out = out.addmm_(part, weight.t())  # accumulate in place: no temporary
+            else:  # mixed precision (autocast): in-place products are not cast
+                out = out + F.linear(part, weight)
         return self[2](self.norm(out))

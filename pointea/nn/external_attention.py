@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import InputError
-from ..ops import CloudLayout, layout_of, segment_logsumexp
+from ..ops import CloudLayout, layout_of, segment_softmax
 
 
 class ExternalAttention(nn.Module):
@@ -81,54 +81,162 @@ class ExternalAttention(nn.Module):
             if lin is not None:
                 lin.reset_parameters()
 
+    @property
+    def _fold_key(self) -> bool:
+        # x -> in_proj -> memory_key as ONE map x -> (heads * S) logits when that is the
+        # cheaper product per point (always for one head): fewer FLOPs, and the projected
+        # features are never materialised or kept for backward
+        inner = self.heads * self.head_channels
+        per_point_folded = self.channels * self.heads * self.memory_units
+        return self.in_proj is None or per_point_folded <= inner * (
+            self.channels + self.memory_units
+        )
+
+    @property
+    def _fold_value(self) -> bool:
+        # memory_value -> out_proj as ONE map (heads * S) -> d when cheaper (one head: no
+        # out_proj, nothing to fold, same thing)
+        inner = self.heads * self.head_channels
+        per_point_folded = self.channels * self.heads * self.memory_units
+        return self.out_proj is None or per_point_folded <= inner * (
+            self.channels + self.memory_units
+        )
+
+    def _memory_value(self) -> Tensor:
+        """``M_v`` as a ``(head_channels, S)`` matrix (``M_k^T`` when tied)."""
+        return self.memory_key.weight.t() if self.memory_value is None else self.memory_value.weight
+
+    def key_map(self) -> tuple[Tensor, Tensor | None]:
+        """Weight ``(heads * S, d)`` and bias of the map from features to memory logits.
+
+        With the input projection this is the product ``M_k W_in`` (per head), exact
+        algebra: ``M_k (W_in x + b) = (M_k W_in) x + M_k b``.
+        """
+        mk = self.memory_key.weight  # (S, head_channels)
+        if self.in_proj is None:
+            return mk, None
+        w = self.in_proj.weight.view(self.heads, self.head_channels, self.channels)
+        with torch.autocast(mk.device.type, enabled=False):  # tiny products, full precision
+            weight = torch.matmul(mk, w).reshape(self.heads * self.memory_units, self.channels)
+            bias = self.in_proj.bias.view(self.heads, self.head_channels) @ mk.t()
+        return weight, bias.reshape(-1)
+
     def logits(self, x: Tensor) -> Tensor:
         """Memory affinities before normalisation: ``(N, d) -> (N, heads, S)``."""
         if x.dim() != 2 or x.size(-1) != self.channels:
             raise InputError(
                 f"x: expected shape (num_points, {self.channels}), got {tuple(x.shape)}"
             )
-        q = self.in_proj(x) if self.in_proj is not None else x
-        q = q.view(x.size(0), self.heads, self.head_channels)
+        if self._fold_key:
+            return F.linear(x, *self.key_map()).view(x.size(0), self.heads, self.memory_units)
+        q = self.in_proj(x).view(x.size(0), self.heads, self.head_channels)
         return self.memory_key(q)
 
-    def attend(self, logits: Tensor, log_normalizer: Tensor, batch: Tensor) -> Tensor:
-        """Apply the double normalisation with a given normaliser and read the memory.
+    def normalise(
+        self,
+        logits: Tensor,
+        layout: CloudLayout,
+        log_normalizer: Tensor | None = None,
+    ) -> Tensor:
+        """The double normalisation of :meth:`logits`: ``(N, heads, S)`` attention weights.
 
         Args:
-            logits: ``(N, heads, S)`` from :meth:`logits`.
+            logits: ``(N, heads, S)``.
+            layout: the clouds' layout.
             log_normalizer: ``(B, heads * S)`` per-cloud log-sum-exp of the logits over
-                the points (:func:`pointea.ops.segment_logsumexp`). Passing it in lets
-                streaming inference compute it over all points first, chunk by chunk.
-            batch: ``(N,)`` cloud index of each point.
-
-        Returns:
-            ``(N, d)``.
+                the points, when already known (streaming inference accumulates it over
+                chunks with :func:`pointea.ops.segment_logsumexp`); else computed here.
         """
-        weights = torch.exp(logits - log_normalizer[batch].view_as(logits))
-        return self._read(weights)
+        if log_normalizer is None:
+            return _DoubleNorm.apply(logits, layout, self.eps)
+        weights = torch.exp(logits - log_normalizer[layout.batch].view_as(logits))
+        return weights / (self.eps + weights.sum(dim=-1, keepdim=True))
 
-    def _read(self, weights: Tensor) -> Tensor:
-        # weights: (N, H, S), softmax-normalised over each cloud's points
-        weights = weights / (self.eps + weights.sum(dim=-1, keepdim=True))  # l1 over memory
-        value = (
-            self.memory_key.weight.t() if self.memory_value is None else self.memory_value.weight
-        )
-        out = F.linear(weights, value).reshape(weights.size(0), self.heads * self.head_channels)
-        return self.out_proj(out) if self.out_proj is not None else out
+    def value_map(self) -> tuple[Tensor, Tensor | None]:
+        """Weight ``(d, K)`` and bias of the (linear) read-out: ``out = F V^T + b``.
+
+        ``F`` is :meth:`read_features` of the attention weights (``K = heads * S`` when
+        the memory read and the output projection are folded into one map).
+        """
+        mv = self._memory_value()  # (head_channels, S)
+        if self.out_proj is None:
+            return mv, None
+        if not self._fold_value:
+            return self.out_proj.weight, self.out_proj.bias
+        wo = self.out_proj.weight.view(self.channels, self.heads, self.head_channels)
+        with torch.autocast(mv.device.type, enabled=False):
+            weight = torch.matmul(wo.transpose(0, 1), mv)  # (heads, d, S)
+        return weight.transpose(0, 1).reshape(self.channels, -1), self.out_proj.bias
+
+    def read_features(self, weights: Tensor) -> Tensor:
+        """What :meth:`value_map` applies to: ``(N, heads, S)`` weights -> ``(N, K)``."""
+        if self.out_proj is None or self._fold_value:
+            return weights.flatten(1)
+        per_head = F.linear(weights, self._memory_value())  # (N, heads, head_channels)
+        return per_head.flatten(1)
+
+    def read(self, weights: Tensor) -> Tensor:
+        """Read the memory with normalised weights: ``(N, heads, S) -> (N, d)``."""
+        return F.linear(self.read_features(weights), *self.value_map())
+
+    def attend(self, logits: Tensor, log_normalizer: Tensor, batch: Tensor) -> Tensor:
+        """:meth:`read` after :meth:`normalise` with a given per-cloud normaliser."""
+        layout = CloudLayout(batch, log_normalizer.size(0), None)
+        return self.read(self.normalise(logits, layout, log_normalizer))
 
     def forward(
         self, x: Tensor, batch: Tensor | None = None, layout: CloudLayout | None = None
     ) -> Tensor:
         if layout is None:
             layout = layout_of(batch, x.size(0), x.device)
-        logits = self.logits(x)  # (N, H, S)
-        if layout.uniform is not None:  # dense fast path: a plain softmax over the points axis
-            shape = (layout.num_clouds, layout.uniform, self.heads, self.memory_units)
-            return self._read(torch.softmax(logits.view(shape), dim=1).view_as(logits))
-        return self.attend(logits, segment_logsumexp(logits.flatten(1), layout), layout.batch)
+        return self.read(self.normalise(self.logits(x), layout))
 
     def extra_repr(self) -> str:
         return (
             f"{self.channels}, memory_units={self.memory_units}, heads={self.heads}, "
             f"tie_memories={self.tie_memories}"
         )
+
+
+class _DoubleNorm(torch.autograd.Function):
+    """Softmax over each cloud's points, then l1 over the memory units, keeping only
+    the result (and the l1 divisor) for backward.
+
+    Autograd would keep the softmax output as well as the result; the softmax output is
+    ``result * divisor``, so it is rebuilt in backward instead (one activation-sized
+    tensor less per layer). Computed in at least float32 (under autocast too): the sums
+    run over every point of a cloud.
+    """
+
+    @staticmethod
+    def forward(ctx, logits: Tensor, layout: CloudLayout, eps: float) -> Tensor:
+        shape = logits.shape
+        dtype = torch.promote_types(logits.dtype, torch.float32)
+        soft = segment_softmax(logits.flatten(1).to(dtype), layout).view(shape)
+        divisor = soft.sum(dim=-1, keepdim=True).add_(eps)
+        weights = soft.div_(divisor)
+        ctx.layout, ctx.dtype = layout, logits.dtype
+        ctx.save_for_backward(weights, divisor)
+        return weights
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor):
+        weights, divisor = ctx.saved_tensors
+        layout: CloudLayout = ctx.layout
+        grad = grad.to(weights.dtype)
+        # l1 over the memory: d soft = (g - sum_S(g * w)) / divisor
+        grad_soft = grad - (grad * weights).sum(dim=-1, keepdim=True)
+        grad_soft.div_(divisor)
+        soft = weights * divisor
+        # softmax over the points of each cloud: d logits = soft * (d soft - sum_points(.))
+        flat = (grad_soft * soft).flatten(1)  # (N, heads * S)
+        if layout.uniform is not None:
+            total = flat.view(layout.num_clouds, layout.uniform, -1).sum(dim=1, keepdim=True)
+            grad_soft.view(layout.num_clouds, layout.uniform, -1).sub_(total)
+        else:
+            total = flat.new_zeros(layout.num_clouds, flat.size(1)).index_add_(
+                0, layout.batch, flat
+            )
+            grad_soft.sub_(total.index_select(0, layout.batch).view_as(grad_soft))
+        return grad_soft.mul_(soft).to(ctx.dtype), None, None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import InputError
@@ -62,8 +64,29 @@ class OffsetAttention(nn.Module):
         self.transform = LBR(channels, channels, bias=True)
 
     def forward(
-        self, x: Tensor, batch: Tensor | None = None, layout: CloudLayout | None = None
+        self,
+        x: Tensor,
+        batch: Tensor | None = None,
+        layout: CloudLayout | None = None,
+        log_normalizer: Tensor | None = None,
     ) -> Tensor:
+        """``log_normalizer``: external attention's per-cloud softmax normaliser when
+        already known (streaming inference); see :meth:`ExternalAttention.normalise`."""
         if layout is None:
             layout = layout_of(batch, x.size(0), x.device)
-        return x + self.transform(x - self.attention(x, layout=layout))
+        attn = self.attention
+        if not isinstance(attn, ExternalAttention):
+            return x + self.transform(x - attn(x, layout=layout))
+        # external attention's read-out is linear, F_att = R V^T + b, so the transform's
+        # linear map of (x - F_att) is W x + (b_t - W b) - R (W V)^T: exact, and the
+        # difference x - F_att is never materialised or kept for backward
+        feats = attn.read_features(attn.normalise(attn.logits(x), layout, log_normalizer))
+        value, value_bias = attn.value_map()
+        lin = self.transform.linear
+        weight, bias = lin.weight, lin.bias
+        with torch.autocast(x.device.type, enabled=False):  # tiny products, full precision
+            read_weight = weight @ value  # (C, K)
+            if value_bias is not None:
+                bias = bias - weight @ value_bias
+        pre = F.linear(x, weight, bias) - F.linear(feats, read_weight)
+        return x + self.transform[2](self.transform.norm(pre))

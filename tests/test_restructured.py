@@ -1,0 +1,147 @@
+"""Exact restructurings with hand-written backward passes equal the plain formulas.
+
+Every memory or speed optimisation that reorders the algebra or replaces autograd's
+backward is compared here, outputs AND gradients (float64, tight tolerances), against
+the straightforward implementation of the same maths, on equal-size and mixed-size
+batches (the dense fast paths and the packed paths).
+"""
+
+import copy
+
+import pytest
+import torch
+from conftest import make_batch
+from test_attention import naive_external
+
+from pointea.models import PCTSegmenter
+from pointea.nn import ExternalAttention, OffsetAttention
+from pointea.ops import check_cloud, max_mean_pool
+
+SIZES = [[12, 12, 12], [5, 19, 9]]
+EA_VARIANTS = [
+    dict(),
+    dict(heads=4),  # folded key and value maps (cheaper than projecting)
+    dict(heads=8, memory_units=64),  # not folded: projecting is cheaper
+    dict(tie_memories=True),
+    dict(in_proj=False),
+]
+
+
+def _grads(module, inputs, out):
+    weight = torch.randn_like(out)
+    params = [p for p in module.parameters() if p.requires_grad]
+    return torch.autograd.grad((out * weight).sum(), [*inputs, *params])
+
+
+def _assert_all_close(got, expect, atol=1e-10):
+    assert len(got) == len(expect)
+    for i, (a, b) in enumerate(zip(got, expect, strict=True)):
+        assert torch.allclose(a, b, atol=atol, rtol=1e-8), f"tensor {i}: {(a - b).abs().max()}"
+
+
+def _naive_packed_external(layer, x, batch):
+    return torch.cat([naive_external(layer, x[batch == b]) for b in range(int(batch[-1]) + 1)])
+
+
+@pytest.mark.parametrize("kwargs", EA_VARIANTS)
+@pytest.mark.parametrize("sizes", SIZES)
+def test_external_attention_gradients_equal_plain_autograd(kwargs, sizes):
+    _, batch, x = make_batch(sizes, channels=16)
+    x = x.double().requires_grad_()
+    layer = ExternalAttention(16, **{"memory_units": 8, **kwargs}).double()
+    if kwargs.get("memory_units") == 64:
+        assert not layer._fold_key and not layer._fold_value
+    elif kwargs.get("heads"):
+        assert layer._fold_key and layer._fold_value
+    layout = check_cloud(torch.zeros(x.size(0), 3), batch)
+    out = layer(x, layout=layout)
+    expect = _naive_packed_external(layer, x, batch)
+    assert torch.allclose(out, expect, atol=1e-10)
+    torch.manual_seed(1)
+    got = _grads(layer, [x], out)
+    torch.manual_seed(1)
+    _assert_all_close(got, _grads(layer, [x], expect))
+
+
+@pytest.mark.parametrize("kwargs", EA_VARIANTS[:2])
+@pytest.mark.parametrize("sizes", SIZES)
+def test_offset_attention_folded_transform_equals_plain_formula(kwargs, sizes):
+    _, batch, x = make_batch(sizes, channels=16)
+    x = x.double().requires_grad_()
+    layer = OffsetAttention(16, "external", memory_units=8, **kwargs).double().train()
+    plain = copy.deepcopy(layer)
+    layout = check_cloud(torch.zeros(x.size(0), 3), batch)
+    out = layer(x, layout=layout)
+    # F_out = LBR(F_in - EA(F_in)) + F_in, written out
+    expect = x + plain.transform(x - _naive_packed_external(plain.attention, x, batch))
+    assert torch.allclose(out, expect, atol=1e-10)
+    for name, buf in layer.named_buffers():  # batch-norm statistics updated identically
+        assert torch.allclose(buf, dict(plain.named_buffers())[name], atol=1e-12), name
+    torch.manual_seed(1)
+    got = _grads(layer, [x], out)
+    torch.manual_seed(1)
+    _assert_all_close(got, _grads(plain, [x], expect))
+
+
+def test_external_attention_under_bfloat16_autocast_matches_float32():
+    _, batch, x = make_batch([40, 40], channels=16)
+    layer = OffsetAttention(16, "external", memory_units=8)
+    expect = layer(x, batch)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = layer(x.requires_grad_(), batch)
+    got.float().sum().backward()
+    assert x.grad is not None and x.grad.dtype == torch.float32
+    assert torch.allclose(got.float(), expect, atol=0.1, rtol=0.05)
+
+
+@pytest.mark.parametrize("sizes", SIZES)
+def test_max_mean_pool_gradient_equals_plain_pools(sizes):
+    _, batch, x = make_batch(sizes, channels=7)
+    x = x.double().requires_grad_()
+    layout = check_cloud(torch.zeros(x.size(0), 3), batch)
+    top, mean = max_mean_pool(x, layout)
+    per_cloud = [x[batch == b] for b in range(len(sizes))]
+    expect_top = torch.stack([c.max(dim=0).values for c in per_cloud])
+    expect_mean = torch.stack([c.mean(dim=0) for c in per_cloud])
+    assert torch.equal(top, expect_top) and torch.allclose(mean, expect_mean, atol=1e-12)
+    w1, w2 = torch.randn_like(top), torch.randn_like(mean)
+    (got,) = torch.autograd.grad((top * w1).sum() + (mean * w2).sum(), x)
+    (expect,) = torch.autograd.grad(
+        (expect_top * w1).sum() + (expect_mean * w2).sum(), x, retain_graph=True
+    )
+    assert torch.allclose(got, expect, atol=1e-12)
+    # one pool alone (the other's gradient is None)
+    (only_max,) = torch.autograd.grad(max_mean_pool(x, layout)[0].sum(), x)
+    assert torch.allclose(only_max, torch.autograd.grad(expect_top.sum(), x)[0])
+
+
+def test_segmenter_head_dropout_is_relu_then_dropout_with_the_same_mask():
+    _, batch = make_batch([30, 30])
+    model = (
+        PCTSegmenter(
+            num_parts=5,
+            num_categories=3,
+            embed_channels=16,
+            num_attention_layers=2,
+            fuse_channels=32,
+            category_channels=8,
+            head_channels=(24, 16),
+            dropout=0.4,
+        )
+        .double()
+        .train()
+    )
+    fused = torch.randn(60, 32, dtype=torch.float64)
+    context = torch.randn(2, 2 * 32 + 8, dtype=torch.float64)
+    plain = copy.deepcopy(model)
+    torch.manual_seed(3)
+    got = model.head(fused, context, batch)
+    torch.manual_seed(3)
+    h = plain.head1.linear(torch.cat([fused, context[batch]], dim=-1))
+    drop = torch.empty_like(h, dtype=torch.bool).bernoulli_(0.4)
+    h = torch.relu(plain.head1.norm(h)).masked_fill(drop, 0) / 0.6  # ReLU, then dropout
+    expect = plain.classifier(plain.head2(h))
+    assert torch.allclose(got, expect, atol=1e-10)
+    assert 0.25 < drop.double().mean() < 0.55
+    model.eval()  # no dropout at inference
+    assert torch.allclose(model.head(fused, context, batch), model.head(fused, context, batch))
