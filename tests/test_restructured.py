@@ -14,7 +14,8 @@ from conftest import make_batch
 from test_attention import naive_external
 
 from pointea.models import PCTSegmenter
-from pointea.nn import ExternalAttention, OffsetAttention
+from pointea.nn import ExternalAttention, NeighborEmbedding, OffsetAttention
+from pointea.nn.fused import batchnorm_relu_max, sign_of_weight
 from pointea.ops import check_cloud, max_mean_pool
 
 SIZES = [[12, 12, 12], [5, 19, 9]]
@@ -145,3 +146,92 @@ def test_segmenter_head_dropout_is_relu_then_dropout_with_the_same_mask():
     assert 0.25 < drop.double().mean() < 0.55
     model.eval()  # no dropout at inference
     assert torch.allclose(model.head(fused, context, batch), model.head(fused, context, batch))
+
+
+def _plain_bn_relu_max(y, k, norm):
+    return torch.relu(norm(y)).view(-1, k, y.size(1)).max(dim=1).values
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_batchnorm_relu_max_equals_the_plain_sequence(training, momentum):
+    k, channels = 6, 5
+    y = (torch.randn(7 * k, channels, dtype=torch.float64) * 3 + 1).requires_grad_()
+    norm = torch.nn.BatchNorm1d(channels, momentum=momentum).double()
+    with torch.no_grad():  # negative, zero and positive scales; non-trivial running stats
+        norm.weight.copy_(torch.tensor([1.5, -0.7, 0.0, 2.0, -1.2]))
+        norm.bias.copy_(torch.tensor([0.1, 0.3, -0.2, -1.0, 0.5]))
+        norm.running_mean.copy_(torch.randn(channels))
+        norm.running_var.copy_(torch.rand(channels) + 0.5)
+    norm.train(training)
+    plain = copy.deepcopy(norm)
+    sign = sign_of_weight(norm)
+    # the caller flips the channels of y whose weight is negative (in the matrix product)
+    got = batchnorm_relu_max(y * sign, k, norm)
+    expect = _plain_bn_relu_max(y, k, plain)
+    assert torch.allclose(got, expect, atol=1e-12)
+    for name, buf in norm.named_buffers():
+        assert torch.allclose(buf.double(), dict(plain.named_buffers())[name].double()), name
+    torch.manual_seed(1)
+    got_grads = _grads(norm, [y], got)
+    torch.manual_seed(1)
+    _assert_all_close(got_grads, _grads(plain, [y], expect))
+
+
+def test_batchnorm_relu_max_rejects_one_row_in_training():
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        batchnorm_relu_max(torch.randn(1, 3), 1, torch.nn.BatchNorm1d(3))
+
+
+@pytest.mark.parametrize("sizes", SIZES)
+def test_neighbor_embedding_fused_path_equals_plain_layers(sizes):
+    pos, batch, x = make_batch([64, 64] if sizes[0] == 12 else [64, 40, 20], channels=6)
+    stage = NeighborEmbedding(6, 10, num_samples=16, k=8).double().train()
+    with torch.no_grad():
+        stage.norm2.weight.copy_(torch.linspace(-1, 1, 10))
+    plain = copy.deepcopy(stage)
+    # a subclass of BatchNorm1d (e.g. synchronised batch norm) takes the plain layers
+    plain.norm2.__class__ = type("PlainNorm", (torch.nn.BatchNorm1d,), {})
+    x = x.double().requires_grad_()
+    pos = pos.double()
+    got, got_pos, _ = stage(x, pos, batch)
+    expect, expect_pos, _ = plain(x, pos, batch)
+    assert torch.equal(got_pos, expect_pos)
+    assert torch.allclose(got, expect, atol=1e-10)
+    for name, buf in stage.named_buffers():
+        assert torch.allclose(buf.double(), dict(plain.named_buffers())[name].double()), name
+    torch.manual_seed(1)
+    got_grads = _grads(stage, [x], got)
+    torch.manual_seed(1)
+    _assert_all_close(got_grads, _grads(plain, [x], expect), atol=1e-9)
+
+
+def test_fused_layers_under_bfloat16_autocast_track_float32():
+    pos, batch, x = make_batch([128, 128], channels=6)
+    stage = NeighborEmbedding(6, 16, num_samples=32, k=8).train()
+    ref = copy.deepcopy(stage)
+    expect, _, _ = ref(x, pos, batch)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got, _, _ = stage(x.requires_grad_(), pos, batch)
+    got.float().sum().backward()
+    assert got.dtype == torch.bfloat16 and x.grad.dtype == torch.float32
+    assert torch.isfinite(x.grad).all()
+    assert torch.allclose(got.float(), expect, atol=0.1, rtol=0.05)
+    assert torch.allclose(stage.norm2.running_mean, ref.norm2.running_mean, atol=0.02, rtol=0.05)
+
+
+def test_batchnorm_relu_max_in_bfloat16_tracks_float32():
+    k, channels = 8, 6
+    y32 = (torch.randn(40 * k, channels) * 2 + 0.5).bfloat16().float().requires_grad_()
+    y16 = y32.detach().bfloat16().requires_grad_()
+    norm = torch.nn.BatchNorm1d(channels)
+    plain = copy.deepcopy(norm)
+    got = batchnorm_relu_max(y16, k, norm)
+    expect = _plain_bn_relu_max(y32, k, plain)
+    assert got.dtype == torch.bfloat16
+    assert torch.allclose(got.float(), expect, atol=0.03, rtol=0.02)
+    weight = torch.randn_like(expect)
+    (grad16,) = torch.autograd.grad((got.float() * weight).sum(), y16)
+    (grad32,) = torch.autograd.grad((expect * weight).sum(), y32)
+    assert grad16.dtype == torch.bfloat16
+    assert torch.allclose(grad16.float(), grad32, atol=0.01, rtol=0.03)

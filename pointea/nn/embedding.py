@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from ..errors import InputError
 from ..ops import CloudLayout, farthest_point_sample, knn_groups, layout_of, segment_max
+from .fused import batchnorm_relu_max, sign_of_weight
 
 
 class NeighborEmbedding(nn.Module):
@@ -105,10 +106,18 @@ class NeighborEmbedding(nn.Module):
         per_point = F.linear(x, w_nbr)  # (N, C_out)
         per_centre = F.linear(x.index_select(0, centre), w_centre - w_nbr)  # (M, C_out)
         # index_select: its backward (index_add_) is much faster than indexing's index_put_
-        h = per_point.index_select(0, edge_point) + per_centre.index_select(0, edge_centre)
+        h = per_point.index_select(0, edge_point)
+        if k_uniform is not None:  # k consecutive edges per centre: broadcast the centre
+            h = (h.view(-1, k_uniform, self.out_channels) + per_centre.unsqueeze(1)).flatten(0, 1)
+        else:
+            h = h + per_centre.index_select(0, edge_centre)
         h = F.relu(self.norm1(h), inplace=True)
+        if k_uniform is not None and type(self.norm2) is nn.BatchNorm1d and self.norm2.affine:
+            # LBR + max fused; the sign flip makes every batch-norm scale non-negative
+            weight = self.lin2.weight * sign_of_weight(self.norm2).unsqueeze(1)
+            return batchnorm_relu_max(F.linear(h, weight), k_uniform, self.norm2)
         h = F.relu(self.norm2(self.lin2(h)), inplace=True)
-        if k_uniform is not None:
+        if k_uniform is not None:  # (synchronised batch norm in distributed training)
             # max (with indices) backpropagates by a scatter, amax by a dense mask: slower
             return h.view(-1, k_uniform, self.out_channels).max(dim=1).values
         return segment_max(h, edge_centre, centre.numel())

@@ -1,0 +1,112 @@
+"""Fused layers with hand-written backward passes (exact; tested against autograd).
+
+These keep the maths of the plain layer sequence and only change how much is written
+to memory: the plain sequences are bandwidth-bound on CPUs, where every extra pass over
+an activation-sized tensor costs as much as a small matrix product.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def batchnorm_relu_max(y: Tensor, k: int, norm: nn.BatchNorm1d) -> Tensor:
+    """``relu(norm(y))`` max-pooled over consecutive groups of ``k`` rows, fused.
+
+    ``y`` is ``(M * k, C)``; the result ``(M, C)``. Equal to
+    ``F.relu(norm(y)).view(M, k, C).amax(1)`` (the batch norm in train mode uses and
+    updates the statistics of all ``M * k`` rows), but never writes the normalised or
+    activated ``(M * k, C)`` tensors: for a non-negative scale ``a`` the normalisation
+    ``a y + b`` is increasing, so ``max(relu(a y + b)) = relu(a max(y) + b)``. The
+    caller makes every scale non-negative by flipping the signs of the channels whose
+    batch-norm weight is negative in the matrix product that makes ``y`` (see
+    :func:`sign_of_weight`); ``norm`` still sees and stores the unflipped statistics.
+
+    Backward writes one dense ``(M * k, C)`` gradient (the batch statistics make it
+    dense) instead of the three of autograd's max / ReLU / batch-norm backward.
+    """
+    sign = sign_of_weight(norm)
+    training = norm.training or norm.running_mean is None
+    if norm.training and norm.track_running_stats and norm.num_batches_tracked is not None:
+        norm.num_batches_tracked.add_(1)
+    factor = 0.0
+    if norm.training and norm.track_running_stats:
+        factor = 1.0 / float(norm.num_batches_tracked) if norm.momentum is None else norm.momentum
+    return _BatchNormReLUMax.apply(
+        y, norm.weight * sign, norm.bias, sign, k, norm, training, factor
+    )
+
+
+def sign_of_weight(norm: nn.BatchNorm1d) -> Tensor:
+    """``+1`` / ``-1`` per channel: the sign of the batch-norm weight (``+1`` for zero)."""
+    return torch.where(norm.weight.detach() < 0, -1.0, 1.0).to(norm.weight.dtype)
+
+
+class _BatchNormReLUMax(torch.autograd.Function):
+    # torch's batch norm kernels do the passes over the (rows, C) tensors: their
+    # statistics are cheaper than var_mean's over dim 0, and in evaluation mode the
+    # kernel is a fused, centred per-channel affine map (used for the backward)
+
+    @staticmethod
+    def forward(ctx, y, weight, bias, sign, k, norm, training, factor):
+        rows, channels = y.shape
+        stat = weight.dtype
+        if training:
+            if rows <= 1:
+                raise ValueError(
+                    f"batch norm: expected more than 1 value per channel when training, "
+                    f"got input of shape {tuple(y.shape)}"
+                )
+            # with momentum 1 the buffers receive this batch's mean and unbiased variance
+            mean = torch.zeros(channels, dtype=stat, device=y.device)
+            var = torch.ones(channels, dtype=stat, device=y.device)
+            normed = F.batch_norm(y, mean, var, weight, bias, True, 1.0, norm.eps)
+            if factor:
+                with torch.no_grad():
+                    norm.running_mean.mul_(1 - factor).add_(sign * mean, alpha=factor)
+                    norm.running_var.mul_(1 - factor).add_(var, alpha=factor)
+            var = var * ((rows - 1) / rows)  # biased: the one that normalised
+        else:
+            mean, var = sign * norm.running_mean, norm.running_var
+            normed = F.batch_norm(y, mean, var, weight, bias, False, 0.0, norm.eps)
+        invstd = torch.rsqrt(var + norm.eps)
+        top, index = normed.view(-1, k, channels).max(dim=1)  # (M, C)
+        del normed
+        out = F.relu(top)
+        y_top = y.view(-1, k, channels).gather(1, index.unsqueeze(1)).squeeze(1)
+        scaled = (y_top.to(stat) - mean) * invstd  # the normalised maxima
+        ctx.save_for_backward(y, index, scaled, out, weight, mean, var, invstd)
+        ctx.training, ctx.k, ctx.eps = training, k, norm.eps
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        y, index, scaled, out, weight, mean, var, invstd = ctx.saved_tensors
+        rows, channels = y.shape
+        grad = grad.to(weight.dtype) * (out > 0)  # through the ReLU, (M, C)
+        grad_bias = grad.sum(dim=0)
+        grad_weight = (grad * scaled).sum(dim=0)
+        if ctx.training:
+            # the batch statistics spread the gradient over every row:
+            # d y = invstd * (d xhat - mean(d xhat) - xhat * mean(d xhat * xhat)), and
+            # d xhat is non-zero only at the maxima, so the means are per-channel sums;
+            # the dense part, xhat * (-invstd * c2) - invstd * c1, is one batch-norm pass
+            c1 = weight * grad_bias / rows
+            c2 = weight * grad_weight / rows
+            grad_y = F.batch_norm(y, mean, var, -c2 * invstd, -c1 * invstd, False, 0.0, ctx.eps)
+        else:
+            grad_y = torch.zeros_like(y)
+        at_max = (grad * weight * invstd).to(y.dtype)  # d y at each group's maximum
+        if grad_y.dtype in (torch.float32, torch.float64):
+            grad_y.view(-1, ctx.k, channels).scatter_add_(
+                1, index.unsqueeze(1), at_max.unsqueeze(1)
+            )
+        else:  # half-precision scatter_add_ is slow on CPUs; the positions are distinct
+            flat = torch.arange(index.size(0), device=index.device).unsqueeze(1) * ctx.k + index
+            flat = (flat * channels + torch.arange(channels, device=index.device)).view(-1)
+            values = grad_y.view(-1).take(flat).add_(at_max.view(-1))
+            grad_y.view(-1).put_(flat, values)
+        return grad_y, grad_weight, grad_bias, None, None, None, None, None
