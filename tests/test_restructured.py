@@ -235,3 +235,26 @@ def test_batchnorm_relu_max_in_bfloat16_tracks_float32():
     (grad32,) = torch.autograd.grad((expect * weight).sum(), y32)
     assert grad16.dtype == torch.bfloat16
     assert torch.allclose(grad16.float(), grad32, atol=0.01, rtol=0.03)
+
+
+def test_max_mean_pool_without_autograd_equals_with():
+    _, batch, x = make_batch([9, 9, 9], channels=4)
+    layout = check_cloud(torch.zeros(x.size(0), 3), batch)
+    with_grad = max_mean_pool(x.requires_grad_(), layout)
+    with torch.no_grad():
+        without = max_mean_pool(x, layout)
+    assert all(torch.equal(a.detach(), b) for a, b in zip(with_grad, without, strict=True))
+
+
+def test_segmenter_head_broadcasts_one_cloud_context_like_the_gather():
+    model = PCTSegmenter(
+        num_parts=5, num_categories=3, embed_channels=16, num_attention_layers=2,
+        fuse_channels=32, category_channels=8, head_channels=(24, 16),
+    ).eval()  # fmt: skip
+    fused, context = torch.randn(20, 32), torch.randn(1, 2 * 32 + 8)
+    zeros = torch.zeros(20, dtype=torch.long)
+    got = model.head(fused, context, zeros)
+    two = model.head(
+        torch.cat([fused, fused]), torch.cat([context, context]), torch.cat([zeros, zeros + 1])
+    )
+    assert torch.allclose(got, two[:20], atol=1e-6) and torch.allclose(got, two[20:], atol=1e-6)

@@ -125,7 +125,9 @@ class PCTSegmenter(nn.Module):
         lin = self.head1.linear
         w_point, w_cloud = lin.weight.split([fused.size(-1), context.size(-1)], dim=1)
         per_cloud = F.linear(context, w_cloud, lin.bias)  # (B, hidden)
-        h = F.linear(fused, w_point) + per_cloud.index_select(0, batch)
+        h = F.linear(fused, w_point)
+        # one cloud: broadcast its context row instead of gathering a copy per point
+        h = h + (per_cloud if per_cloud.size(0) == 1 else per_cloud.index_select(0, batch))
         h = self.head1.norm(h)
         p = self.dropout.p
         if self.training and p > 0:

@@ -31,6 +31,12 @@ class ExternalAttention(nn.Module):
     ``expansion * d``, split into heads that all attend to the same memories, and
     projected back to ``d``.
 
+    The linear maps around the memories are applied in the cheaper order: the input
+    projection and ``M_k`` as one ``(heads * S) x d`` product (:meth:`key_map`), and
+    ``M_v`` with the output projection (:meth:`value_map`); the parameters are the
+    plain layers' own. :class:`OffsetAttention` folds :meth:`value_map` further into its
+    transform.
+
     Args:
         channels: features per point ``d``.
         memory_units: memory size ``S`` (default 64, the paper's).
