@@ -258,3 +258,22 @@ def test_segmenter_head_broadcasts_one_cloud_context_like_the_gather():
         torch.cat([fused, fused]), torch.cat([context, context]), torch.cat([zeros, zeros + 1])
     )
     assert torch.allclose(got, two[:20], atol=1e-6) and torch.allclose(got, two[20:], atol=1e-6)
+
+
+def test_segmenter_inference_in_head_slices_equals_one_pass(monkeypatch):
+    import pointea.models.segmenter as segmenter_module
+
+    pos, batch = make_batch([30, 25])
+    model = PCTSegmenter(
+        num_parts=5, num_categories=3, embed_channels=16, num_attention_layers=2,
+        fuse_channels=32, category_channels=8, head_channels=(24, 16),
+    ).eval()  # fmt: skip
+    category = torch.tensor([0, 2])
+    with torch.no_grad():
+        whole = model(pos, category, batch)
+        monkeypatch.setattr(segmenter_module, "_HEAD_CHUNK", 7)
+        sliced = model(pos, category, batch)
+    assert torch.allclose(sliced, whole, atol=1e-6)
+    monkeypatch.setattr(segmenter_module, "_HEAD_CHUNK", 1)  # every point its own slice
+    with torch.no_grad():
+        assert torch.allclose(model(pos[:30], category[:1]), whole[:30], atol=1e-5)

@@ -593,7 +593,7 @@ def section_scaling(rep: Report, args) -> None:
     sizes = [16384, 65536] if args.quick else [16384, 65536, 262144]
     rows, data = [], []
     for n in sizes:
-        res = measure({"kind": "seg_infer", "n": n, "reps": 1}, args.threads)
+        res = measure({"kind": "seg_infer", "n": n, "reps": 3}, args.threads)
         data.append({"n": n, **res})
         rows.append([f"{n:,}", _fmt_sec(res.get("seconds")), _fmt_bytes(res.get("peak_bytes"))])
     first = data[0].get("seconds")

@@ -14,6 +14,8 @@ from ..nn.common import point_input
 from ..nn.offset_attention import AttentionKind
 from ..ops import CloudLayout, check_cloud, max_mean_pool
 
+_HEAD_CHUNK = 16_384  # points per slice of the per-point head at inference
+
 
 class PCTSegmenter(nn.Module):
     """PCT's part-segmentation network (https://arxiv.org/abs/2012.09688).
@@ -97,9 +99,18 @@ class PCTSegmenter(nn.Module):
         category = self._check_category(category, layout)
         fused = self.point_features(pos, layout, x)  # (N, fuse)
         pooled_max, pooled_mean = max_mean_pool(fused, layout)
-        return self.head(
-            fused, self.global_features(pooled_max, pooled_mean, category), layout.batch
-        )
+        context = self.global_features(pooled_max, pooled_mean, category)
+        n = fused.size(0)
+        if self.training or torch.is_grad_enabled() or n <= _HEAD_CHUNK:
+            return self.head(fused, context, layout.batch)
+        # inference on many points: the head is per point (BatchNorm uses its running
+        # statistics), so run it on slices; its wide temporaries then stay the same size
+        # however large the cloud, instead of growing with it (cache- and page-friendly)
+        out = fused.new_empty(n, self.classifier.out_features)
+        for start in range(0, n, _HEAD_CHUNK):
+            sl = slice(start, min(start + _HEAD_CHUNK, n))
+            out[sl] = self.head(fused[sl], context, layout.batch[sl])
+        return out
 
     def point_features(self, pos: Tensor, layout: CloudLayout, x: Tensor | None = None) -> Tensor:
         """Fused per-point features ``(N, fuse_channels)`` (before the global pools)."""
