@@ -40,6 +40,16 @@ def _assert_all_close(got, expect, atol=1e-10):
         assert torch.allclose(a, b, atol=atol, rtol=1e-8), f"tensor {i}: {(a - b).abs().max()}"
 
 
+def _assert_same_state_and_gradients(module, plain, inputs, got, expect, atol=1e-10):
+    """Equal buffers (BatchNorm statistics) and equal gradients of inputs and parameters."""
+    for name, buf in module.named_buffers():
+        assert torch.allclose(buf.double(), dict(plain.named_buffers())[name].double()), name
+    torch.manual_seed(1)
+    got_grads = _grads(module, inputs, got)
+    torch.manual_seed(1)
+    _assert_all_close(got_grads, _grads(plain, inputs, expect), atol=atol)
+
+
 def _naive_packed_external(layer, x, batch):
     return torch.cat([naive_external(layer, x[batch == b]) for b in range(int(batch[-1]) + 1)])
 
@@ -170,12 +180,7 @@ def test_batchnorm_relu_max_equals_the_plain_sequence(training, momentum):
     got = batchnorm_relu_max(y * sign, k, norm)
     expect = _plain_bn_relu_max(y, k, plain)
     assert torch.allclose(got, expect, atol=1e-12)
-    for name, buf in norm.named_buffers():
-        assert torch.allclose(buf.double(), dict(plain.named_buffers())[name].double()), name
-    torch.manual_seed(1)
-    got_grads = _grads(norm, [y], got)
-    torch.manual_seed(1)
-    _assert_all_close(got_grads, _grads(plain, [y], expect))
+    _assert_same_state_and_gradients(norm, plain, [y], got, expect)
 
 
 def test_batchnorm_relu_max_rejects_one_row_in_training():
@@ -198,12 +203,7 @@ def test_neighbor_embedding_fused_path_equals_plain_layers(sizes):
     expect, expect_pos, _ = plain(x, pos, batch)
     assert torch.equal(got_pos, expect_pos)
     assert torch.allclose(got, expect, atol=1e-10)
-    for name, buf in stage.named_buffers():
-        assert torch.allclose(buf.double(), dict(plain.named_buffers())[name].double()), name
-    torch.manual_seed(1)
-    got_grads = _grads(stage, [x], got)
-    torch.manual_seed(1)
-    _assert_all_close(got_grads, _grads(plain, [x], expect), atol=1e-9)
+    _assert_same_state_and_gradients(stage, plain, [x], got, expect, atol=1e-9)
 
 
 def test_fused_layers_under_bfloat16_autocast_track_float32():

@@ -88,25 +88,24 @@ class ExternalAttention(nn.Module):
                 lin.reset_parameters()
 
     @property
-    def _fold_key(self) -> bool:
-        # x -> in_proj -> memory_key as ONE map x -> (heads * S) logits when that is the
-        # cheaper product per point (always for one head): fewer FLOPs, and the projected
-        # features are never materialised or kept for backward
+    def _folding_is_cheaper(self) -> bool:
+        # a memory and its projection as ONE map, (heads * S) x d, costs fewer products
+        # per point than projecting to the inner width first (always, with one head)
         inner = self.heads * self.head_channels
-        per_point_folded = self.channels * self.heads * self.memory_units
-        return self.in_proj is None or per_point_folded <= inner * (
+        return self.channels * self.heads * self.memory_units <= inner * (
             self.channels + self.memory_units
         )
 
     @property
+    def _fold_key(self) -> bool:
+        # x -> in_proj -> memory_key: the projected features are then never materialised
+        # or kept for backward
+        return self.in_proj is None or self._folding_is_cheaper
+
+    @property
     def _fold_value(self) -> bool:
-        # memory_value -> out_proj as ONE map (heads * S) -> d when cheaper (one head: no
-        # out_proj, nothing to fold, same thing)
-        inner = self.heads * self.head_channels
-        per_point_folded = self.channels * self.heads * self.memory_units
-        return self.out_proj is None or per_point_folded <= inner * (
-            self.channels + self.memory_units
-        )
+        # memory_value -> out_proj (one head: no out_proj, nothing to fold, same thing)
+        return self.out_proj is None or self._folding_is_cheaper
 
     def _memory_value(self) -> Tensor:
         """``M_v`` as a ``(head_channels, S)`` matrix (``M_k^T`` when tied)."""
