@@ -233,31 +233,22 @@ def build_split(
     """
     root = Path(root) if root is not None else _data_root(cfg)
     transform = build_transforms(cfg, split == "train" if train is None else train)
-    fmt = {"format": cfg.data_format} if cfg.data_format else {}
+    common: dict[str, Any] = {
+        "transform": transform,
+        "use_normals": cfg.use_normals,
+        "download": cfg.download,
+    }
+    if cfg.data_format:
+        common["format"] = cfg.data_format
     if cfg.kind == "classification":
         from ..datasets import ModelNet40
 
         return ModelNet40(
-            root,
-            split,
-            transform=transform,
-            use_normals=cfg.use_normals,
-            val_fraction=cfg.val_fraction,
-            split_seed=cfg.split_seed,
-            download=cfg.download,
-            **fmt,
+            root, split, val_fraction=cfg.val_fraction, split_seed=cfg.split_seed, **common
         )
     from ..datasets import ShapeNetPart
 
-    return ShapeNetPart(
-        root,
-        split,
-        transform=transform,
-        use_normals=cfg.use_normals,
-        categories=cfg.categories,
-        download=cfg.download,
-        **fmt,
-    )
+    return ShapeNetPart(root, split, categories=cfg.categories, **common)
 
 
 def build_task_data(cfg: TrainConfig, root: str | Path | None = None) -> TaskData:

@@ -54,6 +54,10 @@ class LBR(nn.Sequential):
     def forward(self, x: Tensor) -> Tensor:  # noqa: D102 - Sequential semantics
         return super().forward(x)
 
+    def activate(self, pre: Tensor) -> Tensor:
+        """BatchNorm + activation of an already computed linear map ``pre``."""
+        return self[2](self.norm(pre))
+
     def forward_parts(self, parts: Sequence[Tensor]) -> Tensor:
         """``forward(torch.cat(parts, dim=-1))`` without materialising the concatenation.
 
@@ -68,4 +72,4 @@ class LBR(nn.Sequential):
                 out = out.addmm_(part, weight.t())  # accumulate in place: no temporary
             else:  # mixed precision (autocast): in-place products are not cast
                 out = out + F.linear(part, weight)
-        return self[2](self.norm(out))
+        return self.activate(out)

@@ -114,8 +114,9 @@ class NeighborEmbedding(nn.Module):
         h = F.relu(self.norm1(h), inplace=True)
         if k_uniform is not None and type(self.norm2) is nn.BatchNorm1d and self.norm2.affine:
             # LBR + max fused; the sign flip makes every batch-norm scale non-negative
-            weight = self.lin2.weight * sign_of_weight(self.norm2).unsqueeze(1)
-            return batchnorm_relu_max(F.linear(h, weight), k_uniform, self.norm2)
+            sign = sign_of_weight(self.norm2)
+            y = F.linear(h, self.lin2.weight * sign.unsqueeze(1))
+            return batchnorm_relu_max(y, k_uniform, self.norm2, sign)
         h = F.relu(self.norm2(self.lin2(h)), inplace=True)
         if k_uniform is not None:  # (synchronised batch norm in distributed training)
             # max (with indices) backpropagates by a scatter, amax by a dense mask: slower

@@ -12,7 +12,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
-def batchnorm_relu_max(y: Tensor, k: int, norm: nn.BatchNorm1d) -> Tensor:
+def batchnorm_relu_max(
+    y: Tensor, k: int, norm: nn.BatchNorm1d, sign: Tensor | None = None
+) -> Tensor:
     """``relu(norm(y))`` max-pooled over consecutive groups of ``k`` rows, fused.
 
     ``y`` is ``(M * k, C)``; the result ``(M, C)``. Equal to
@@ -22,12 +24,14 @@ def batchnorm_relu_max(y: Tensor, k: int, norm: nn.BatchNorm1d) -> Tensor:
     ``a y + b`` is increasing, so ``max(relu(a y + b)) = relu(a max(y) + b)``. The
     caller makes every scale non-negative by flipping the signs of the channels whose
     batch-norm weight is negative in the matrix product that makes ``y`` (see
-    :func:`sign_of_weight`); ``norm`` still sees and stores the unflipped statistics.
+    :func:`sign_of_weight`, passed as ``sign`` when the caller has it already);
+    ``norm`` still sees and stores the unflipped statistics.
 
     Backward writes one dense ``(M * k, C)`` gradient (the batch statistics make it
     dense) instead of the three of autograd's max / ReLU / batch-norm backward.
     """
-    sign = sign_of_weight(norm)
+    if sign is None:
+        sign = sign_of_weight(norm)
     training = norm.training or norm.running_mean is None
     if norm.training and norm.track_running_stats and norm.num_batches_tracked is not None:
         norm.num_batches_tracked.add_(1)

@@ -89,4 +89,4 @@ class OffsetAttention(nn.Module):
             if value_bias is not None:
                 bias = bias - weight @ value_bias
         pre = F.linear(x, weight, bias) - F.linear(feats, read_weight)
-        return x + self.transform[2](self.transform.norm(pre))
+        return x + self.transform.activate(pre)
