@@ -41,8 +41,10 @@ from typing import Any
 
 import numpy as np
 
+from .datasets.shapenetpart import category_index
 from .errors import InputError
-from .io import _import_open3d, _quiet_stdout, resample_indices, write_ply
+from .io import resample_indices, write_ply
+from .o3d import import_open3d, quiet_stdout
 
 __all__ = [
     "PALETTE",
@@ -140,18 +142,6 @@ def _part_table() -> tuple[list[str], list[list[int]], list[str]]:
     return names, [list(p) for p in snp.CATEGORY_PARTS], list(snp.PART_NAMES)
 
 
-def _resolve_category(category: int | str) -> int:
-    names, _, _ = _part_table()
-    if isinstance(category, (int, np.integer)):
-        if not 0 <= int(category) < len(names):
-            raise InputError(f"category must be in 0..{len(names) - 1}, got {category}")
-        return int(category)
-    low = [n.lower() for n in names]
-    if str(category).lower() not in low:
-        raise InputError(f"unknown category {category!r}; one of: {', '.join(names)}")
-    return low.index(str(category).lower())
-
-
 def part_colors(
     labels: np.ndarray | Sequence[int], category: int | str | None = None
 ) -> np.ndarray:
@@ -173,7 +163,7 @@ def part_colors(
     if category is None:
         return label_colors(lab)
     _, parts_table, _ = _part_table()
-    parts = parts_table[_resolve_category(category)]
+    parts = parts_table[category_index(category)]
     top = max(int(lab.max()) + 1 if lab.size else 0, max(parts) + 1)
     lut = np.full(top, -1, dtype=np.int64)
     lut[parts] = np.arange(len(parts))
@@ -185,7 +175,7 @@ def part_colors(
 def part_legend(category: int | str) -> list[tuple[str, tuple[float, float, float]]]:
     """``[(part name, colour), ...]`` for a category's parts, matching :func:`part_colors`."""
     _, parts_table, part_names = _part_table()
-    parts = parts_table[_resolve_category(category)]
+    parts = parts_table[category_index(category)]
     cols = palette(len(parts))
     return [(part_names[p], tuple(float(x) for x in cols[k])) for k, p in enumerate(parts)]
 
@@ -311,8 +301,8 @@ class _RendererHolder:
         if self.renderer is not None and self.size == (width, height):
             return self.renderer
         self.release()  # never two alive at once
-        o3d = _import_open3d()
-        with _quiet_stdout():
+        o3d = import_open3d()
+        with quiet_stdout():
             self.renderer = o3d.visualization.rendering.OffscreenRenderer(width, height)
         self.size = (width, height)
         return self.renderer
@@ -426,7 +416,7 @@ def _render_open3d(
     bg: tuple[float, ...],
     cam: Camera,
 ) -> np.ndarray:
-    o3d = _import_open3d()
+    o3d = import_open3d()
     with _HOLDER.lock:
         r = _HOLDER.get(width, height)
         scene = r.scene
@@ -892,7 +882,7 @@ def show(
         )
     if colors is None and labels is not None:
         colors = _colors_for(np.asarray(_numpy(labels), dtype=np.int64), category, None)[0]
-    o3d = _import_open3d()
+    o3d = import_open3d()
     pts, cols = _check_cloud(points, colors)
     pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts))
     pcd.colors = o3d.utility.Vector3dVector(cols)

@@ -127,9 +127,9 @@ def evaluate_checkpoint(
     """
     import torch
 
-    from ..engine.config import TrainConfig
+    from ..engine.config import TrainConfig, read_saved_config
     from ..engine.distributed import resolve_device
-    from ..engine.trainer import EpochSeededDataset, _autocast, _loader, build_split, evaluate
+    from ..engine.trainer import EpochSeededDataset, autocast, build_split, evaluate, make_loader
     from ..models import load_model
 
     if votes < 1:
@@ -149,12 +149,9 @@ def evaluate_checkpoint(
     if task is not None and _TASK_OF_KIND.get(kind) != task:
         problems.append(f"task: checkpoint is {kind} ({_TASK_OF_KIND.get(kind)}), expected {task}")
     saved = dict(info.get("config") or {})
-    from ..engine.trainer import VERSION_KEYS
-
-    saved = {k: v for k, v in saved.items() if k not in VERSION_KEYS}
     try:
         cfg = (
-            TrainConfig.from_dict(saved, source=f"{checkpoint} (config)")
+            read_saved_config(saved, source=f"{checkpoint} (config)")
             if saved
             else (TrainConfig(task=_TASK_OF_KIND[kind]))
         )
@@ -190,7 +187,7 @@ def evaluate_checkpoint(
         )
     dev = resolve_device(device)
     model.to(dev).eval()
-    loader = _loader(
+    loader = make_loader(
         EpochSeededDataset(dataset, cfg.seed),
         batch_size=batch_size,
         sampler=None,
@@ -203,7 +200,7 @@ def evaluate_checkpoint(
         num_classes=num_classes,
         class_names=names,
         category_parts=category_parts,
-        autocast=_autocast(cfg, dev) if cfg.bf16 else None,
+        autocast=autocast(cfg, dev) if cfg.bf16 else None,
     )
     from ..engine.distributed import DistContext
 

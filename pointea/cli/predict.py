@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from ..datasets.shapenetpart import category_index
 from ..errors import DataError, InputError, PointeaError
 
 PROG = "pointea-predict"
@@ -176,7 +177,7 @@ class _Predictor:
         self.num_points = int(args.num_points or info.get("num_points") or default_n)
         self.needs_normals = int(getattr(model, "hparams", {}).get("in_channels", 3)) == 6
         self.class_names = info.get("class_names") or getattr(model, "class_names", None)
-        self.category = None if args.category is None else _category_index(args.category)
+        self.category = None if args.category is None else category_index(args.category)
         self.used_names: set[str] = set()
         self.warned_normals = False
 
@@ -407,18 +408,6 @@ def _name(names: Any, i: int) -> str:
     return str(names[i]) if names is not None and 0 <= i < len(names) else str(i)
 
 
-def _category_index(value: str) -> int:
-    from ..datasets.shapenetpart import SHAPENET_CATEGORIES
-
-    names = list(SHAPENET_CATEGORIES)
-    if value.isdigit() and int(value) < len(names):
-        return int(value)
-    low = [n.lower() for n in names]
-    if value.lower() in low:
-        return low.index(value.lower())
-    raise InputError(f"--category: unknown category {value!r}; one of {', '.join(names)}")
-
-
 def _grid_dataset(args: argparse.Namespace, info: dict) -> tuple[Any, Any, int | None]:
     """The split to draw from, prepared exactly as the run evaluated it when possible.
 
@@ -429,10 +418,10 @@ def _grid_dataset(args: argparse.Namespace, info: dict) -> tuple[Any, Any, int |
     config = info.get("config") or {}
     if config.get("task"):
         # A training checkpoint: rebuild the run's own evaluation pipeline.
-        from ..engine.config import TrainConfig
+        from ..engine.config import read_saved_config
         from ..engine.trainer import build_split
 
-        cfg = TrainConfig.from_dict(dict(config), source=str(args.checkpoint)).resolved()
+        cfg = read_saved_config(dict(config), source=str(args.checkpoint)).resolved()
         if args.dataset_format:
             cfg.data_format = args.dataset_format
         ds = build_split(cfg, args.split, root=args.dataset_root, train=False)

@@ -174,15 +174,30 @@ def part_label(part_id: int) -> str:
     return f"{_CATEGORY_NAMES[PART_TO_CATEGORY[part_id]]}/{PART_NAMES[part_id]}"
 
 
-def category_index(name: str) -> int:
-    """Canonical index of a category name (case-insensitive) or synset id."""
-    key = str(name).strip()
+def category_index(value: int | str) -> int:
+    """Canonical index 0..15 of a ShapeNetPart category.
+
+    Accepts the index itself (an int or a string of digits), a category name
+    (case-insensitive, e.g. ``"chair"``) or a synset id (``"03001627"``).
+    """
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        if not 0 <= int(value) < len(_CATEGORY_NAMES):
+            raise InputError(
+                f"ShapeNetPart category index must be in 0..{len(_CATEGORY_NAMES) - 1}, "
+                f"got {value}"
+            )
+        return int(value)
+    key = str(value).strip()
     if key in _SYNSET_TO_INDEX:
         return _SYNSET_TO_INDEX[key]
+    if key.isdigit():
+        return category_index(int(key))
     for i, n in enumerate(_CATEGORY_NAMES):
         if n.lower() == key.lower():
             return i
-    raise InputError(f"unknown ShapeNetPart category {name!r}; known: {', '.join(_CATEGORY_NAMES)}")
+    raise InputError(
+        f"unknown ShapeNetPart category {value!r}; one of: {', '.join(_CATEGORY_NAMES)}"
+    )
 
 
 def _selected(categories: str | Sequence[str] | None) -> list[int]:

@@ -29,7 +29,7 @@ from typing import Any
 
 from ..errors import InputError
 
-__all__ = ["TASKS", "TrainConfig"]
+__all__ = ["TASKS", "VERSION_KEYS", "TrainConfig", "read_saved_config"]
 
 #: task name -> (kind of task, default model, checkpoint selection metric)
 TASKS: dict[str, dict[str, str]] = {
@@ -44,6 +44,16 @@ TASKS: dict[str, dict[str, str]] = {
         "metric": "instance_miou",
     },
 }
+
+#: keys of a saved config.json that are not TrainConfig fields (provenance only)
+VERSION_KEYS = (
+    "pointea_version",
+    "torch_version",
+    "torch_geometric_version",
+    "python_version",
+    "world_size",
+    "resolved_device",
+)
 
 _RECIPE: dict[str, dict[str, Any]] = {
     "modelnet40": {
@@ -246,3 +256,13 @@ class TrainConfig:
             f"attention={self.attention!r}, epochs={self.epochs}, "
             f"batch_size={self.batch_size}, lr={self.lr}, output_dir={self.output_dir!r})"
         )
+
+
+def read_saved_config(data: dict[str, Any], source: str) -> TrainConfig:
+    """The :class:`TrainConfig` of a saved run (``config.json`` or a checkpoint's
+    ``config`` field): provenance keys dropped, unknown keys an error naming ``source``."""
+    if not isinstance(data, dict):
+        raise InputError(f"{source}: a saved config must be a JSON object, got {type(data).__name__}")
+    return TrainConfig.from_dict(
+        {k: v for k, v in data.items() if k not in VERSION_KEYS}, source=source
+    )

@@ -49,7 +49,7 @@ from .checkpoint import (
     save_checkpoint,
     unwrap_model,
 )
-from .config import TrainConfig
+from .config import TrainConfig, read_saved_config
 from .distributed import (
     DistContext,
     ShardSampler,
@@ -76,17 +76,6 @@ __all__ = [
 
 #: settings a resumed run may change (they do not alter the numbers)
 RESUME_OVERRIDABLE = frozenset({"device", "workers", "data_root", "download", "output_dir"})
-#: keys of config.json that are not TrainConfig fields
-VERSION_KEYS = (
-    "pointea_version",
-    "torch_version",
-    "torch_geometric_version",
-    "python_version",
-    "world_size",
-    "resolved_device",
-)
-
-
 class NonFiniteLossError(TrainingError):
     """The loss became NaN or infinite (the run stops; the last good checkpoint stays)."""
 
@@ -316,7 +305,7 @@ def _forward(model: nn.Module, batch: Any, kind: str) -> Tensor:
     return model(batch.pos, batch.category.view(-1), batch.batch, x)
 
 
-def _autocast(cfg: TrainConfig, device: torch.device):
+def autocast(cfg: TrainConfig, device: torch.device):
     if cfg.amp:
         return torch.autocast(device_type=device.type, dtype=torch.float16)
     if cfg.bf16:
@@ -378,7 +367,7 @@ def train_one_epoch(
     for step, batch in enumerate(bar, start=1):
         batch = batch.to(ctx.device, non_blocking=True)
         target = batch.y.view(-1)
-        with _autocast(cfg, ctx.device):
+        with autocast(cfg, ctx.device):
             logits = _forward(model, batch, kind)
         loss = loss_fn(logits, target)
         finite = torch.isfinite(loss.detach()).to(torch.float64).cpu().view(1)
@@ -521,12 +510,6 @@ def _versions(ctx: DistContext) -> dict[str, Any]:
     }
 
 
-def _config_from_saved(data: dict[str, Any], source: str) -> TrainConfig:
-    return TrainConfig.from_dict(
-        {k: v for k, v in data.items() if k not in VERSION_KEYS}, source=source
-    )
-
-
 def _merge_resumed(
     saved: TrainConfig, given: TrainConfig, explicit: Collection[str] | None, source: str
 ) -> TrainConfig:
@@ -565,7 +548,7 @@ def _prepare_run_dir(
         run.remove_stale_temporaries()
         if run.last_path.exists():
             ckpt = load_checkpoint(run.last_path)
-            saved = _config_from_saved(ckpt["config"], f"{run.last_path} (field 'config')")
+            saved = read_saved_config(ckpt["config"], f"{run.last_path} (field 'config')")
             return _merge_resumed(saved, cfg, explicit, str(run.path)), ckpt
         if run.config_path.exists():  # killed before its first checkpoint: start over
             import json
@@ -574,7 +557,7 @@ def _prepare_run_dir(
                 data = json.loads(run.config_path.read_text())
             except (OSError, json.JSONDecodeError) as exc:
                 raise CheckpointError(f"{run.config_path}: unreadable ({exc})") from exc
-            saved = _config_from_saved(data, str(run.config_path))
+            saved = read_saved_config(data, str(run.config_path))
             return _merge_resumed(saved, cfg, explicit, str(run.path)), None
         raise CheckpointError(
             f"--resume: nothing to resume in {run.path} (no checkpoints/last.pt and no "
@@ -601,7 +584,7 @@ def _check_runtime(cfg: TrainConfig, ctx: DistContext) -> None:
         )
 
 
-def _loader(dataset, *, batch_size, sampler, workers, device, drop_last=False):
+def make_loader(dataset, *, batch_size, sampler, workers, device, drop_last=False):
     from torch_geometric.loader import DataLoader
 
     return DataLoader(
@@ -738,7 +721,7 @@ def _train(cfg, ctx, run, *, resume, overwrite, progress, explicit, data, model_
     )
     # full batches only (a 1-cloud batch breaks BatchNorm), unless the set is that small
     drop_last = len(data.train) // ctx.world_size >= local_batch
-    train_loader = _loader(
+    train_loader = make_loader(
         train_set,
         batch_size=local_batch,
         sampler=sampler,
@@ -749,7 +732,7 @@ def _train(cfg, ctx, run, *, resume, overwrite, progress, explicit, data, model_
     eval_batch = max(1, cfg.eval_batch_size // ctx.world_size)
 
     def eval_loader(ds):
-        return _loader(
+        return make_loader(
             ds,
             batch_size=eval_batch,
             workers=workers,
@@ -849,14 +832,14 @@ def _train(cfg, ctx, run, *, resume, overwrite, progress, explicit, data, model_
             "torch_version": str(torch.__version__),
         }
 
-    autocast = _autocast(cfg, ctx.device) if (cfg.amp or cfg.bf16) else None
+    amp_context = autocast(cfg, ctx.device) if (cfg.amp or cfg.bf16) else None
     eval_kw = dict(
         kind=cfg.kind,
         num_classes=data.num_classes,
         class_names=data.class_names,
         category_parts=data.category_parts,
         ctx=ctx,
-        autocast=autocast,
+        autocast=amp_context,
         progress=progress,
     )
     t_run = time.time()
