@@ -183,8 +183,7 @@ def category_index(value: int | str) -> int:
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         if not 0 <= int(value) < len(_CATEGORY_NAMES):
             raise InputError(
-                f"ShapeNetPart category index must be in 0..{len(_CATEGORY_NAMES) - 1}, "
-                f"got {value}"
+                f"ShapeNetPart category index must be in 0..{len(_CATEGORY_NAMES) - 1}, got {value}"
             )
         return int(value)
     key = str(value).strip()

@@ -262,7 +262,9 @@ def read_saved_config(data: dict[str, Any], source: str) -> TrainConfig:
     """The :class:`TrainConfig` of a saved run (``config.json`` or a checkpoint's
     ``config`` field): provenance keys dropped, unknown keys an error naming ``source``."""
     if not isinstance(data, dict):
-        raise InputError(f"{source}: a saved config must be a JSON object, got {type(data).__name__}")
+        raise InputError(
+            f"{source}: a saved config must be a JSON object, got {type(data).__name__}"
+        )
     return TrainConfig.from_dict(
         {k: v for k, v in data.items() if k not in VERSION_KEYS}, source=source
     )

@@ -76,6 +76,8 @@ __all__ = [
 
 #: settings a resumed run may change (they do not alter the numbers)
 RESUME_OVERRIDABLE = frozenset({"device", "workers", "data_root", "download", "output_dir"})
+
+
 class NonFiniteLossError(TrainingError):
     """The loss became NaN or infinite (the run stops; the last good checkpoint stays)."""
 
