@@ -25,15 +25,19 @@ from ..errors import DatasetNotFoundError, PointeaError, TrainingError
 __all__ = ["add_setting_arguments", "build_parser", "main", "main_seg", "parse_config"]
 
 _EPILOG = """\
-recipe defaults (no flags needed to reproduce the papers' setting):
-  modelnet40    SGD lr 0.01, momentum 0.9, weight decay 5e-4, cosine to 1e-4 over 250
+recipe defaults (the reference training scripts' values; docs/REPRODUCING.md):
+  modelnet40    SGD lr 0.01, momentum 0.9, weight decay 5e-4, cosine to lr/100 over 250
                 epochs, batch 32, first 1024 of 2048 points, label smoothing 0.2,
-                scale U[2/3,3/2] + shift U[-0.2,0.2] + point dropout (max 0.875);
-                best epoch chosen on a 10%% validation split carved from train.
-  shapenetpart  the same SGD / cosine schedule, 250 epochs, batch 16, 2048 random points,
-                plain cross-entropy over the 50 parts, scale + shift; best epoch on
-                ShapeNetPart's val split, final numbers on test (predictions restricted
-                to the shape's category parts).
+                point dropout (max 0.875) + scale U[2/3,3/2] + shift U[-0.2,0.2], and
+                a fresh point order per epoch (PCT_Pytorch).
+  shapenetpart  SGD lr 0.1, momentum 0.9, weight decay 1e-4, cosine to lr/100 over 200
+                epochs, batch 32, 2048 random points, plain cross-entropy over the 50
+                parts, no augmentation but the point order (dgcnn.pytorch
+                main_partseg.py); predictions restricted to the shape's category parts.
+protocols (--protocol): validation (default) selects the best epoch on a validation
+  split (10%% carved from ModelNet40's train; ShapeNetPart's val) and never on test;
+  full-train trains on every training shape (ShapeNetPart: train + val, as the
+  reference) and keeps the last epoch. The references select on test; pointea does not.
 
 the run folder (--output-dir): config.json, metrics.jsonl, checkpoints/last.pt,
 checkpoints/best.pt, test_metrics.json, training_curves.png. A folder holds one run:

@@ -68,7 +68,10 @@ def build_transforms(cfg: TrainConfig, train: bool) -> Callable:
     sphere. Classification takes the first ``num_points`` points (the recipe's first 1024 of the
     2048 HDF5 points); segmentation draws ``num_points`` at random (ShapeNetPart's text
     clouds have varying sizes; smaller ones are padded by repetition). Training adds
-    PCT's per-axis scale + shift and, when ``point_dropout`` > 0, random point dropout.
+    PCT's per-axis scale + shift and, when ``point_dropout`` > 0, random point dropout
+    (``augment``), then a random order of the points (``shuffle_points``, last, as the
+    reference loader does: farthest point sampling then starts at a random point).
+    Evaluation keeps the file order.
     """
     from torch_geometric.transforms import Compose
 
@@ -86,6 +89,8 @@ def build_transforms(cfg: TrainConfig, train: bool) -> Callable:
         steps.append(T.PCTScaleShift())
         if cfg.point_dropout:
             steps.append(T.RandomPointDropout(cfg.point_dropout))
+    if train and cfg.shuffle_points:
+        steps.append(T.RandomPermute())
     return Compose(steps)
 
 
@@ -121,28 +126,26 @@ def build_split(
 
 
 def build_task_data(cfg: TrainConfig, root: str | Path | None = None) -> TaskData:
-    """The train / val / test datasets of ``cfg.task`` with their transforms."""
+    """The train / val / test datasets of ``cfg.task`` with their transforms.
+
+    ``protocol="validation"``: train on ``train``, select on ``val``;
+    ``"full-train"``: train on ``trainval`` (every training shape); ``val`` is still
+    built (the trainer does not score it) and nothing is selected.
+    """
     root = Path(root) if root is not None else data_root(cfg)
-    tr, va, te = (build_split(cfg, s, root) for s in ("train", "val", "test"))
+    full = cfg.protocol == "full-train"
+    tr = build_split(cfg, "trainval" if full else "train", root, train=True)
+    va, te = (build_split(cfg, s, root) for s in ("val", "test"))
+    if full:
+        selected = "none (full-train protocol: the last epoch is kept)"
+    elif cfg.kind == "classification":
+        selected = f"val ({cfg.val_fraction:.0%} of train, split seed {cfg.split_seed})"
+    else:
+        selected = "val (ShapeNetPart's own)"
     if cfg.kind == "classification":
-        return TaskData(
-            tr,
-            va,
-            te,
-            tr.num_classes,
-            list(tr.class_names),
-            None,
-            f"val ({cfg.val_fraction:.0%} of train, split seed {cfg.split_seed})",
-        )
-    return TaskData(
-        tr,
-        va,
-        te,
-        tr.num_classes,
-        list(tr.categories),
-        [list(p) for p in tr.category_parts],
-        "val (ShapeNetPart's own)",
-    )
+        return TaskData(tr, va, te, tr.num_classes, list(tr.class_names), None, selected)
+    parts = [list(p) for p in tr.category_parts]
+    return TaskData(tr, va, te, tr.num_classes, list(tr.categories), parts, selected)
 
 
 def check_point_count(data: TaskData, cfg: TrainConfig) -> None:

@@ -217,14 +217,19 @@ def _train(cfg, ctx, run, *, resume, overwrite, progress, explicit, data, model_
         )
         state.global_step += len(loaders.train)
         scheduler.step()  # after the optimizer steps of the epoch
-        val = evaluate(
-            state.model, loaders.val, loss_fn=loss_fn, desc=f"epoch {epoch} val", **eval_kw
-        )
-        score = val.get(cfg.selection_metric)
-        score = -math.inf if score is None else float(score)
-        improved = score > state.best_metric
+        if cfg.protocol == "full-train":  # nothing is selected: the last epoch is kept
+            val, improved = {}, epoch == cfg.epochs
+        else:
+            val = evaluate(
+                state.model, loaders.val, loss_fn=loss_fn, desc=f"epoch {epoch} val", **eval_kw
+            )
+            score = val.get(cfg.selection_metric)
+            score = -math.inf if score is None else float(score)
+            improved = score > state.best_metric
+            if improved:
+                state.best_metric = score
         if improved:
-            state.best_metric, state.best_epoch = score, epoch
+            state.best_epoch = epoch
         record = {
             "epoch": epoch,
             "train_loss": stats["train_loss"],
@@ -448,10 +453,11 @@ def _test_best(state: TrainState, data: TaskData, test_loader, eval_kw) -> dict[
     return {
         "task": cfg.task,
         "split": "test",
+        "protocol": cfg.protocol,
         "checkpoint": "checkpoints/best.pt",
         "epoch": best_epoch,
         "selected_on": data.val_split,
-        f"val_{cfg.selection_metric}": best_metric,
+        f"val_{cfg.selection_metric}": best_metric if math.isfinite(best_metric) else None,
         **test,
     }
 
