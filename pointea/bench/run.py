@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=_default_device(),
         help="where the models run: cpu, cuda, cuda:1, ... (cuda when available)",
     )
-    p.add_argument("--chunk", type=int, default=65536, help="chunk size of the streaming runs")
+    p.add_argument("--chunk", type=int, default=16384, help="chunk size of the streaming runs")
     p.add_argument(
         "--memory-budget-gib",
         type=float,
