@@ -131,3 +131,9 @@ def test_ceilings_measured_once(tmp_path, monkeypatch):
     assert harness.ceilings(rep, args) == {"float32": 10.0, "bf16": 10.0}
     assert harness.ceilings(rep, args) == {"float32": 10.0, "bf16": 10.0}
     assert calls == ["float32", "bfloat16"]
+
+
+def test_flop_count_includes_in_place_addmm():
+    a, b, c = torch.randn(8, 4), torch.randn(4, 5), torch.randn(8, 5)
+    assert harness.count_flops(lambda: c.addmm_(a, b)) == 2 * 8 * 4 * 5
+    assert harness.count_flops(lambda: torch.addmm(c, a, b)) == 2 * 8 * 4 * 5

@@ -143,10 +143,18 @@ def count_flops(fn: Callable[[], Any]) -> int:
     """Floating-point operations of one call of ``fn`` (``torch.utils.flop_counter``)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    counter = FlopCounterMode(display=False)
+    # torch's counter knows addmm but not its in-place form, which pointea's layers use
+    # to accumulate products (LBR.forward_parts): counted here with the same formula
+    counter = FlopCounterMode(
+        display=False, custom_mapping={torch.ops.aten.addmm_: _inplace_addmm_flops}
+    )
     with counter:
         fn()
     return counter.get_total_flops()
+
+
+def _inplace_addmm_flops(self_shape, a_shape, b_shape, *args, out_shape=None, **kwargs) -> int:
+    return 2 * a_shape[0] * a_shape[1] * b_shape[1]
 
 
 def clouds(batch: int, points: int, seed: int = 0, device: str | torch.device = "cpu"):
