@@ -169,10 +169,16 @@ def _child_matmul(spec: dict) -> dict:
     device = spec.get("device", "cpu")
     dtype = getattr(torch, spec["dtype"])
     size = spec.get("size", 4096)
+    # a CPU without matrix units for the dtype (bf16 without AVX-512/AMX) is orders of
+    # magnitude slower: probe, and shrink the matrices to keep one product near a second
+    probe = torch.randn(512, 512, device=device).to(dtype)
+    rate = 2 * 512**3 / timed(lambda: probe @ probe, 1, device=device)[0]
+    while size > 512 and 2 * size**3 / rate > 1.0:
+        size //= 2
     a = torch.randn(size, size, device=device).to(dtype)
     b = torch.randn(size, size, device=device).to(dtype)
     sec, _ = timed(lambda: a @ b, spec["reps"], device=device)
-    return {"seconds": sec, "gflops": 2 * size**3 / sec / 1e9}
+    return {"seconds": sec, "gflops": 2 * size**3 / sec / 1e9, "size": size}
 
 
 # -------------------------------------------------------------------------- parent side
@@ -220,12 +226,17 @@ def ceilings(rep: Report, args) -> dict[str, float | None]:
     }
     rep.data["matmul_ceiling"] = found
     rows = [
-        [n, dtypes[n], f"{c['gflops']:.0f}" if "gflops" in c else c["error"]]
+        [
+            n,
+            dtypes[n],
+            str(c.get("size", "-")),
+            _num(c["gflops"]) if "gflops" in c else c["error"],
+        ]
         for n, c in found.items()
     ]
     rep.add(
-        f"## Matrix-product ceiling (4096 x 4096 on {args.device}, this run)\n\n"
-        + table(["precision", "dtype", "GFLOP/s"], rows)
+        f"## Matrix-product ceiling (square products up to 4096, on {args.device}, this run)\n\n"
+        + table(["precision", "dtype", "size", "GFLOP/s"], rows)
     )
     return {k: v.get("gflops") for k, v in found.items()}
 
@@ -236,8 +247,12 @@ def share(flops: float | None, seconds: float | None, ceiling: float | None) -> 
         return "-"
     achieved = flops / seconds / 1e9
     if not ceiling:
-        return f"{achieved:.0f}"
-    return f"{achieved:.0f} ({achieved / ceiling:.0%})"
+        return _num(achieved)
+    return f"{_num(achieved)} ({achieved / ceiling:.0%})"
+
+
+def _num(x: float) -> str:
+    return f"{x:.0f}" if x >= 10 else f"{x:.2g}"
 
 
 def machine_info(threads: int, device: str = "cpu") -> str:
