@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Run the pointea benchmark (see pointea/bench/run.py); same as `pointea-bench`."""
+"""Run the pointea benchmark (see pointea/bench/); same as `pointea-bench`."""
 
 from pointea.bench.run import main
 

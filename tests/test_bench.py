@@ -1,8 +1,13 @@
 """The benchmark's pieces run (tiny sizes); numbers themselves are not asserted."""
 
-import pytest
+import argparse
 
-from pointea.bench import run
+import pytest
+import torch
+
+from pointea.bench import harness, run
+from pointea.bench.models import _child_step
+from pointea.bench.scaling import _child_stream
 
 
 @pytest.mark.slow
@@ -18,8 +23,8 @@ def test_child_measurements_run():
         },
         threads=1,
     )
-    assert res["seconds"] > 0 and res["peak_bytes"] >= 0
-    step = run._child_step(
+    assert res["seconds"] > 0 and res["peak_bytes"] >= 0 and res["flops"] > 0
+    step = _child_step(
         {
             "model": "pct_cls_tiny",
             "attention": "self",
@@ -31,7 +36,7 @@ def test_child_measurements_run():
         }
     )
     assert step["seconds"] > 0 and step["flops"] > 0
-    dense = run._child_step(
+    dense = _child_step(
         {
             "model": "pct_cls",
             "impl": "dense",
@@ -40,9 +45,17 @@ def test_child_measurements_run():
             "points": 600,
             "mode": "infer",
             "reps": 1,
+            "amp": "bf16",
+            "count_flops": True,
         }
     )
-    assert dense["seconds"] > 0
+    assert dense["seconds"] > 0 and dense["flops"] > 0
+
+
+@pytest.mark.slow
+def test_stream_child_counts_flops():
+    res = _child_stream({"task": "segmentation", "n": 3000, "chunk": 1000, "amp": "bf16"})
+    assert res["seconds"] > 0 and res["flops"] > 1e9
 
 
 def test_failed_child_reports_error():
@@ -54,3 +67,73 @@ def test_table_format():
     text = run.table(["a", "bb"], [["1", "2"], ["333", "4"]])
     assert text.splitlines()[0] == "| a   | bb |"
     assert len({len(line) for line in text.splitlines()}) == 1
+
+
+def test_share_of_ceiling():
+    assert harness.share(2e9, 1.0, 4.0) == "2 (50%)"
+    assert harness.share(None, 1.0, 4.0) == "-"
+    assert harness.share(2e9, 1.0, None) == "2"
+
+
+def test_sections_registered_and_help_shows_defaults(capsys):
+    sections = run.load_sections()
+    assert {"attention", "models", "breakdown", "scaling"} <= set(sections)
+    assert {"matmul", "attention", "step", "breakdown", "seg_infer", "stream"} <= set(
+        harness.CHILDREN
+    )
+    with pytest.raises(SystemExit):
+        run.main(["--help"])
+    out = capsys.readouterr().out
+    assert "(default: cpu)" in out or "(default: cuda)" in out
+
+
+def test_section_registration_plugs_in(tmp_path):
+    @harness.section("test_only")
+    def section_test_only(rep, args):
+        rep.add(harness.table(["x"], [[args.device]]))
+
+    try:
+        assert run.main(["--sections", "test_only", "--output-dir", str(tmp_path)]) == 0
+        assert "| x" in (tmp_path / "benchmark.md").read_text()
+    finally:
+        del harness.SECTIONS["test_only"]
+
+
+def test_cuda_device_refused_without_cuda():
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    with pytest.raises(SystemExit):
+        run.main(["--device", "cuda", "--sections", "attention"])
+
+
+def test_autocast_and_timing_on_cpu():
+    with harness.autocast("cpu", "bf16"):
+        out = torch.ones(4, 4) @ torch.ones(4, 4)
+    assert out.dtype == torch.bfloat16
+    with harness.autocast("cpu", None):
+        assert (torch.ones(4, 4) @ torch.ones(4, 4)).dtype == torch.float32
+    with pytest.raises(ValueError, match="amp"):
+        harness.autocast("cpu", "fp8")
+    sec, peak = harness.timed(lambda: torch.ones(10).sum(), reps=2, device="cpu")
+    assert sec >= 0 and peak >= 0
+
+
+def test_ceilings_measured_once(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_measure(spec, threads, timeout=1800):
+        calls.append(spec["dtype"])
+        return {"seconds": 1.0, "gflops": 10.0}
+
+    monkeypatch.setattr(harness, "measure", fake_measure)
+    rep = harness.Report(tmp_path)
+    args = argparse.Namespace(device="cpu", threads=1)
+    assert harness.ceilings(rep, args) == {"float32": 10.0, "bf16": 10.0}
+    assert harness.ceilings(rep, args) == {"float32": 10.0, "bf16": 10.0}
+    assert calls == ["float32", "bfloat16"]
+
+
+def test_flop_count_includes_in_place_addmm():
+    a, b, c = torch.randn(8, 4), torch.randn(4, 5), torch.randn(8, 5)
+    assert harness.count_flops(lambda: c.addmm_(a, b)) == 2 * 8 * 4 * 5
+    assert harness.count_flops(lambda: torch.addmm(c, a, b)) == 2 * 8 * 4 * 5

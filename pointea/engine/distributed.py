@@ -200,6 +200,9 @@ class DistributedBatchNorm(nn.modules.batchnorm._BatchNorm):
         input ``(N, C)`` or ``(N, C, L)`` (any ``(N, C, *)``).
     """
 
+    # the processes it synchronises over (None: all); read by pointea.nn.fused
+    process_group = None
+
     def _check_input_dim(self, input: Tensor) -> None:
         if input.dim() < 2:
             raise InputError(f"DistributedBatchNorm expects (N, C, *), got {tuple(input.shape)}")

@@ -54,6 +54,15 @@ class LBR(nn.Sequential):
     def forward(self, x: Tensor) -> Tensor:  # noqa: D102 - Sequential semantics
         return super().forward(x)
 
+    def folded(self) -> tuple[Tensor, Tensor]:
+        """The linear map and the evaluation-mode BatchNorm as one affine map.
+
+        ``(weight, bias)`` with ``self.activate(F.linear(x, W, b)) ==
+        self[2](F.linear(x, weight, bias))`` in eval mode (up to rounding): the batch
+        norm's per-channel scale goes into the weight's rows and its shift into the bias.
+        """
+        return fold_batchnorm(self.linear.weight, self.linear.bias, self.norm)
+
     def activate(self, pre: Tensor) -> Tensor:
         """BatchNorm + activation of an already computed linear map ``pre``."""
         return self[2](self.norm(pre))
@@ -73,3 +82,24 @@ class LBR(nn.Sequential):
             else:  # mixed precision (autocast): in-place products are not cast
                 out = out + F.linear(part, weight)
         return self.activate(out)
+
+
+def fold_batchnorm(
+    weight: Tensor, bias: Tensor | None, norm: nn.BatchNorm1d
+) -> tuple[Tensor, Tensor]:
+    """``norm(F.linear(x, weight, bias))`` with running statistics as one affine map.
+
+    Returns ``(scale * weight, scale * (bias - running_mean) + beta)`` with
+    ``scale = gamma / sqrt(running_var + eps)`` (``gamma = 1``, ``beta = 0`` without affine
+    parameters): exact algebra, for inference only (training uses batch statistics).
+    """
+    if norm.running_mean is None or norm.running_var is None:
+        raise InputError("norm: folding needs running statistics (track_running_stats=True)")
+    scale = torch.rsqrt(norm.running_var + norm.eps)
+    shift = -norm.running_mean * scale
+    if norm.weight is not None:
+        scale = scale * norm.weight
+        shift = shift * norm.weight + norm.bias
+    if bias is not None:
+        shift = shift + scale * bias
+    return weight * scale.unsqueeze(1), shift

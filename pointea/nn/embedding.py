@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from ..errors import InputError
 from ..ops import CloudLayout, farthest_point_sample, knn_groups, layout_of, segment_max
-from .fused import batchnorm_relu_max, sign_of_weight
+from .fused import batchnorm_relu_max, fusable_norm, sign_of_weight
 
 
 class NeighborEmbedding(nn.Module):
@@ -112,13 +112,13 @@ class NeighborEmbedding(nn.Module):
         else:
             h = h + per_centre.index_select(0, edge_centre)
         h = F.relu(self.norm1(h), inplace=True)
-        if k_uniform is not None and type(self.norm2) is nn.BatchNorm1d and self.norm2.affine:
+        if k_uniform is not None and fusable_norm(self.norm2):
             # LBR + max fused; the sign flip makes every batch-norm scale non-negative
             sign = sign_of_weight(self.norm2)
             y = F.linear(h, self.lin2.weight * sign.unsqueeze(1))
             return batchnorm_relu_max(y, k_uniform, self.norm2, sign)
         h = F.relu(self.norm2(self.lin2(h)), inplace=True)
-        if k_uniform is not None:  # (synchronised batch norm in distributed training)
+        if k_uniform is not None:  # (a batch norm of another kind)
             # max (with indices) backpropagates by a scatter, amax by a dense mask: slower
             return h.view(-1, k_uniform, self.out_channels).max(dim=1).values
         return segment_max(h, edge_centre, centre.numel())

@@ -8,8 +8,35 @@ an activation-sized tensor costs as much as a small matrix product.
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+__all__ = ["batchnorm_relu_max", "fusable_norm", "sign_of_weight"]
+
+
+def fusable_norm(norm: nn.Module) -> bool:
+    """Whether :func:`batchnorm_relu_max` can stand in for ``norm`` followed by ReLU + max.
+
+    A plain affine :class:`~torch.nn.BatchNorm1d`, or a synchronised one: a
+    :class:`~torch.nn.SyncBatchNorm`, or any other batch norm that names the processes
+    it synchronises over in a ``process_group`` attribute (``None`` for all of them,
+    as pointea's ``DistributedBatchNorm`` does). Other subclasses (their own ``forward``)
+    take the plain layers.
+    """
+    if not isinstance(norm, nn.modules.batchnorm._BatchNorm) or not norm.affine:
+        return False
+    return type(norm) is nn.BatchNorm1d or hasattr(norm, "process_group")
+
+
+def _sync_group(norm: nn.Module):
+    """The process group whose batch ``norm`` shares in training, or ``None`` (local)."""
+    if not (norm.training and hasattr(norm, "process_group")):
+        return None
+    if not (dist.is_available() and dist.is_initialized()):
+        return None
+    group = norm.process_group or dist.group.WORLD
+    return group if dist.get_world_size(group) > 1 else None
 
 
 def batchnorm_relu_max(
@@ -29,6 +56,11 @@ def batchnorm_relu_max(
 
     Backward writes one dense ``(M * k, C)`` gradient (the batch statistics make it
     dense) instead of the three of autograd's max / ReLU / batch-norm backward.
+
+    A synchronised ``norm`` (see :func:`fusable_norm`) in training takes the statistics
+    of the rows of all its processes: forward all-reduces the per-channel sums and the
+    centred sums of squares, backward the two per-channel gradient sums, exactly as the
+    plain synchronised layer; its parameter gradients stay local (DDP averages them).
     """
     if sign is None:
         sign = sign_of_weight(norm)
@@ -39,7 +71,7 @@ def batchnorm_relu_max(
     if norm.training and norm.track_running_stats:
         factor = 1.0 / float(norm.num_batches_tracked) if norm.momentum is None else norm.momentum
     return _BatchNormReLUMax.apply(
-        y, norm.weight * sign, norm.bias, sign, k, norm, training, factor
+        y, norm.weight * sign, norm.bias, sign, k, norm, training, factor, _sync_group(norm)
     )
 
 
@@ -54,10 +86,24 @@ class _BatchNormReLUMax(torch.autograd.Function):
     # kernel is a fused, centred per-channel affine map (used for the backward)
 
     @staticmethod
-    def forward(ctx, y, weight, bias, sign, k, norm, training, factor):
+    def forward(ctx, y, weight, bias, sign, k, norm, training, factor, group):
         rows, channels = y.shape
         stat = weight.dtype
-        if training:
+        total = rows
+        if training and group is not None:
+            mean, var, total = _global_moments(y.to(stat), group)
+            if total <= 1:
+                raise ValueError(
+                    f"batch norm: expected more than 1 value per channel when training, "
+                    f"got {total} rows over all processes"
+                )
+            normed = F.batch_norm(y, mean, var, weight, bias, False, 0.0, norm.eps)
+            if factor:
+                with torch.no_grad():
+                    unbiased = var * (total / (total - 1))
+                    norm.running_mean.mul_(1 - factor).add_(sign * mean, alpha=factor)
+                    norm.running_var.mul_(1 - factor).add_(unbiased, alpha=factor)
+        elif training:
             if rows <= 1:
                 raise ValueError(
                     f"batch norm: expected more than 1 value per channel when training, "
@@ -83,6 +129,7 @@ class _BatchNormReLUMax(torch.autograd.Function):
         scaled = (y_top.to(stat) - mean) * invstd  # the normalised maxima
         ctx.save_for_backward(y, index, scaled, out, weight, mean, var, invstd)
         ctx.training, ctx.k, ctx.eps = training, k, norm.eps
+        ctx.group, ctx.total = group, total
         return out
 
     @staticmethod
@@ -94,12 +141,16 @@ class _BatchNormReLUMax(torch.autograd.Function):
         grad_bias = grad.sum(dim=0)
         grad_weight = (grad * scaled).sum(dim=0)
         if ctx.training:
+            sums = torch.stack([grad_bias, grad_weight])
+            if ctx.group is not None:  # the statistics were those of all processes' rows
+                sums = sums.clone()
+                dist.all_reduce(sums, group=ctx.group)
             # the batch statistics spread the gradient over every row:
             # d y = invstd * (d xhat - mean(d xhat) - xhat * mean(d xhat * xhat)), and
             # d xhat is non-zero only at the maxima, so the means are per-channel sums;
             # the dense part, xhat * (-invstd * c2) - invstd * c1, is one batch-norm pass
-            c1 = weight * grad_bias / rows
-            c2 = weight * grad_weight / rows
+            c1 = weight * sums[0] / ctx.total
+            c2 = weight * sums[1] / ctx.total
             grad_y = F.batch_norm(y, mean, var, -c2 * invstd, -c1 * invstd, False, 0.0, ctx.eps)
         else:
             grad_y = torch.zeros_like(y)
@@ -112,5 +163,27 @@ class _BatchNormReLUMax(torch.autograd.Function):
             flat = torch.arange(index.size(0), device=index.device).unsqueeze(1) * ctx.k + index
             flat = (flat * channels + torch.arange(channels, device=index.device)).view(-1)
             values = grad_y.view(-1).take(flat).add_(at_max.view(-1))
-            grad_y.view(-1).put_(flat, values)
-        return grad_y, grad_weight, grad_bias, None, None, None, None, None
+            _write_at(grad_y.view(-1), flat, values)
+        return grad_y, grad_weight, grad_bias, None, None, None, None, None, None
+
+
+def _write_at(flat_out: Tensor, index: Tensor, values: Tensor) -> None:
+    """``flat_out[index] = values`` for distinct ``index``: ``put_``, or, when
+    deterministic algorithms are requested, ``index_put_`` (no accumulation), which has a
+    deterministic kernel on every device (CUDA has none for ``put_``)."""
+    if torch.are_deterministic_algorithms_enabled():
+        flat_out.index_put_((index,), values)
+    else:
+        flat_out.put_(index, values)
+
+
+def _global_moments(y: Tensor, group) -> tuple[Tensor, Tensor, int]:
+    """Per-channel mean and biased variance of the rows of ``y`` on all processes."""
+    channels = y.size(1)
+    first = torch.cat([y.sum(dim=0), y.new_tensor([y.size(0)])])
+    dist.all_reduce(first, group=group)
+    total = int(first[-1].item())
+    mean = first[:channels] / total
+    var = (y - mean).square_().sum(dim=0)
+    dist.all_reduce(var, group=group)
+    return mean, var / total, total
