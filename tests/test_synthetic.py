@@ -119,7 +119,8 @@ def test_ensure_synthetic_generates_once_and_regenerates_on_change(tmp_path, mon
     assert root == tmp_path and (tmp_path / CLS / syn.MARKER).is_file()
     calls = []
     real = syn.write_classification
-    monkeypatch.setattr(syn, "write_classification",
+    # ensure_synthetic lives in synthetic/cache.py and calls the writer from there
+    monkeypatch.setattr(syn.cache, "write_classification",
                         lambda *a, **k: calls.append(k) or real(*a, **k))
     ensure_synthetic("modelnet40", tmp_path, seed=0, **SMALL_CLS)
     assert calls == []
