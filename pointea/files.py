@@ -131,6 +131,9 @@ def staging_folder(final: str | os.PathLike) -> Iterator[Path]:
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
     try:
+        os.chmod(
+            tmp, 0o777 & ~_umask()
+        )  # mkdtemp makes 0700; a published folder gets the usual mode
         yield tmp
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
