@@ -278,3 +278,11 @@ def test_folder_without_marker_is_moved_aside_never_deleted(tmp_path, capsys):
     assert len(aside) == 1 and (aside[0] / "mine.txt").read_text() == "user data"
     assert "nothing deleted" in capsys.readouterr().err
     assert (tmp_path / CLS / syn.MARKER).is_file()
+
+
+def test_unwritable_root_is_one_line_not_a_traceback(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert data_main(["synthetic", "--task", "modelnet40", "--root", str(blocker / "sub")]) == 1
+    err = capsys.readouterr().err
+    assert "cannot write the synthetic modelnet40 set" in err and "Traceback" not in err

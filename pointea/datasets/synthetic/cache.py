@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ...errors import InputError
+from ...errors import DataError, InputError
 from ...files import FileLock
 from .shapes import SEGMENTATION_CATEGORIES
 from .writers import (
@@ -124,7 +124,7 @@ def ensure_synthetic(
         ``ShapeNetPart(root)``.
     """
     key = resolve_task(task)
-    writer, folder_name = _writer(key)
+    _, folder_name = _writer(key)
     defaults = synthetic_defaults(key)
     unknown = set(sizes) - set(defaults)
     if unknown:
@@ -148,44 +148,56 @@ def ensure_synthetic(
                 f"({_describe(marker.get('seed'), marker['params'])})"
             )
         return root
-    root.mkdir(parents=True, exist_ok=True)
-    with FileLock(root / f".{folder_name}.lock", on_wait=say):
-        marker = read_marker(folder)  # another process may have generated meanwhile
-        if _usable(marker, key, seed, asked):
-            return root
-        base, base_seed = dict(defaults), 0
-        if marker is None and (folder.exists() or folder.is_symlink()):
-            aside = folder.with_name(f"{folder_name}.unmarked-{time.strftime('%Y%m%d-%H%M%S')}")
-            os.replace(folder, aside)
-            say(
-                f"{folder} has no pointea marker (not a set made by this generator); "
-                f"moved it to {aside.name} (nothing deleted) and generating a new one"
-            )
-        elif (
-            marker is not None
-            and marker.get("task") == key
-            and set(marker["params"]) <= set(defaults)
-        ):
-            base.update(marker["params"])
-            base_seed = marker.get("seed", 0)
-        params = {**base, **asked}
-        use_seed = base_seed if seed is None else seed
-        if marker is None:
-            how = "generating"
-        elif marker.get("version") != GENERATOR_VERSION:
-            how = (
-                f"regenerating (its marker says generator version {marker.get('version')}, "
-                f"this is version {GENERATOR_VERSION}):"
-            )
-        else:
-            how = (
-                "regenerating as asked (it was made with "
-                + _describe(marker.get("seed"), marker["params"])
-                + "):"
-            )
-        say(f"{how} synthetic {key} set in {folder} with {_describe(use_seed, params)}")
-        writer(root, seed=use_seed, overwrite=True, **params)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with FileLock(root / f".{folder_name}.lock", on_wait=say):
+            marker = read_marker(folder)  # another process may have generated meanwhile
+            if not _usable(marker, key, seed, asked):
+                _regenerate(root, key, marker, seed, asked, say)
+    except OSError as exc:
+        raise DataError(
+            f"{folder}: cannot write the synthetic {key} set there: {exc.strerror or exc}"
+        ) from exc
     return root
+
+
+def _regenerate(
+    root: Path,
+    key: str,
+    marker: dict[str, Any] | None,
+    seed: int | None,
+    asked: dict[str, Any],
+    say: Callable[[str], None],
+) -> None:
+    """Write the set of ``key`` under ``root`` (the caller holds the lock)."""
+    writer, folder_name = _writer(key)
+    folder = root / folder_name
+    defaults = synthetic_defaults(key)
+    base, base_seed = dict(defaults), 0
+    if marker is None and (folder.exists() or folder.is_symlink()):
+        aside = folder.with_name(f"{folder_name}.unmarked-{time.strftime('%Y%m%d-%H%M%S')}")
+        os.replace(folder, aside)
+        say(
+            f"{folder} has no pointea marker (not a set made by this generator); "
+            f"moved it to {aside.name} (nothing deleted) and generating a new one"
+        )
+    elif marker is not None and set(marker["params"]) <= set(defaults):
+        base.update(marker["params"])  # keep the sizes and seed the set was made with
+        base_seed = marker.get("seed", 0)
+    params = {**base, **asked}
+    use_seed = base_seed if seed is None else seed
+    if marker is None:
+        how = "generating"
+    elif marker.get("version") != GENERATOR_VERSION:
+        how = (
+            f"regenerating (its marker says generator version {marker.get('version')}, "
+            f"this is version {GENERATOR_VERSION}):"
+        )
+    else:
+        made = _describe(marker.get("seed"), marker["params"])
+        how = f"regenerating as asked (it was made with {made}):"
+    say(f"{how} synthetic {key} set in {folder} with {_describe(use_seed, params)}")
+    writer(root, seed=use_seed, overwrite=True, **params)
 
 
 def _usable(
