@@ -4,7 +4,8 @@ One implementation of each, used by checkpoints, run folders, dataset downloads 
 synthetic sets:
 
 * :func:`atomic_write` (and :func:`atomic_write_bytes` / :func:`atomic_write_text` /
-  :func:`atomic_write_json`): the bytes go to a temporary ``.<name>.<random>.tmp`` file in
+  :func:`atomic_write_json`, and :func:`atomic_path` for writers that need a file name):
+  the bytes go to a temporary ``.<name>.<random>.tmp`` file in
   the destination folder, are flushed and fsynced, then :func:`os.replace` moves the file
   over the destination and the folder is fsynced. A reader, or a process killed
   mid-write, sees the old complete file or the new complete file, never a partial one.
@@ -35,6 +36,7 @@ from typing import IO, Any
 from .errors import PointeaError
 
 __all__ = [
+    "atomic_path",
     "atomic_write",
     "atomic_write_bytes",
     "atomic_write_text",
@@ -53,37 +55,55 @@ TEMP_SUFFIX = ".tmp"
 
 
 # --------------------------------------------------------------------------- files
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; when the block ends, it becomes ``path``.
+
+    For writers that want a file name rather than a file object (``torch.save`` through
+    fsspec, h5py, ...). The file written there is fsynced, given the usual permissions
+    and renamed over ``path``; if the block raises, the temporary file is removed, ``path``
+    is left as it was and the exception propagates (an :class:`OSError` re-raised with
+    ``path`` named in its message).
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise OSError(exc.errno, f"could not write {path}: {exc.strerror or exc}") from exc
+    tmp = Path(name)
+    try:
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(exc, OSError):
+            raise OSError(exc.errno, f"could not write {path}: {exc.strerror or exc}") from exc
+        raise
+    _fsync_folder(path.parent)
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
     """Call ``write(f)`` on a temporary file next to ``path``, then move it into place.
 
     If ``write`` raises, the temporary file is removed, ``path`` is left as it was and
     the exception propagates. An :class:`OSError` (disk full, folder not writable) is
-    re-raised with the destination named in its message.
+    re-raised with the destination named in its message (see :func:`atomic_path`).
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
     """
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
-    except OSError as exc:
-        raise OSError(exc.errno, f"could not write {path}: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise OSError(exc.errno, f"could not write {path}: {exc.strerror or exc}") from exc
-        raise
-    _fsync_folder(path.parent)
-    return path
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        write(f)
+    return Path(path)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

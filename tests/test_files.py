@@ -14,6 +14,7 @@ from pointea.files import (
     FileLock,
     LockTimeout,
     atomic_folder,
+    atomic_path,
     atomic_write,
     atomic_write_bytes,
     atomic_write_json,
@@ -127,3 +128,18 @@ def test_lock_is_not_reentrant_and_validates_timeout(tmp_path):
         FileLock(tmp_path / ".lock", timeout=-1)
     with pytest.raises(OSError):
         FileLock(tmp_path / "missing" / ".lock").acquire()
+
+
+def test_atomic_path_for_writers_that_need_a_name(tmp_path):
+    import torch
+
+    out = tmp_path / "data.pt"
+    with atomic_path(out) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.startswith(".data.pt.") and not out.exists()
+        torch.save({"x": torch.arange(3)}, str(tmp))
+    assert torch.load(out, weights_only=True)["x"].tolist() == [0, 1, 2]
+    with pytest.raises(ValueError), atomic_path(out) as tmp:
+        tmp.write_bytes(b"half")
+        raise ValueError("writer failed")
+    assert torch.load(out, weights_only=True)["x"].tolist() == [0, 1, 2]
+    assert _names(tmp_path) == ["data.pt"]
