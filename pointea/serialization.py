@@ -1,8 +1,10 @@
 """Atomic writes and safe reads of torch files.
 
-``atomic_torch_save`` writes to a temporary file in the destination folder, flushes and
-fsyncs it, then renames it over the destination: a reader (or a run killed mid-write)
-sees either the old complete file or the new complete file, never a partial one.
+``atomic_torch_save`` writes through :func:`pointea.files.atomic_write`: a temporary file
+in the destination folder, flushed and fsynced, then renamed over the destination, so a
+reader (or a run killed mid-write) sees either the old complete file or the new complete
+file, never a partial one. (``atomic_write`` is re-exported here for older imports; new
+code imports it from :mod:`pointea.files`.)
 
 ``safe_torch_load`` only ever unpickles with ``weights_only=True``: tensors, numbers,
 strings, lists, tuples and dicts. A file carrying code is refused with a
@@ -11,56 +13,17 @@ strings, lists, tuples and dicts. A file carrying code is refused with a
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import torch
 
 from .errors import CheckpointError
+from .files import atomic_write
 
 __all__ = ["atomic_write", "atomic_torch_save", "safe_torch_load"]
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
-    """Call ``write(f)`` on a temporary file next to ``path``, then move it into place.
-
-    Raises :class:`OSError` (disk full, folder not writable) with the destination named;
-    the previous file at ``path``, if any, is left untouched in that case.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise OSError(exc.errno, f"could not write {path}: {exc.strerror or exc}") from exc
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:

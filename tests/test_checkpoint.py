@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+import pointea.files as files
 import pointea.serialization as serialization
 from pointea.engine.checkpoint import (
     CHECKPOINT_FORMAT,
@@ -148,7 +149,7 @@ def test_unwritable_folder_is_a_clear_error(tmp_path, monkeypatch):
     def read_only(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path))
 
-    monkeypatch.setattr(serialization.tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(files.tempfile, "mkstemp", read_only)  # atomic_write lives in files
     with pytest.raises(TrainingError, match="Permission denied"):
         save_checkpoint(_ckpt(epoch=2), path)
     monkeypatch.undo()

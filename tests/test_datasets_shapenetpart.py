@@ -271,3 +271,20 @@ def test_crlf_and_trailing_whitespace_are_read(sn_text):
     path.write_bytes(f"0.5 0 0 0 0 1 {part}.000000  \r\n1 2 3 0 1 0 {part}\t\r\n\r\n".encode())
     d = ShapeNetPart(root, "test")[0]
     assert d.pos.tolist() == [[0.5, 0, 0], [1, 2, 3]] and d.y.tolist() == [part, part]
+
+
+def test_category_index_accepts_every_form():
+    from pointea.datasets.shapenetpart import category_index
+
+    names = list(SHAPENET_CATEGORIES)
+    for i, (name, synset) in enumerate(SHAPENET_CATEGORIES.items()):
+        assert category_index(i) == i  # int
+        assert category_index(np.int64(i)) == i  # numpy int
+        assert category_index(str(i)) == i  # digit string
+        assert category_index(f" {i} ") == i
+        assert category_index(name) == i and category_index(name.upper()) == i  # name
+        assert category_index(synset) == i  # synset, leading zero kept
+    assert names[category_index("03001627")] == "Chair"
+    for bad in (-1, 16, "16", "Sofa", "", True, "0300162"):
+        with pytest.raises(InputError, match="category"):
+            category_index(bad)

@@ -28,11 +28,22 @@ def _zip_folder(folder: Path, arcroot: str) -> bytes:
     return buf.getvalue()
 
 
+def _pin(monkeypatch, key: str, payload: bytes) -> dl.ArchiveInfo:
+    """Record ``payload``'s size and sha256 as the published ones of archive ``key``."""
+    info = dataclasses.replace(dl.ARCHIVES[key], size_bytes=len(payload),
+                               sha256=hashlib.sha256(payload).hexdigest())
+    monkeypatch.setitem(dl.ARCHIVES, key, info)
+    return info
+
+
 @pytest.fixture
-def modelnet_zip(tmp_path_factory) -> bytes:
+def modelnet_zip(tmp_path_factory, monkeypatch) -> bytes:
+    """A tiny ModelNet40 zip, pinned as the published archive (the real one is pinned)."""
     src = tmp_path_factory.mktemp("src")
     write_modelnet_hdf5(src)
-    return _zip_folder(src / MN_HDF5, MN_HDF5)
+    payload = _zip_folder(src / MN_HDF5, MN_HDF5)
+    _pin(monkeypatch, "modelnet40", payload)
+    return payload
 
 
 class FakeNet:
@@ -104,6 +115,7 @@ def test_error_page_is_not_taken_for_the_archive(tmp_path, monkeypatch, modelnet
 
 def test_unsafe_downloaded_archive_is_deleted(tmp_path, monkeypatch):
     payload = _zip_with({"modelnet40_ply_hdf5_2048/a.txt": b"1", "../evil": b"x"})
+    _pin(monkeypatch, "modelnet40", payload)
     monkeypatch.setattr(dl, "open_url", FakeNet({URLS[0]: payload}))
     with pytest.raises(DownloadError, match="refused.*\n.*downloaded archive was deleted"):
         dl.download_archive("modelnet40", tmp_path, progress=False)
@@ -168,13 +180,14 @@ def test_hand_placed_archive_is_used_without_network(tmp_path, monkeypatch, mode
     monkeypatch.setattr(dl, "open_url", no_network)
     (tmp_path / "modelnet40_ply_hdf5_2048.zip").write_bytes(modelnet_zip)
     assert len(ModelNet40(tmp_path, "test", download=True)) == 5
-    # a hand-placed file with a known, wrong checksum is deleted and reported
+    # issue 17: a hand-placed archive is never deleted, neither after extraction ...
+    assert (tmp_path / "modelnet40_ply_hdf5_2048.zip").read_bytes() == modelnet_zip
+    # ... nor when its checksum is wrong: that is reported and the file left in place
     shutil.rmtree(tmp_path / MN_HDF5)
-    (tmp_path / "modelnet40_ply_hdf5_2048.zip").write_bytes(modelnet_zip)
     info = dataclasses.replace(dl.ARCHIVES["modelnet40"], sha256="1" * 64)
-    with pytest.raises(DownloadError, match="checksum mismatch.*deleted"):
+    with pytest.raises(DownloadError, match="checksum mismatch.*left in place"):
         dl.download_archive(info, tmp_path)
-    assert not (tmp_path / "modelnet40_ply_hdf5_2048.zip").exists()
+    assert (tmp_path / "modelnet40_ply_hdf5_2048.zip").read_bytes() == modelnet_zip
 
 
 def test_published_hdf5_data_folder_is_renamed(tmp_path, monkeypatch, tmp_path_factory):
@@ -283,7 +296,7 @@ def test_interrupted_extraction_leaves_nothing_that_looks_complete(
         shutil.copyfileobj.__wrapped__(src, dst, length) if hasattr(
             shutil.copyfileobj, "__wrapped__") else dst.write(src.read())
 
-    monkeypatch.setattr(dl.shutil, "copyfileobj", dying_copy)
+    monkeypatch.setattr(shutil, "copyfileobj", dying_copy)
     with pytest.raises(KeyboardInterrupt):
         dl.extract_archive(archive, target, MN_HDF5)
     assert _leftovers(target) == []
@@ -316,3 +329,139 @@ def test_cli_download(tmp_path, monkeypatch, modelnet_zip, capsys):
     assert rc == 1 and "shapenetcore_partanno_segmentation_benchmark_v0_normal.zip" in err
     assert data_main(["download", "nonsense", "--root", str(tmp_path)]) == 1
     assert "unknown archive" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------- issue 17: data items
+def test_cli_never_deletes_an_archive_placed_by_hand(tmp_path, monkeypatch, modelnet_zip):
+    def no_network(*a, **k):
+        raise AssertionError("network used")
+
+    monkeypatch.setattr(dl, "open_url", no_network)
+    placed = tmp_path / "modelnet40_ply_hdf5_2048.zip"
+    placed.write_bytes(modelnet_zip)
+    assert data_main(["download", "modelnet40", "--root", str(tmp_path), "--no-progress"]) == 0
+    assert (tmp_path / MN_HDF5 / "shape_names.txt").is_file()
+    assert placed.read_bytes() == modelnet_zip  # no --keep-archive, still there
+
+
+def test_downloaded_archive_is_removed_unless_kept(tmp_path, monkeypatch, modelnet_zip):
+    monkeypatch.setattr(dl, "open_url", FakeNet({URLS[0]: modelnet_zip}))
+    dl.download_archive("modelnet40", tmp_path / "a", progress=False)
+    assert not (tmp_path / "a" / "modelnet40_ply_hdf5_2048.zip").exists()
+    dl.download_archive("modelnet40", tmp_path / "b", progress=False, keep_archive=True)
+    assert (tmp_path / "b" / "modelnet40_ply_hdf5_2048.zip").read_bytes() == modelnet_zip
+
+
+def test_published_checksums_are_recorded_where_known():
+    mn = dl.ARCHIVES["modelnet40"]
+    assert mn.size_bytes == 435_212_151
+    assert mn.sha256 is not None and len(mn.sha256) == 64 and int(mn.sha256, 16) >= 0
+    assert "tensorflow_graphics" in mn.checksum_source
+    for info in dl.ARCHIVES.values():  # a checksum always comes with its source
+        assert (info.sha256 is None) == (info.checksum_source == "")
+
+
+def test_real_checksum_is_verified_after_download(tmp_path, monkeypatch, tmp_path_factory):
+    # the recorded size/sha256 of the real archive refuse anything else from any mirror
+    src = tmp_path_factory.mktemp("src")
+    write_modelnet_hdf5(src)
+    fake = _zip_folder(src / MN_HDF5, MN_HDF5)
+    monkeypatch.setattr(dl, "open_url", FakeNet({u: fake for u in URLS}))
+    with pytest.raises(DownloadError, match="size mismatch") as info:
+        dl.download_archive("modelnet40", tmp_path, progress=False)
+    assert "435212151" in str(info.value) and _leftovers(tmp_path) == []
+    # a hand-placed copy of the wrong size is refused too, and kept
+    placed = tmp_path / "modelnet40_ply_hdf5_2048.zip"
+    placed.write_bytes(fake)
+    with pytest.raises(DownloadError, match="size mismatch.*left in place"):
+        dl.download_archive("modelnet40", tmp_path, progress=False)
+    assert placed.read_bytes() == fake
+
+
+def test_archive_without_checksum_says_so(tmp_path, monkeypatch, capsys, tmp_path_factory):
+    src = tmp_path_factory.mktemp("src")
+    write_shapenet_hdf5(src, folder_name="hdf5_data")
+    payload = _zip_folder(src / "hdf5_data", "hdf5_data")
+    info = dl.ARCHIVES["shapenetpart_hdf5"]
+    assert info.sha256 is None
+    monkeypatch.setattr(dl, "open_url", FakeNet({info.urls[0]: payload}))
+    dl.download_archive("shapenetpart_hdf5", tmp_path / "a", progress=False)
+    assert "shapenet_part_seg_hdf5_data.zip has no published checksum" in capsys.readouterr().err
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / info.filename).write_bytes(payload)
+    dl.download_archive("shapenetpart_hdf5", tmp_path / "b", progress=False)
+    assert "unverified" in capsys.readouterr().err
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / info.filename).write_bytes(payload)
+    dl.download_archive("shapenetpart_hdf5", tmp_path / "c", progress=False, quiet=True)
+    assert capsys.readouterr().err == ""
+
+
+CHAIN = [
+    _member("ds", tarfile.DIRTYPE),
+    _member("ds/x", tarfile.SYMTYPE, "."),
+    _member("ds/x/x/x/y", tarfile.SYMTYPE, "../../.."),
+    _member("ds/x/x/x/y/escaped.txt"),
+]
+
+
+def test_tar_link_chain_is_refused_by_pointeas_own_check(tmp_path):
+    from pointea.datasets.extract import check_tar_members
+
+    with pytest.raises(DownloadError, match="leaves the target"):
+        check_tar_members(CHAIN, tmp_path / "a.tar")
+    # the link alone, without the file through it, is refused as well
+    with pytest.raises(DownloadError, match=r"ds/x/x/x/y.*leaves the target"):
+        check_tar_members(CHAIN[:3], tmp_path / "a.tar")
+
+
+def test_tar_link_chain_refused_without_the_stdlib_filter(tmp_path, monkeypatch):
+    # Python 3.10.0-3.10.11 / 3.11.0-3.11.3 have no filter="data": pointea alone must hold
+    monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    archive = tmp_path / "a.tar"
+    _tar_with(archive, list(CHAIN), {"ds/x/x/x/y/escaped.txt": b"pwned"})
+    target = tmp_path / "deep" / "er" / "out"
+    with pytest.raises(DownloadError, match="leaves the target"):
+        dl.extract_archive(archive, target, "folder")
+    assert not list(tmp_path.rglob("escaped.txt"))
+    assert not (target / "folder").exists() and _leftovers(target) == []
+
+
+@pytest.mark.parametrize(
+    "members, match",
+    [
+        # a link through a link that points back up: x -> . makes y = x/.. the parent
+        ([_member("x", tarfile.SYMTYPE, "."), _member("y", tarfile.SYMTYPE, "x/..")],
+         "leaves the target"),
+        # a loop
+        ([_member("a", tarfile.SYMTYPE, "b"), _member("b", tarfile.SYMTYPE, "a"),
+          _member("a/f")], "loop"),
+        # fine when made, redirected later: b = a/../.. is root while a -> s/t ...
+        ([_member("a", tarfile.SYMTYPE, "s/t"), _member("b", tarfile.SYMTYPE, "a/../.."),
+          _member("a", tarfile.SYMTYPE, ".")], "leaves the target"),
+        # a regular file written through a link that points outside
+        ([_member("d", tarfile.DIRTYPE), _member("d/l", tarfile.SYMTYPE, "../x"),
+          _member("l2", tarfile.SYMTYPE, "d/l/../.."), _member("l2/f")], "leaves the target"),
+        # hard links must name a file extracted before them
+        ([_member("d/h", tarfile.LNKTYPE, "d/missing")], "hard link"),
+        ([_member("x", tarfile.SYMTYPE, "."), _member("h", tarfile.LNKTYPE, "x/x")],
+         "hard link"),
+    ],
+)
+def test_tar_link_tricks_are_refused(tmp_path, members, match):
+    from pointea.datasets.extract import check_tar_members
+
+    with pytest.raises(DownloadError, match=match):
+        check_tar_members(members, tmp_path / "a.tar")
+
+
+def test_tar_internal_links_still_extract(tmp_path):
+    from pointea.datasets.extract import check_tar_members
+
+    ok = [_member("d/a.txt"), _member("d/x", tarfile.SYMTYPE, "."),
+          _member("d/x/x/b", tarfile.SYMTYPE, "a.txt"), _member("d/h", tarfile.LNKTYPE, "d/a.txt")]
+    check_tar_members(ok, tmp_path / "a.tar")
+    archive = tmp_path / "a.tar"
+    _tar_with(archive, ok, {"d/a.txt": b"hello"})
+    out = dl.extract_archive(archive, tmp_path / "out", "folder")
+    assert (out / "b").read_bytes() == b"hello" and (out / "h").read_bytes() == b"hello"

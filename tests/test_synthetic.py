@@ -119,7 +119,8 @@ def test_ensure_synthetic_generates_once_and_regenerates_on_change(tmp_path, mon
     assert root == tmp_path and (tmp_path / CLS / syn.MARKER).is_file()
     calls = []
     real = syn.write_classification
-    monkeypatch.setattr(syn, "write_classification",
+    # ensure_synthetic lives in synthetic/cache.py and calls the writer from there
+    monkeypatch.setattr(syn.cache, "write_classification",
                         lambda *a, **k: calls.append(k) or real(*a, **k))
     ensure_synthetic("modelnet40", tmp_path, seed=0, **SMALL_CLS)
     assert calls == []
@@ -209,3 +210,79 @@ def test_concurrent_callers_generate_once(tmp_path):
         sums = pool.starmap(_ensure_in_process, [(tmp_path, 5), (tmp_path, 5)])
     assert sums[0] == sums[1]
     assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 1
+
+
+# ----------------------------------------------------------------- issue 17: custom sets
+def _marker(root, folder=SEG):
+    return json.loads((root / folder / syn.MARKER).read_text())
+
+
+def test_custom_set_made_by_the_cli_is_used_not_regenerated(tmp_path, capsys):
+    # `pointea-data synthetic` with custom sizes, then what `pointea-seg --synthetic
+    # --data-root X` does: ensure_synthetic(task, root=X) with no sizes and no seed
+    assert data_main(["synthetic", "--task", "shapenetpart", "--root", str(tmp_path),
+                      "--seed", "3", "--train-per-category", "2", "--val-per-category", "1",
+                      "--test-per-category", "1", "--points", "64"]) == 0
+    before = _marker(tmp_path)
+    files = sorted(p.name for p in (tmp_path / SEG / "02691156").iterdir())
+    capsys.readouterr()
+    assert ensure_synthetic("shapenetpart", root=tmp_path) == tmp_path
+    assert _marker(tmp_path) == before and before["seed"] == 3
+    assert sorted(p.name for p in (tmp_path / SEG / "02691156").iterdir()) == files
+    err = capsys.readouterr().err
+    assert "using the existing synthetic shapenetpart set" in err and "seed 3" in err
+    assert len(ShapeNetPart(tmp_path, "train")) == 5 * 2
+    # the CLI run again without sizes keeps it too, and reports the set's own seed
+    assert data_main(["synthetic", "--task", "shapenetpart", "--root", str(tmp_path)]) == 0
+    assert _marker(tmp_path) == before and "(seed 3)" in capsys.readouterr().out
+
+
+def test_default_sized_set_is_reused_silently(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(syn.cache, "synthetic_defaults", lambda task: dict(
+        syn.synthetic_defaults(task), **SMALL_CLS))
+    ensure_synthetic("modelnet40", tmp_path)
+    assert "generating synthetic modelnet40" in capsys.readouterr().err
+    ensure_synthetic("modelnet40", tmp_path)
+    assert capsys.readouterr().err == ""
+
+
+def test_stale_generator_version_is_regenerated_with_its_sizes(tmp_path, capsys):
+    ensure_synthetic("modelnet40", tmp_path, seed=4, **SMALL_CLS)
+    marker = _marker(tmp_path, CLS)
+    marker["version"] = syn.GENERATOR_VERSION - 1
+    (tmp_path / CLS / syn.MARKER).write_text(json.dumps(marker))
+    capsys.readouterr()
+    ensure_synthetic("modelnet40", tmp_path)
+    err = capsys.readouterr().err
+    assert f"generator version {syn.GENERATOR_VERSION - 1}" in err and "regenerating" in err
+    fresh = _marker(tmp_path, CLS)
+    assert fresh["version"] == syn.GENERATOR_VERSION
+    assert fresh["seed"] == 4 and fresh["params"] == marker["params"]
+
+
+def test_asking_for_other_sizes_regenerates_and_says_so(tmp_path, capsys):
+    ensure_synthetic("modelnet40", tmp_path, seed=2, **SMALL_CLS)
+    capsys.readouterr()
+    ensure_synthetic("modelnet40", tmp_path, test_per_class=1)
+    assert "regenerating as asked" in capsys.readouterr().err
+    m = _marker(tmp_path, CLS)
+    assert m["seed"] == 2 and m["params"] == {**SMALL_CLS, "num_classes": 12, "test_per_class": 1}
+
+
+def test_folder_without_marker_is_moved_aside_never_deleted(tmp_path, capsys):
+    own = tmp_path / CLS
+    own.mkdir()
+    (own / "mine.txt").write_text("user data")
+    ensure_synthetic("modelnet40", tmp_path, **SMALL_CLS)
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith(f"{CLS}.unmarked-")]
+    assert len(aside) == 1 and (aside[0] / "mine.txt").read_text() == "user data"
+    assert "nothing deleted" in capsys.readouterr().err
+    assert (tmp_path / CLS / syn.MARKER).is_file()
+
+
+def test_unwritable_root_is_one_line_not_a_traceback(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert data_main(["synthetic", "--task", "modelnet40", "--root", str(blocker / "sub")]) == 1
+    err = capsys.readouterr().err
+    assert "cannot write the synthetic modelnet40 set" in err and "Traceback" not in err

@@ -22,7 +22,13 @@ __all__ = ["main"]
 
 
 def _cmd_synthetic(args: argparse.Namespace) -> int:
-    from ..datasets.synthetic import ensure_synthetic
+    from ..datasets.synthetic import (
+        CLS_FOLDER,
+        SEG_FOLDER,
+        ensure_synthetic,
+        read_marker,
+        resolve_task,
+    )
 
     sizes: dict[str, Any] = {}
     if args.task in ("modelnet40", "classification"):
@@ -34,7 +40,9 @@ def _cmd_synthetic(args: argparse.Namespace) -> int:
             if getattr(args, k) is not None:
                 sizes[k] = getattr(args, k)
     root = ensure_synthetic(args.task, root=args.root, seed=args.seed, **sizes)
-    print(f"synthetic {args.task} data ready under {root} (seed {args.seed})")
+    folder = root / (CLS_FOLDER if resolve_task(args.task) == "modelnet40" else SEG_FOLDER)
+    marker = read_marker(folder) or {}
+    print(f"synthetic {args.task} data ready under {root} (seed {marker.get('seed', args.seed)})")
     return 0
 
 
@@ -131,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["modelnet40", "shapenetpart", "classification", "segmentation"],
     )
     p.add_argument("--root", default="data/synthetic", help="output folder (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None)
     p.add_argument("--points", type=int, default=None, help="points per shape (2048)")
     p.add_argument("--num-classes", type=int, default=None, help="classification: 2..12")
     p.add_argument("--train-per-class", type=int, default=None)

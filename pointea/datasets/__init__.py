@@ -7,8 +7,9 @@
   (text) or ``shapenet_part_seg_hdf5_data`` (HDF5); the category / part table
   (:data:`SHAPENET_CATEGORIES`, :data:`CATEGORY_PARTS`, :data:`PART_NAMES`) lives here.
 * :mod:`~pointea.datasets.synthetic` -- procedural sets in the same formats
-  (:func:`ensure_synthetic`).
-* :mod:`~pointea.datasets.download` -- safe, atomic archive download and extraction.
+  (:func:`ensure_synthetic`): a package of primitives, shapes, writers, cache, baseline.
+* :mod:`~pointea.datasets.download` -- the archive table and atomic, verified downloads;
+  :mod:`~pointea.datasets.extract` -- safe extraction (entry and link checks).
 """
 
 from .download import ARCHIVES, download_archive

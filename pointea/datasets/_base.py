@@ -18,7 +18,6 @@ match are deleted when a new one is built.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -31,6 +30,7 @@ import torch
 from torch_geometric.data import Data, InMemoryDataset
 
 from ..errors import DataError, DatasetNotFoundError
+from ..files import atomic_path, atomic_write_text
 from .download import ARCHIVES, ArchiveInfo, download_archive, find_archive, manual_instructions
 
 CACHE_VERSION = 1
@@ -154,15 +154,9 @@ class CachedArchiveDataset(InMemoryDataset):
         if self.pre_transform is not None:
             data_list = [self.pre_transform(d) for d in data_list]
         out = Path(self.processed_paths[0])
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-        try:
+        with atomic_path(out) as tmp:
             self.save(data_list, str(tmp))
-            os.replace(tmp, out)
-        finally:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-        (out.parent / "meta.json").write_text(json.dumps(self._meta, indent=1, default=str))
+        atomic_write_text(out.parent / "meta.json", json.dumps(self._meta, indent=1, default=str))
         self._prune_stale()
 
     def _prune_stale(self) -> None:

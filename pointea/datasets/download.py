@@ -6,13 +6,16 @@ truncated transfers and failures.
 
 Guarantees:
 
-* A download goes to ``<name>.zip.part`` and is renamed to ``<name>.zip`` only once it is
-  complete and its size (and checksum, where known) matched; a failed checksum deletes
-  the file and says so.
-* Extraction happens in a hidden temporary folder beside the target and the finished folder
-  is renamed into place, so an interrupted extraction never looks like a complete dataset.
-* Archive entries with absolute paths, ``..`` components, links that leave the target, or
-  special files (devices, FIFOs) are refused before anything is written.
+* A download goes to a hidden temporary file beside ``<name>.zip``
+  (:func:`pointea.files.atomic_write`) that becomes ``<name>.zip`` only once it is
+  complete and its size and sha256 matched the published ones (where known; a line on
+  stderr says when an archive has none); a mismatch deletes the download and says so.
+* An archive the user placed at ``<root>/<name>.zip`` is never deleted or modified: it is
+  checked against the published size and sha256 (where known) and extracted; only an
+  archive pointea downloaded itself is removed after extraction (unless
+  ``keep_archive``).
+* Extraction (:mod:`pointea.datasets.extract`) checks every entry first and builds the
+  folder beside the target before renaming it into place.
 * When every location fails (for example offline), the :class:`~pointea.errors.DownloadError`
   says which archive to fetch by hand, from where, and exactly where to put it.
 """
@@ -23,18 +26,18 @@ import contextlib
 import hashlib
 import http.client
 import os
-import shutil
-import stat
+import sys
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import BinaryIO
+from pathlib import Path
+from typing import IO, BinaryIO
 
 from ..errors import DataError, DownloadError
+from ..files import atomic_write
+from .extract import extract_archive
 
 __all__ = [
     "ArchiveInfo",
@@ -46,6 +49,7 @@ __all__ = [
     "find_archive",
     "manual_instructions",
     "resolve_archive_key",
+    "sha256_file",
 ]
 
 _CHUNK = 1 << 20
@@ -62,8 +66,10 @@ class ArchiveInfo:
         urls: known locations, tried in order (the first is the original host).
         marker: a file that exists inside ``folder`` in a complete copy.
         aliases: other folder names the same data is commonly kept under.
-        size_bytes: exact archive size, where known.
-        sha256: archive checksum, where known (``None``: not published, not checked).
+        size_bytes: exact archive size, where published (``None``: unknown).
+        sha256: archive checksum, where published (``None``: unknown; only the
+            completeness of the transfer is checked, and a line says so).
+        checksum_source: where ``size_bytes`` / ``sha256`` were read.
         description: one line for messages and ``--help``.
     """
 
@@ -75,6 +81,7 @@ class ArchiveInfo:
     aliases: tuple[str, ...] = ()
     size_bytes: int | None = None
     sha256: str | None = None
+    checksum_source: str = ""
     description: str = ""
 
     @property
@@ -84,8 +91,14 @@ class ArchiveInfo:
 
 _STANFORD = "https://shapenet.cs.stanford.edu/media/"
 
-#: The published archives. Checksums are left ``None``: none are published by the hosts,
-#: and pointea does not invent them (sizes are checked against Content-Length instead).
+_TFG_CHECKSUMS = (
+    "tensorflow/graphics: tensorflow_graphics/datasets/modelnet40/checksums.tsv "
+    "(TFDS registered checksum of the Stanford URL)"
+)
+
+#: The published archives. Sizes and checksums are recorded only where a public loader
+#: pins them (see ``checksum_source``); the others stay ``None`` (never invented): their
+#: transfers are checked against Content-Length only, and a line says so.
 ARCHIVES: dict[str, ArchiveInfo] = {
     "modelnet40": ArchiveInfo(
         key="modelnet40",
@@ -98,6 +111,9 @@ ARCHIVES: dict[str, ArchiveInfo] = {
             "Modenet40_dataset/modelnet40_ply_hdf5_2048.zip",
         ),
         marker="shape_names.txt",
+        size_bytes=435_212_151,
+        sha256="07670e237db72ece0f723b9abb571534c9ad655a6456b389646587dc72bb8bae",
+        checksum_source=_TFG_CHECKSUMS,
         description="ModelNet40, 2048 points per shape, HDF5 (PointNet/DGCNN/PCT), ~416 MB",
     ),
     "modelnet40_resampled": ArchiveInfo(
@@ -161,16 +177,14 @@ def fetch(
 ) -> Path:
     """Download ``url`` to ``dest`` atomically, checking size and checksum.
 
-    The bytes go to ``dest + ".part"``; only a complete transfer whose size matches the
-    server's Content-Length (and ``size_bytes`` / ``sha256`` when given) is renamed to
-    ``dest``. Any failure removes the partial file and raises
+    The bytes go to a temporary file beside ``dest``; only a complete transfer whose size
+    matches the server's Content-Length (and ``size_bytes`` / ``sha256`` when given)
+    becomes ``dest``. Any failure removes the partial file and raises
     :class:`~pointea.errors.DownloadError`.
     """
     from tqdm.auto import tqdm
 
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
     try:
         stream, total = open_url(url)
     except urllib.error.HTTPError as exc:
@@ -179,13 +193,12 @@ def fetch(
         raise DownloadError(f"{url}: cannot connect ({exc.reason})") from exc
     except (OSError, ValueError, http.client.HTTPException) as exc:
         raise DownloadError(f"{url}: cannot open ({exc!r})") from exc
-    hasher = hashlib.sha256()
-    received = 0
-    try:
-        with (
-            contextlib.closing(stream),
-            open(part, "wb") as out,
-            tqdm(
+
+    def transfer(out: IO[bytes]) -> None:
+        hasher = hashlib.sha256()
+        received = 0
+        try:
+            with tqdm(
                 total=total,
                 unit="B",
                 unit_scale=True,
@@ -193,176 +206,45 @@ def fetch(
                 desc=dest.name,
                 disable=not progress,
                 leave=False,
-            ) as bar,
-        ):
-            while True:
-                chunk = stream.read(_CHUNK)
-                if not chunk:
-                    break
-                out.write(chunk)
-                hasher.update(chunk)
-                received += len(chunk)
-                bar.update(len(chunk))
-            out.flush()
-            os.fsync(out.fileno())
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            part.unlink()
-        if isinstance(exc, (OSError, http.client.HTTPException)):
+            ) as bar:
+                while True:
+                    chunk = stream.read(_CHUNK)
+                    if not chunk:
+                        break
+                    out.write(chunk)
+                    hasher.update(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
+        except (OSError, http.client.HTTPException) as exc:
             raise DownloadError(f"{url}: transfer failed after {received} bytes: {exc!r}") from exc
-        raise
-    problem = None
-    if total is not None and received != total:
-        problem = f"transfer truncated: received {received} of {total} bytes"
-    elif size_bytes is not None and received != size_bytes:
-        problem = f"size mismatch: received {received} bytes, expected {size_bytes}"
-    elif sha256 is not None and hasher.hexdigest() != sha256.lower():
-        problem = (
-            f"checksum mismatch: sha256 {hasher.hexdigest()}, expected {sha256.lower()}; "
-            f"the downloaded file was deleted"
-        )
-    if problem:
-        with contextlib.suppress(OSError):
-            part.unlink()
-        raise DownloadError(f"{url}: {problem}")
-    os.replace(part, dest)
+        problem = None
+        if total is not None and received != total:
+            problem = f"transfer truncated: received {received} of {total} bytes"
+        elif size_bytes is not None and received != size_bytes:
+            problem = f"size mismatch: received {received} bytes, expected {size_bytes}"
+        elif sha256 is not None and hasher.hexdigest() != sha256.lower():
+            problem = (
+                f"checksum mismatch: sha256 {hasher.hexdigest()}, expected {sha256.lower()}; "
+                f"the downloaded file was deleted"
+            )
+        if problem:
+            raise DownloadError(f"{url}: {problem}")
+
+    try:
+        with contextlib.closing(stream):
+            atomic_write(dest, transfer)
+    except OSError as exc:
+        raise DownloadError(f"{url}: {exc}") from exc
     return dest
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: str | os.PathLike) -> str:
+    """The sha256 hex digest of a file, read in chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-# --------------------------------------------------------------------------- extraction
-def _check_member_name(name: str, archive: Path) -> PurePosixPath:
-    if not name or "\x00" in name:
-        raise DownloadError(f"{archive}: refused entry with an empty or invalid name {name!r}")
-    if name.startswith(("/", "\\")) or PureWindowsPath(name).drive or PureWindowsPath(name).root:
-        raise DownloadError(f"{archive}: refused entry with an absolute path: {name!r}")
-    parts = PurePosixPath(name.replace("\\", "/")).parts
-    if ".." in parts:
-        raise DownloadError(f"{archive}: refused entry leaving the target folder ('..'): {name!r}")
-    return PurePosixPath(*[p for p in parts if p not in ("", ".")]) if parts else PurePosixPath()
-
-
-def _link_stays_inside(member: PurePosixPath, target: str) -> bool:
-    if target.startswith(("/", "\\")) or PureWindowsPath(target).drive:
-        return False
-    depth = len(member.parts) - 1  # folders above the link inside the archive
-    for part in PurePosixPath(target.replace("\\", "/")).parts:
-        if part == "..":
-            depth -= 1
-            if depth < 0:
-                return False
-        elif part not in ("", "."):
-            depth += 1
-    return True
-
-
-def _extract_zip(archive: Path, into: Path) -> None:
-    try:
-        zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise DownloadError(
-            f"{archive}: not a readable zip archive (corrupt or truncated?): {exc}"
-        ) from exc
-    with zf:
-        infos = zf.infolist()
-        for info in infos:
-            _check_member_name(info.filename, archive)
-            mode = info.external_attr >> 16
-            if stat.S_ISLNK(mode):
-                raise DownloadError(
-                    f"{archive}: refused symbolic link entry {info.filename!r} "
-                    f"(links are not part of the published archives)"
-                )
-        for info in infos:
-            rel = _check_member_name(info.filename, archive)
-            if not rel.parts:
-                continue
-            out = into.joinpath(*rel.parts)
-            if info.is_dir():
-                out.mkdir(parents=True, exist_ok=True)
-                continue
-            out.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                with zf.open(info) as src, open(out, "wb") as dst:
-                    shutil.copyfileobj(src, dst, _CHUNK)
-            except (zipfile.BadZipFile, EOFError, zlib_error()) as exc:
-                raise DownloadError(
-                    f"{archive}: entry {info.filename!r} is corrupt: {exc}"
-                ) from exc
-
-
-def zlib_error() -> type[Exception]:
-    import zlib
-
-    return zlib.error
-
-
-def _extract_tar(archive: Path, into: Path) -> None:
-    try:
-        tf = tarfile.open(archive)  # noqa: SIM115 (closed by the with below)
-    except (tarfile.TarError, OSError) as exc:
-        raise DownloadError(f"{archive}: not a readable tar archive: {exc}") from exc
-    with tf:
-        members = tf.getmembers()
-        for m in members:
-            rel = _check_member_name(m.name, archive)
-            if m.issym() or m.islnk():
-                if not _link_stays_inside(rel, m.linkname) or (
-                    m.islnk() and ".." in PurePosixPath(m.linkname).parts
-                ):
-                    raise DownloadError(
-                        f"{archive}: refused link {m.name!r} -> {m.linkname!r}: "
-                        f"it leaves the target folder"
-                    )
-            elif not (m.isfile() or m.isdir()):
-                raise DownloadError(f"{archive}: refused special file entry {m.name!r}")
-        kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-        try:
-            tf.extractall(into, members=members, **kwargs)  # noqa: S202 (checked above)
-        except (tarfile.TarError, OSError, EOFError) as exc:
-            raise DownloadError(f"{archive}: extraction failed: {exc}") from exc
-
-
-def extract_archive(archive: str | os.PathLike, dest_dir: str | os.PathLike, folder: str) -> Path:
-    """Safely extract ``archive`` (zip or tar) so its content ends up in ``dest_dir/folder``.
-
-    The archive's single top-level folder (whatever its name) becomes ``folder``; an
-    archive with files at its top level is placed in ``folder`` as is. Extraction runs in a
-    temporary folder that is renamed into place at the end, so an interrupted run leaves no
-    folder that looks complete.
-
-    Raises:
-        DownloadError: unsafe entries (absolute paths, ``..``, links leaving the target,
-            special files), a corrupt archive, or an existing non-empty ``dest_dir/folder``.
-    """
-    archive, dest_dir = Path(archive), Path(dest_dir)
-    final = dest_dir / folder
-    if final.exists():
-        raise DownloadError(f"{final}: already exists; remove it to extract {archive} again")
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder}.extract-", dir=dest_dir))
-    try:
-        if zipfile.is_zipfile(archive):
-            _extract_zip(archive, tmp)
-        elif tarfile.is_tarfile(archive):
-            _extract_tar(archive, tmp)
-        else:
-            raise DownloadError(f"{archive}: neither a zip nor a tar archive (corrupt download?)")
-        entries = [p for p in tmp.iterdir() if p.name not in ("__MACOSX",)]
-        if len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink():
-            os.replace(entries[0], final)
-        else:
-            os.replace(tmp, final)  # files at the top level: the temp folder is the dataset
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return final
 
 
 # --------------------------------------------------------------------------- high level
@@ -390,22 +272,60 @@ def manual_instructions(info: ArchiveInfo, root: str | os.PathLike) -> str:
     )
 
 
+def _say(msg: str, quiet: bool) -> None:
+    if not quiet:
+        print(f"pointea: {msg}", file=sys.stderr, flush=True)
+
+
+def _check_placed_archive(info: ArchiveInfo, archive: Path, root: Path, quiet: bool) -> None:
+    """Verify an archive the user put in place; never delete or change it."""
+    keep = (
+        f"The file was left in place: replace it with a good copy (or remove it to let "
+        f"pointea download one).\n{manual_instructions(info, root)}"
+    )
+    if info.size_bytes is not None and archive.stat().st_size != info.size_bytes:
+        raise DownloadError(
+            f"{archive}: size mismatch: {archive.stat().st_size} bytes, the published "
+            f"archive has {info.size_bytes}. {keep}"
+        )
+    if info.sha256 is not None:
+        digest = sha256_file(archive)
+        if digest != info.sha256.lower():
+            raise DownloadError(
+                f"{archive}: checksum mismatch: sha256 {digest}, expected "
+                f"{info.sha256.lower()}. {keep}"
+            )
+    else:
+        _say(f"{info.filename} has no published checksum; using {archive} unverified", quiet)
+
+
 def download_archive(
     key: str | ArchiveInfo,
     root: str | os.PathLike,
     *,
     progress: bool = True,
     keep_archive: bool = False,
+    quiet: bool = False,
 ) -> Path:
     """Make sure the archive ``key`` is extracted under ``root``; return its folder.
 
     Order: an already extracted folder is returned as is; an archive file already at
-    ``root/<filename>`` (placed by hand) is checked and extracted; otherwise each known URL
-    is tried in turn (original host, then mirrors).
+    ``root/<filename>`` (placed by hand) is checked and extracted, and always kept;
+    otherwise each known URL is tried in turn (original host, then mirrors), the download
+    is verified against the published size and sha256 where known, extracted, and
+    deleted afterwards unless ``keep_archive``.
+
+    Args:
+        key: an :data:`ARCHIVES` key (or alias) or an :class:`ArchiveInfo`.
+        root: the data folder.
+        progress: show a progress bar while downloading.
+        keep_archive: keep a downloaded archive after extraction.
+        quiet: do not print the one-line notes (e.g. "no published checksum") on stderr.
 
     Raises:
         DownloadError: every location failed (the message lists each failure and says how
-            to fetch the archive by hand), a checksum mismatched, or the archive is unsafe.
+            to fetch the archive by hand), a size or checksum mismatched, or the archive
+            is unsafe.
     """
     info = key if isinstance(key, ArchiveInfo) else ARCHIVES[resolve_archive_key(key)]
     root = Path(root).expanduser()
@@ -414,15 +334,16 @@ def download_archive(
         return found
     root.mkdir(parents=True, exist_ok=True)
     archive = root / info.filename
-    placed_by_hand = archive.exists()
-    if placed_by_hand and info.sha256 is not None and _sha256_file(archive) != info.sha256.lower():
-        archive.unlink()
-        raise DownloadError(
-            f"{archive}: checksum mismatch (expected sha256 {info.sha256}); the file was "
-            f"deleted.\n{manual_instructions(info, root)}"
-        )
-    downloaded = not archive.exists()
-    if downloaded:
+    downloaded = not (archive.exists() or archive.is_symlink())
+    if not downloaded:
+        _check_placed_archive(info, archive, root, quiet)
+    else:
+        if info.sha256 is None:
+            _say(
+                f"{info.filename} has no published checksum; only the completeness of the "
+                f"transfer (Content-Length) is checked",
+                quiet,
+            )
         failures = []
         for url in info.urls:
             try:
@@ -453,7 +374,7 @@ def download_archive(
                 archive.unlink()
             raise DownloadError(f"{exc}\nThe downloaded archive was deleted.") from exc
         raise DownloadError(f"{exc}\nRemove or replace {archive} and try again.") from exc
-    if not keep_archive:
+    if downloaded and not keep_archive:
         with contextlib.suppress(OSError):
             archive.unlink()
     return folder
