@@ -1,4 +1,4 @@
-"""Rendering (pointea.viz): image size, visible points, colours that match the labels."""
+"""Rendering (pointea.visualization, also reachable as pointea.viz): image size, visible points, colours that match the labels."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from pointea import io, viz
+from pointea.visualization import render as viz_render
 from pointea.datasets.shapenetpart import CATEGORY_PARTS, PART_NAMES, SHAPENET_CATEGORIES
 
 BACKENDS = ["open3d", "numpy"]
@@ -113,7 +114,7 @@ def test_part_colours_fixed_per_category_and_distinct():
         assert [n for n, _ in legend] == [PART_NAMES[p] for p in parts]
         np.testing.assert_allclose([col for _, col in legend], cols)
         assert not any(np.allclose(col, viz.ERROR_COLOR) for col in cols)
-    with pytest.raises(ValueError, match="unknown category"):
+    with pytest.raises(ValueError, match="unknown ShapeNetPart category"):
         viz.part_colors([0], "Spaceship")
 
 
@@ -232,8 +233,8 @@ def test_auto_backend_falls_back_to_numpy_when_open3d_cannot_render(monkeypatch)
     def broken(*args, **kwargs):
         raise RuntimeError("no EGL display")
 
-    monkeypatch.setattr(viz, "_render_open3d", broken)
-    monkeypatch.setattr(viz._HOLDER, "failed", None)
+    monkeypatch.setattr(viz_render, "_render_open3d", broken)
+    monkeypatch.setattr(viz_render._HOLDER, "failed", None)
     pts, lab = two_blobs(50)
     with pytest.warns(UserWarning, match="numpy point renderer"):
         img = viz.render_points(pts, viz.label_colors(lab), width=64, height=48)
@@ -281,7 +282,7 @@ def test_backend_from_environment(monkeypatch):
     def broken(*args, **kwargs):
         raise AssertionError("open3d must not be used")
 
-    monkeypatch.setattr(viz, "_render_open3d", broken)
+    monkeypatch.setattr(viz_render, "_render_open3d", broken)
     monkeypatch.setenv("POINTEA_RENDER_BACKEND", "numpy")
     assert viz.render_points(np.zeros((3, 3)), width=16, height=16).shape == (16, 16, 3)
     monkeypatch.setenv("POINTEA_RENDER_BACKEND", "opengl")
