@@ -288,3 +288,44 @@ def test_backend_from_environment(monkeypatch):
     monkeypatch.setenv("POINTEA_RENDER_BACKEND", "opengl")
     with pytest.raises(ValueError, match="backend"):
         viz.render_points(np.zeros((3, 3)), width=16, height=16)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_depth_cue_darkens_far_points_and_keeps_the_hue(backend):
+    """Two blobs of one colour, one near the camera and one far: with the depth cue the
+    far one is darker (same hue); without it both show the exact colour."""
+    rng = np.random.default_rng(0)
+    near = rng.normal(scale=0.05, size=(300, 3)) + [-0.5, 0, 0.6]
+    far = rng.normal(scale=0.05, size=(300, 3)) + [0.5, 0, -0.6]
+    pts = np.vstack([near, far])
+    col = np.asarray(viz.PALETTE[1])
+    cam = viz.fit_camera(pts, width=200, height=160, azimuth=0, elevation=0)
+    kw = dict(width=200, height=160, camera=cam, point_size=5, backend=backend)
+    flat = viz.render_points(pts, col, **kw)
+    shaded = viz.render_points(pts, col, depth_cue=0.5, **kw)
+    _, _, depth = viz.project_points(pts, cam, 200, 160)
+    assert depth[:300].mean() < depth[300:].mean()  # "near" really is nearer
+
+    def blob_pixels(img, blob):
+        c, r, _ = viz.project_points(blob.mean(axis=0, keepdims=True), cam, 200, 160)
+        return pixel_near(img, c[0], r[0]).astype(float)
+
+    c8 = np.round(col * 255)
+    for blob in (near, far):
+        assert np.abs(blob_pixels(flat, blob) - c8).max(axis=1).mean() <= 2
+    near_px, far_px = blob_pixels(shaded, near), blob_pixels(shaded, far)
+    assert far_px.sum(axis=1).mean() < 0.7 * near_px.sum(axis=1).mean()
+    # hue kept: far pixels are a scaled copy of the colour
+    ratio = far_px / np.maximum(c8, 1)
+    assert np.ptp(ratio[:, :2], axis=1).mean() < 0.08
+
+
+def test_height_colours_follow_the_up_axis():
+    pts = np.c_[np.zeros(5), np.linspace(-1, 1, 5), np.zeros(5)]
+    cols = viz.height_colors(pts, "y")
+    np.testing.assert_allclose(cols[0], viz.HEIGHT_RAMP[0])
+    np.testing.assert_allclose(cols[-1], viz.HEIGHT_RAMP[-1])
+    assert len(np.unique(cols, axis=0)) == 5
+    np.testing.assert_allclose(viz.height_colors(pts, "x"), np.tile(viz.HEIGHT_RAMP[2], (5, 1)))
+    with pytest.raises(ValueError, match="strength"):
+        viz.depth_shade(cols, np.arange(5.0), 1.5)
