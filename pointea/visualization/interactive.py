@@ -82,7 +82,7 @@ def cloud_figure(
         showlegend=False,
     )
     ux, uy, uz = _UP_VEC[up]
-    eye = {"x": 1.1, "y": 1.1, "z": 1.1}
+    eye = {"x": 1.3, "y": 1.3, "z": 1.3}
     axis = {"visible": False}
     bg = "rgb({},{},{})".format(*(int(round(c * 255)) for c in BACKGROUND))
     fig = go.Figure(trace)
