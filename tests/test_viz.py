@@ -1,4 +1,4 @@
-"""Rendering (pointea.visualization, also reachable as pointea.viz): image size, visible points, colours that match the labels."""
+"""Rendering (pointea.visualization, alias pointea.viz): size, visible points, label colours."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from pointea import io, viz
-from pointea.visualization import render as viz_render
 from pointea.datasets.shapenetpart import CATEGORY_PARTS, PART_NAMES, SHAPENET_CATEGORIES
+from pointea.visualization import render as viz_render
 
 BACKENDS = ["open3d", "numpy"]
 
