@@ -194,3 +194,23 @@ def test_refused_global_is_recognised_in_either_wording(tmp_path, monkeypatch):
         monkeypatch.setattr(serialization.torch, "load", refuse)
         with pytest.raises(CheckpointError, match="refused to load"):
             serialization.safe_torch_load(path)
+
+
+def test_tampered_training_checkpoint_is_refused_before_building(tmp_path, monkeypatch):
+    import pointea.models.hub as hub
+    from pointea.serialization import atomic_torch_save
+
+    model = create_model("pct_cls_tiny", num_classes=3).eval()
+    base = {"format": "pointea-checkpoint", "format_version": 1, "task": "classification",
+            "model_name": model.name, "model": model.state_dict(), "epoch": 1,
+            "config": {"num_points": 64}, "class_names": ["a", "b", "c"], "metrics": {}}
+    monkeypatch.setattr(hub, "create_model", lambda *a, **k: pytest.fail("built"))
+    for field, change in [
+        ("model_config.num_classes", {"model_config": {**model.hparams, "num_classes": 10**12}}),
+        ("class_names", {"class_names": ["a", "b"]}),
+        ("num_points", {"config": {"num_points": "abc"}}),
+    ]:
+        path = tmp_path / "best.pt"
+        atomic_torch_save({**base, "model_config": model.hparams, **change}, path)
+        with pytest.raises(CheckpointError, match=field.replace(".", r"\.")):
+            load_model(path)
