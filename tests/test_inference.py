@@ -119,3 +119,19 @@ def test_all_points_scoring_counts_every_point_of_every_shape(tmp_path):
     res = evaluate_all_points(predictor, ds)
     assert res["points"] == "all" and res["points_scored"] == full
     assert res["num_shapes"] == len(ds) and 0 <= res["instance_miou"] <= 1
+
+
+def test_dataset_samples_as_their_transforms_prepared_them(cls_folder):
+    p = Predictor.from_pretrained(cls_folder, device="cpu")
+    g = torch.Generator().manual_seed(0)
+    ds = [Data(pos=torch.rand(64, 3, generator=g) * 2 - 1, y=torch.tensor([1]))
+          for _ in range(3)]
+    results = list(p.predict_dataset(ds))
+    assert len(results) == 3
+    with torch.no_grad():
+        direct = torch.softmax(p.model(ds[2].pos, None), dim=-1).reshape(-1).numpy()
+    np.testing.assert_allclose(results[2].probabilities, direct, rtol=1e-5, atol=1e-6)
+    seg = Predictor(create_model("pct_seg_tiny").eval(), num_points=None)
+    sample = Data(pos=torch.rand(80, 3, generator=g), category=torch.tensor([MUG]))
+    out = seg.predict_sample(sample)
+    assert out.labels.shape == (80,) and np.isin(out.labels, CATEGORY_PARTS[MUG]).all()

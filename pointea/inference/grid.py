@@ -12,11 +12,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch_geometric.data import Data
 
-from ..datasets.shapenetpart import CATEGORY_PARTS
 from ..errors import InputError
 from ..io import resample_indices
-from ..metrics import predict_parts, shape_ious
 from ..visualization import (
     ERROR_COLOR,
     height_colors,
@@ -24,7 +23,7 @@ from ..visualization import (
     render_grid,
     save_png,
 )
-from .predictor import CATEGORY_NAMES, Predictor, class_name
+from .predictor import Predictor, Segmentation, class_name
 
 __all__ = ["render_prediction_grid", "grid_dataset"]
 
@@ -103,29 +102,29 @@ def render_prediction_grid(
                 if num_points is None or num_points >= n_all
                 else torch.from_numpy(resample_indices(n_all, num_points, seed))
             )
-            pos = data.pos[keep].float()
-            x = data.x[keep] if getattr(data, "x", None) is not None else None
-            points = pos.cpu().numpy()
+            x = getattr(data, "x", None)
+            sample = Data(
+                pos=data.pos[keep].float(),
+                x=None if x is None else x[keep],
+                category=getattr(data, "category", None),
+            )
+            points = sample.pos.cpu().numpy()
             clouds.append(points)
-            if getattr(data, "category", None) is not None:
-                ci = int(data.category.reshape(-1)[0])
-                logits = predictor.logits(pos, x, ci).cpu()
-                pred_t = predict_parts(logits, torch.tensor([ci]), CATEGORY_PARTS)
-                true_t = data.y.reshape(-1)[keep].cpu()
-                iou = float(shape_ious(pred_t, true_t, torch.tensor([ci]), CATEGORY_PARTS)[0])
+            result = predictor.predict_sample(sample)
+            if isinstance(result, Segmentation):
+                ci = result.category
+                true = data.y.reshape(-1)[keep].cpu().numpy()
+                iou = result.scores(true)["shape_iou"]
                 scores.append(iou)
-                pred, true = pred_t.numpy(), true_t.numpy()
-                cols = part_colors(pred, ci)
-                cols[pred != true] = ERROR_COLOR
+                cols = part_colors(result.labels, ci)
+                cols[result.labels != true] = ERROR_COLOR
                 colors.append(cols)
-                titles.append(f"{CATEGORY_NAMES[ci]}  IoU {iou:.2f}")
+                titles.append(f"{result.category_name}  IoU {iou:.2f}")
                 tcolors.append("black")
                 legend = [("wrong part", ERROR_COLOR)]
                 segmentation = True
             else:
-                logits = predictor.logits(pos, x).float().reshape(-1)
-                prob = torch.softmax(logits, dim=0)
-                p, c = float(prob.max()), int(prob.argmax())
+                p, c = result.probability, result.index
                 true = int(data.y.reshape(-1)[0])
                 ok = c == true
                 scores.append(float(ok))

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -346,6 +346,29 @@ class Predictor:
             return Segmentation(sampled.astype(np.int64), cat, None)
         labels = propagate_labels(np.asarray(as_numpy(points)), idx, sampled)
         return Segmentation(labels, cat, idx)
+
+    # ----------------------------------------------------------------------------------
+    # dataset samples
+    # ----------------------------------------------------------------------------------
+    def predict_sample(self, data: Any) -> Classification | Segmentation:
+        """One dataset sample ``Data(pos[, x][, category])`` as its dataset's transforms
+        prepared it (no further normalising or resampling): segmentation when it carries a
+        ``category``."""
+        x = getattr(data, "x", None)
+        if getattr(data, "category", None) is None:
+            logits = self.logits(data.pos, x).float().reshape(-1)
+            return Classification(torch.softmax(logits, dim=0).cpu().numpy(), self.class_names)
+        cat = int(data.category.reshape(-1)[0])
+        logits = self.logits(data.pos, x, cat).cpu()
+        labels = predict_parts(logits, torch.tensor([cat]), CATEGORY_PARTS).numpy()
+        return Segmentation(labels.astype(np.int64), cat)
+
+    def predict_dataset(
+        self, dataset: Sequence[Any], indices: Sequence[int] | None = None
+    ) -> Iterator[Classification | Segmentation]:
+        """:meth:`predict_sample` for each sample (all, or ``indices``), in order."""
+        for i in range(len(dataset)) if indices is None else indices:
+            yield self.predict_sample(dataset[int(i)])
 
     # ----------------------------------------------------------------------------------
     # files
