@@ -13,6 +13,8 @@ strings, lists, tuples and dicts. A file carrying code is refused with a
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import zipfile
 from pathlib import Path
@@ -41,11 +43,22 @@ def safe_torch_load(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: the file is empty")
     try:
+        with open(path, "rb") as f:
+            f.read(1)
+    except OSError as exc:  # permission denied, I/O error: the content is not the problem
+        raise CheckpointError(f"{path}: cannot read the file: {exc.strerror or exc}") from exc
+    try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle_errors() as exc:
+        if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EIO):
+            raise CheckpointError(f"{path}: cannot read the file: {exc.strerror or exc}") from exc
         text = str(exc)
-        detail = next((ln.strip() for ln in text.splitlines() if "Unsupported global" in ln), "")
-        code_refused = "Unsupported global" in text or "Unsupported operand" in text
+        # torch words a refused global "Unsupported global" or "unsupported GLOBAL"
+        lower = text.lower()
+        detail = next(
+            (ln.strip() for ln in text.splitlines() if "unsupported global" in ln.lower()), ""
+        )
+        code_refused = "unsupported global" in lower or "unsupported operand" in lower
         if code_refused and zipfile.is_zipfile(path):
             raise CheckpointError(
                 f"{path}: refused to load: the file contains Python objects other than "

@@ -98,3 +98,37 @@ def test_bad_flags(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["x.pt", "--votes", "0"])
     assert exc.value.code == 2 and "--votes" in capsys.readouterr().err
+
+
+def test_metrics_record_the_points_scored(trained, tmp_path, capsys):
+    _, out = trained
+    report = tmp_path / "ev.json"
+    assert main([str(out / "checkpoints/best.pt"), "--no-progress", "--output",
+                 str(report)]) == 0
+    assert json.loads(report.read_text())["points"] == 64
+    assert "64 points each" in capsys.readouterr().out
+    rc = main([str(out / "checkpoints/best.pt"), "--no-progress", "--all-points"])
+    assert rc == 2 and "only part segmentation" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_all_points_scores_every_point_of_every_shape(tmp_path, capsys):
+    from pointea.datasets import ShapeNetPart
+
+    data = ensure_synthetic("shapenetpart", root=tmp_path / "d", categories=["Mug", "Lamp"],
+                            train_per_category=2, val_per_category=1, test_per_category=2,
+                            points=120)
+    run = tmp_path / "run"
+    assert train_main(["--data-root", str(data), "--model", "pct_seg_tiny", "--batch-size", "4",
+                       "--num-points", "48", "--epochs", "1", "--no-progress",
+                       "--output-dir", str(run), "--task", "shapenetpart"]) == 0
+    ds = ShapeNetPart(data, "test", categories=["Mug", "Lamp"])
+    full = sum(ds.get(i).pos.size(0) for i in range(len(ds)))
+    report = tmp_path / "all.json"
+    rc = main([str(run), "--all-points", "--no-progress", "--output", str(report)])
+    assert rc == 0, capsys.readouterr().err
+    got = json.loads(report.read_text())
+    assert got["points"] == "all" and got["points_scored"] == full > 48 * len(ds)
+    assert got["num_shapes"] == len(ds)
+    sampled = evaluate_checkpoint(run)
+    assert sampled["points"] == 48 and sampled["num_shapes"] == len(ds)

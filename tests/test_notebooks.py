@@ -109,6 +109,11 @@ def test_visualize_predictions_runs(runs, task, tmp_path):
         assert noise not in text, noise
     assert (out_dir / "prediction_grid.png").is_file()
     assert any(out_dir.glob("shape0_*.ply"))
+    # the interactive view is shown inline, plotly.js included (no network needed)
+    html = [o["data"]["text/html"] for c in nb.cells for o in c.get("outputs", [])
+            if "text/html" in o.get("data", {})]
+    assert any("Plotly.newPlot" in "".join(h) and "<script src=" not in "".join(h)
+               for h in html)
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Rendering (pointea.viz): image size, visible points, colours that match the labels."""
+"""Rendering (pointea.visualization, alias pointea.viz): size, visible points, label colours."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import torch
 
 from pointea import io, viz
 from pointea.datasets.shapenetpart import CATEGORY_PARTS, PART_NAMES, SHAPENET_CATEGORIES
+from pointea.visualization import render as viz_render
 
 BACKENDS = ["open3d", "numpy"]
 
@@ -113,7 +114,7 @@ def test_part_colours_fixed_per_category_and_distinct():
         assert [n for n, _ in legend] == [PART_NAMES[p] for p in parts]
         np.testing.assert_allclose([col for _, col in legend], cols)
         assert not any(np.allclose(col, viz.ERROR_COLOR) for col in cols)
-    with pytest.raises(ValueError, match="unknown category"):
+    with pytest.raises(ValueError, match="unknown ShapeNetPart category"):
         viz.part_colors([0], "Spaceship")
 
 
@@ -232,8 +233,8 @@ def test_auto_backend_falls_back_to_numpy_when_open3d_cannot_render(monkeypatch)
     def broken(*args, **kwargs):
         raise RuntimeError("no EGL display")
 
-    monkeypatch.setattr(viz, "_render_open3d", broken)
-    monkeypatch.setattr(viz._HOLDER, "failed", None)
+    monkeypatch.setattr(viz_render, "_render_open3d", broken)
+    monkeypatch.setattr(viz_render._HOLDER, "failed", None)
     pts, lab = two_blobs(50)
     with pytest.warns(UserWarning, match="numpy point renderer"):
         img = viz.render_points(pts, viz.label_colors(lab), width=64, height=48)
@@ -281,9 +282,50 @@ def test_backend_from_environment(monkeypatch):
     def broken(*args, **kwargs):
         raise AssertionError("open3d must not be used")
 
-    monkeypatch.setattr(viz, "_render_open3d", broken)
+    monkeypatch.setattr(viz_render, "_render_open3d", broken)
     monkeypatch.setenv("POINTEA_RENDER_BACKEND", "numpy")
     assert viz.render_points(np.zeros((3, 3)), width=16, height=16).shape == (16, 16, 3)
     monkeypatch.setenv("POINTEA_RENDER_BACKEND", "opengl")
     with pytest.raises(ValueError, match="backend"):
         viz.render_points(np.zeros((3, 3)), width=16, height=16)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_depth_cue_darkens_far_points_and_keeps_the_hue(backend):
+    """Two blobs of one colour, one near the camera and one far: with the depth cue the
+    far one is darker (same hue); without it both show the exact colour."""
+    rng = np.random.default_rng(0)
+    near = rng.normal(scale=0.05, size=(300, 3)) + [-0.5, 0, 0.6]
+    far = rng.normal(scale=0.05, size=(300, 3)) + [0.5, 0, -0.6]
+    pts = np.vstack([near, far])
+    col = np.asarray(viz.PALETTE[1])
+    cam = viz.fit_camera(pts, width=200, height=160, azimuth=0, elevation=0)
+    kw = dict(width=200, height=160, camera=cam, point_size=5, backend=backend)
+    flat = viz.render_points(pts, col, **kw)
+    shaded = viz.render_points(pts, col, depth_cue=0.5, **kw)
+    _, _, depth = viz.project_points(pts, cam, 200, 160)
+    assert depth[:300].mean() < depth[300:].mean()  # "near" really is nearer
+
+    def blob_pixels(img, blob):
+        c, r, _ = viz.project_points(blob.mean(axis=0, keepdims=True), cam, 200, 160)
+        return pixel_near(img, c[0], r[0]).astype(float)
+
+    c8 = np.round(col * 255)
+    for blob in (near, far):
+        assert np.abs(blob_pixels(flat, blob) - c8).max(axis=1).mean() <= 2
+    near_px, far_px = blob_pixels(shaded, near), blob_pixels(shaded, far)
+    assert far_px.sum(axis=1).mean() < 0.7 * near_px.sum(axis=1).mean()
+    # hue kept: far pixels are a scaled copy of the colour
+    ratio = far_px / np.maximum(c8, 1)
+    assert np.ptp(ratio[:, :2], axis=1).mean() < 0.08
+
+
+def test_height_colours_follow_the_up_axis():
+    pts = np.c_[np.zeros(5), np.linspace(-1, 1, 5), np.zeros(5)]
+    cols = viz.height_colors(pts, "y")
+    np.testing.assert_allclose(cols[0], viz.HEIGHT_RAMP[0])
+    np.testing.assert_allclose(cols[-1], viz.HEIGHT_RAMP[-1])
+    assert len(np.unique(cols, axis=0)) == 5
+    np.testing.assert_allclose(viz.height_colors(pts, "x"), np.tile(viz.HEIGHT_RAMP[2], (5, 1)))
+    with pytest.raises(ValueError, match="strength"):
+        viz.depth_shade(cols, np.arange(5.0), 1.5)

@@ -43,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     from ..models import from_pct_pytorch, save_pretrained
 
     try:
+        if args.output.exists() and not args.output.is_dir():
+            raise PointeaError(
+                f"{args.output}: exists and is not a folder; name a new or existing folder"
+            )
         if args.class_names is not None:
             try:
                 names = [n.strip() for n in args.class_names.read_text().splitlines() if n.strip()]
@@ -60,6 +64,14 @@ def main(argv: list[str] | None = None) -> int:
         )
     except PointeaError as exc:
         print(f"pointea-convert: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # an unwritable folder, a full disk
+        where = exc.filename or args.output
+        print(
+            f"pointea-convert: error: {where}: cannot write the model folder: "
+            f"{exc.strerror or exc}",
+            file=sys.stderr,
+        )
         return 2
     params = sum(p.numel() for p in model.parameters())
     print(f"wrote {args.output} ({params:,} parameters, {len(names)} classes)")

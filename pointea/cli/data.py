@@ -137,16 +137,48 @@ def build_parser() -> argparse.ArgumentParser:
         "--task",
         required=True,
         choices=["modelnet40", "shapenetpart", "classification", "segmentation"],
+        help="which stand-in to write: modelnet40 (= classification) or shapenetpart "
+        "(= segmentation)",
     )
     p.add_argument("--root", default="data/synthetic", help="output folder (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="generator seed: same seed, same files (default: the existing set's, else 0)",
+    )
     p.add_argument("--points", type=int, default=None, help="points per shape (2048)")
     p.add_argument("--num-classes", type=int, default=None, help="classification: 2..12")
-    p.add_argument("--train-per-class", type=int, default=None)
-    p.add_argument("--test-per-class", type=int, default=None)
-    p.add_argument("--train-per-category", type=int, default=None)
-    p.add_argument("--val-per-category", type=int, default=None)
-    p.add_argument("--test-per-category", type=int, default=None)
+    p.add_argument(
+        "--train-per-class",
+        type=int,
+        default=None,
+        help="classification: training shapes per class (80)",
+    )
+    p.add_argument(
+        "--test-per-class",
+        type=int,
+        default=None,
+        help="classification: test shapes per class (25)",
+    )
+    p.add_argument(
+        "--train-per-category",
+        type=int,
+        default=None,
+        help="segmentation: training shapes per category (60)",
+    )
+    p.add_argument(
+        "--val-per-category",
+        type=int,
+        default=None,
+        help="segmentation: validation shapes per category (10)",
+    )
+    p.add_argument(
+        "--test-per-category",
+        type=int,
+        default=None,
+        help="segmentation: test shapes per category (20)",
+    )
     p.set_defaults(func=_cmd_synthetic)
 
     p = sub.add_parser("download", help="fetch and extract a published archive (needs internet)")

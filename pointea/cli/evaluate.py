@@ -83,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--num-points", type=int, default=None, help="points per cloud (default: the checkpoint's)"
     )
+    p.add_argument(
+        "--all-points",
+        action="store_true",
+        help="segmentation: score every point of each shape (large shapes are streamed) "
+        'instead of the sampled --num-points; recorded as "points": "all"',
+    )
     p.add_argument("--batch-size", type=int, default=32, help="default: 32")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda ...")
     p.add_argument("--workers", type=int, default=0, help="data-loader workers (default: 0)")
@@ -109,6 +115,7 @@ def evaluate_checkpoint(
     workers: int = 0,
     seed: int = 0,
     progress: bool = False,
+    all_points: bool = False,
 ) -> dict[str, Any]:
     """Load ``checkpoint`` and compute its metrics on ``split``.
 
@@ -121,6 +128,8 @@ def evaluate_checkpoint(
         overrides: dataset settings replacing the checkpoint's (``data_root``,
             ``data_format``, ``synthetic``, ``download``, ``num_points``).
         batch_size / device / workers / seed / progress: evaluation settings.
+        all_points: segmentation only: score every point of each shape
+            (:func:`pointea.inference.evaluate_all_points`) instead of the sampled ones.
 
     Returns:
         the metrics dict (plus ``task``, ``split``, ``checkpoint``, ``votes``).
@@ -136,6 +145,8 @@ def evaluate_checkpoint(
         raise InputError(f"--votes must be >= 1, got {votes}")
     if batch_size < 1:
         raise InputError(f"--batch-size must be >= 1, got {batch_size}")
+    if all_points and votes > 1:
+        raise InputError("--all-points scores each shape once; drop --votes")
     path = Path(checkpoint)
     if (
         path.is_dir()
@@ -166,6 +177,8 @@ def evaluate_checkpoint(
     cfg.epochs = max(cfg.epochs or 1, 1)
     cfg = cfg.resolved()
     hparams = getattr(model, "hparams", {}) or {}
+    if all_points and kind != "segmentation":
+        problems.append("--all-points: only part segmentation scores points")
     if problems:
         raise CheckpointError(f"{checkpoint}: does not match: " + "; ".join(problems))
 
@@ -187,6 +200,19 @@ def evaluate_checkpoint(
         )
     dev = resolve_device(device)
     model.to(dev).eval()
+    if all_points:
+        from ..inference import Predictor, evaluate_all_points
+
+        predictor = Predictor(model, num_points=None, device=dev)
+        result = evaluate_all_points(predictor, dataset, category_names=names, progress=progress)
+        return {
+            "task": cfg.task,
+            "split": split,
+            "checkpoint": str(checkpoint),
+            "votes": 1,
+            "epoch": info.get("epoch"),
+            **result,
+        }
     loader = make_loader(
         EpochSeededDataset(dataset, cfg.seed),
         batch_size=batch_size,
@@ -226,6 +252,7 @@ def evaluate_checkpoint(
         "checkpoint": str(checkpoint),
         "votes": votes,
         "epoch": info.get("epoch"),
+        "points": cfg.num_points,
         **result,
     }
 
@@ -257,6 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             workers=args.workers,
             seed=args.seed,
             progress=args.progress,
+            all_points=args.all_points,
         )
         if args.output is not None:
             from ..serialization import atomic_write
@@ -284,7 +312,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     count = result.get("num_samples", result.get("num_shapes"))
     print(
         f"{args.checkpoint} on {result['task']} {args.split} ({count} "
-        f"{'clouds' if kind == 'classification' else 'shapes'})"
+        f"{'clouds' if kind == 'classification' else 'shapes'}, "
+        + (
+            f"every point: {result['points_scored']} points)"
+            if result.get("points") == "all"
+            else f"{result.get('points')} points each)"
+        )
         + (f", {args.votes} votes" if args.votes > 1 else "")
     )
     print("\n".join(format_metrics(result, kind)))

@@ -26,7 +26,13 @@ from ..serialization import atomic_write, safe_torch_load
 from .pct_pytorch import from_pct_pytorch, is_pct_pytorch_state_dict
 from .registry import create_model, list_models, model_task
 
-__all__ = ["save_pretrained", "load_pretrained", "load_model", "model_from_checkpoint"]
+__all__ = [
+    "save_pretrained",
+    "load_pretrained",
+    "load_model",
+    "model_from_checkpoint",
+    "validate_config",
+]
 
 PRETRAINED_FORMAT = "pointea-pretrained"
 CHECKPOINT_FORMAT = "pointea-checkpoint"
@@ -137,6 +143,78 @@ def model_card(config: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# Bounds of a saved architecture, checked before anything is built (a tampered
+# ``num_classes: 1e12`` must not allocate terabytes before failing).
+MAX_LABELS = 100_000  # num_classes, num_parts, num_categories
+MAX_WIDTH = 16_384  # every other size: channels, memory units, samples, k, layers, heads
+MAX_NUM_POINTS = 100_000_000
+_LABEL_KEYS = ("num_classes", "num_parts", "num_categories")
+
+
+def _check_size(value: Any, field: str, source: str, limit: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise CheckpointError(
+            f"{source}: {field} must be an integer, got {type(value).__name__} {value!r}"
+        )
+    if not 1 <= value <= limit:
+        raise CheckpointError(f"{source}: {field} must be between 1 and {limit:,}, got {value}")
+
+
+def validate_config(
+    config: Mapping[str, Any],
+    source: str,
+    *,
+    class_names: Any = None,
+    num_points: Any = None,
+) -> None:
+    """Check a saved architecture and its metadata before building anything.
+
+    Every integer of ``model_config`` (and of its lists) must be a positive size within
+    bounds (:data:`MAX_LABELS` for label counts, :data:`MAX_WIDTH` otherwise), floats
+    finite; ``num_points`` ``None`` or a positive integer; ``class_names`` ``None`` or a
+    list of strings, one per class (classifier) or per category (segmenter).
+
+    Raises:
+        CheckpointError: naming ``source`` and the field.
+    """
+    import math
+
+    if not isinstance(config, Mapping):
+        raise CheckpointError(f"{source}: model_config is missing or not a mapping")
+    for key, value in config.items():
+        field = f"model_config.{key}"
+        limit = MAX_LABELS if key in _LABEL_KEYS else MAX_WIDTH
+        if isinstance(value, float) and not math.isfinite(value):
+            raise CheckpointError(f"{source}: {field} must be finite, got {value}")
+        if isinstance(value, int) and not isinstance(value, bool):
+            _check_size(value, field, source, limit)
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, int) and not isinstance(item, bool):
+                    _check_size(item, f"{field}[{i}]", source, limit)
+                elif isinstance(item, bool) or not isinstance(item, (int, float)):
+                    raise CheckpointError(
+                        f"{source}: {field}[{i}] must be a number, got {type(item).__name__}"
+                    )
+    if num_points is not None:
+        _check_size(num_points, "num_points", source, MAX_NUM_POINTS)
+    if class_names is not None:
+        if not isinstance(class_names, (list, tuple)) or not all(
+            isinstance(n, str) for n in class_names
+        ):
+            raise CheckpointError(
+                f"{source}: class_names must be a list of strings, got "
+                f"{type(class_names).__name__} {str(class_names)[:80]}"
+            )
+        key = "num_classes" if "num_classes" in config else "num_categories"
+        expected = config.get(key)
+        if isinstance(expected, int) and len(class_names) != expected:
+            raise CheckpointError(
+                f"{source}: class_names has {len(class_names)} names but "
+                f"model_config.{key} is {expected}"
+            )
+
+
 def _build(name: Any, config: Any, source: str) -> nn.Module:
     if not isinstance(name, str) or name not in list_models():
         raise CheckpointError(
@@ -198,6 +276,12 @@ def load_pretrained(
         raise CheckpointError(f"{cfg_path}: malformed JSON: {exc}") from exc
     if not isinstance(config, dict) or config.get("format") != PRETRAINED_FORMAT:
         raise CheckpointError(f"{cfg_path}: 'format' is not {PRETRAINED_FORMAT!r}")
+    validate_config(
+        config.get("model_config"),
+        str(cfg_path),
+        class_names=config.get("class_names"),
+        num_points=config.get("num_points"),
+    )
     model = _build(config.get("model_name"), config.get("model_config"), str(cfg_path))
     try:
         state = load_file(directory / WEIGHTS_NAME, device=str(map_location))
@@ -223,6 +307,13 @@ def model_from_checkpoint(
     """Build the model of a loaded pointea training checkpoint and load its weights."""
     if checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{source}: not a pointea training checkpoint (no 'format' marker)")
+    saved = checkpoint.get("config")
+    validate_config(
+        checkpoint.get("model_config"),
+        source,
+        class_names=checkpoint.get("class_names"),
+        num_points=saved.get("num_points") if isinstance(saved, Mapping) else None,
+    )
     model = _build(checkpoint.get("model_name"), checkpoint.get("model_config"), source)
     if task is not None and model_task(model.name) != task:
         raise CheckpointError(
