@@ -13,7 +13,6 @@ strings, lists, tuples and dicts. A file carrying code is refused with a
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import zipfile
