@@ -183,6 +183,8 @@ def _train(cfg, run: RunDirectory, train, val, test, log) -> dict[str, Any]:
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
         start, best, history = ck["epoch"], ck["best_val_miou"], ck["history"]
+        # records written after the checkpoint (a kill between the two) are dropped
+        run.rewrite_metrics([r for r in run.read_metrics() if r.get("epoch", 0) <= start])
         log(f"resumed from {run.last_path} at epoch {start}")
     elif run.last_path.exists() and not cfg.resume:
         raise TrainingError(f"{run.path}: holds a run; pass --resume or choose another --output")
@@ -214,7 +216,6 @@ def _train(cfg, run: RunDirectory, train, val, test, log) -> dict[str, Any]:
         }
         history.append(rec)
         run.append_metrics(rec)
-        log(json.dumps(rec))
         if metrics["mean_iou"] > best:
             best = metrics["mean_iou"]
             save_checkpoint(
@@ -223,6 +224,7 @@ def _train(cfg, run: RunDirectory, train, val, test, log) -> dict[str, Any]:
         save_checkpoint(
             _checkpoint(model, opt, sched, cfg, epoch + 1, best, history), run.last_path
         )
+        log(json.dumps(rec))
     ck = load_checkpoint(run.best_path)
     model.load_state_dict(ck["model"])
     report = {

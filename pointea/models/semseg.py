@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..errors import InputError
 from ..nn import LBR, ExternalAttention
@@ -40,9 +40,9 @@ class PCTSemSeg(PCTSegmenter):
     """PCT semantic segmenter for scenes (https://arxiv.org/abs/2012.09688).
 
     :class:`PCTSegmenter` with ``in_channels = 3 + x channels`` (9 for xyz + rgb + room
-    location) and a single category: its category embedding becomes one learned context
-    vector shared by all rooms, which keeps every layer (and the exact streaming path)
-    of the part segmenter unchanged.
+    location) and a single category, whose embedding is one learned context vector
+    (:class:`SceneContext`) shared by all rooms; every other layer, and the exact
+    streaming path, is the part segmenter's.
 
     Args:
         num_classes: output classes per point (13 for S3DIS).
@@ -95,6 +95,9 @@ class PCTSemSeg(PCTSegmenter):
         )
         # the parent builds a 6-channel embedding; widen its first linear map
         self.point_embed[0] = LBR(in_channels, embed_channels)
+        # one category: a one-hot through Linear + BatchNorm would be a constant whose
+        # weights get no gradient; a learned context vector is what it amounts to
+        self.category_embed = SceneContext(category_channels)
         self.in_channels = in_channels
         self.num_classes = num_classes
 
@@ -102,6 +105,17 @@ class PCTSemSeg(PCTSegmenter):
         layout = check_cloud(pos, batch, x, x_channels=self.in_channels - 3)
         category = pos.new_zeros(layout.num_clouds, dtype=torch.long)
         return super().forward(pos, category, batch, x)
+
+
+class SceneContext(nn.Module):
+    """A learned vector appended to every room's pooled features: ``(B, 1) -> (B, C)``."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, one_hot: Tensor) -> Tensor:
+        return self.weight.to(one_hot.dtype).expand(one_hot.size(0), -1)
 
 
 def room_features(xyz: Tensor, rgb: Tensor) -> tuple[Tensor, Tensor]:
