@@ -8,11 +8,14 @@
   (:data:`SHAPENET_CATEGORIES`, :data:`CATEGORY_PARTS`, :data:`PART_NAMES`) lives here.
 * :mod:`~pointea.datasets.synthetic` -- procedural sets in the same formats
   (:func:`ensure_synthetic`).
+* :class:`S3DIS` -- ``Stanford3dDataset_v1.2_Aligned_Version`` whole rooms (13 classes,
+  Area-5 / 6-fold splits); :func:`write_rooms` writes procedural rooms in that layout.
 * :mod:`~pointea.datasets.download` -- safe, atomic archive download and extraction.
 """
 
 from .download import ARCHIVES, download_archive
 from .modelnet40 import ModelNet40, carve_validation
+from .s3dis import S3DIS
 from .shapenetpart import (
     CATEGORY_PARTS,
     NUM_PARTS,
@@ -23,6 +26,7 @@ from .shapenetpart import (
     part_label,
 )
 from .synthetic import ensure_synthetic, trivial_baseline_accuracy
+from .synthetic_rooms import write_rooms
 
 __all__ = [
     "ModelNet40",
@@ -36,6 +40,8 @@ __all__ = [
     "carve_validation",
     "ensure_synthetic",
     "trivial_baseline_accuracy",
+    "S3DIS",
+    "write_rooms",
     "ARCHIVES",
     "download_archive",
 ]
