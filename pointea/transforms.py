@@ -234,3 +234,27 @@ class NormalizeUnitSphere(BaseTransform):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+__all__ += ["RandomPermute"]
+
+
+class RandomPermute(BaseTransform):
+    r"""Shuffle the order of the points (every per-point attribute alike).
+
+    Training-time only: PCT's reference loader shuffles each training cloud every time
+    it is read, and farthest point sampling starts at the cloud's first point, so the
+    sampled centres change from epoch to epoch. Evaluation keeps the file order (a fixed
+    first point). The permutation is drawn from torch's global generator (seeded per
+    sample and epoch by the trainer).
+
+    Shapes:
+        ``pos`` (N, 3) -> (N, 3), the same rows in a random order.
+    """
+
+    def forward(self, data: Data) -> Data:
+        pos = _pos(data, "RandomPermute")
+        return _index_points(data, torch.randperm(pos.size(0), device=pos.device))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"

@@ -14,11 +14,10 @@ import time
 import pytest
 import torch
 
-import pointea.engine.trainer as trainer
 import pointea.serialization as serialization
 from pointea.cli.train import main
 from pointea.datasets import ensure_synthetic
-from pointea.engine import load_checkpoint
+from pointea.engine import Callback, load_checkpoint
 
 TINY = ["--model", "pct_cls_tiny", "--batch-size", "4", "--num-points", "64", "--no-progress",
         "--seed", "3"]
@@ -31,35 +30,30 @@ def cls_root(tmp_path_factory):
                             test_per_class=2, points=128)
 
 
-def _nan_on_training_call(monkeypatch, call: int):
+class NanOnTrainingCall(Callback):
     """Make the ``call``-th training forward pass return NaN logits."""
-    real, count = trainer._forward, {"n": 0}
 
-    def forward(model, batch, kind):
-        out = real(model, batch, kind)
-        if model.training:
-            count["n"] += 1
-            if count["n"] == call:
-                return out * float("nan")
-        return out
+    def __init__(self, call: int):
+        self.call, self.count = call, 0
 
-    monkeypatch.setattr(trainer, "_forward", forward)
+    def on_forward_end(self, state, batch, logits):
+        self.count += 1
+        return logits * float("nan") if self.count == self.call else None
 
 
 def _steps_per_epoch(out):
     return load_checkpoint(out / "checkpoints/last.pt")["global_step"]
 
 
-def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(
-    cls_root, tmp_path, monkeypatch, capsys
-):
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(cls_root, tmp_path, capsys):
     probe = tmp_path / "probe"
     assert main(["--data-root", str(cls_root), *TINY, "--epochs", "1",
                  "--output-dir", str(probe)]) == 0
     steps = _steps_per_epoch(probe)
     out = tmp_path / "run"
-    _nan_on_training_call(monkeypatch, steps + 2)  # epoch 2, step 2
-    rc = main(["--data-root", str(cls_root), *TINY, "--epochs", "3", "--output-dir", str(out)])
+    nan = [NanOnTrainingCall(steps + 2)]  # epoch 2, step 2
+    rc = main(["--data-root", str(cls_root), *TINY, "--epochs", "3", "--output-dir", str(out)],
+              callbacks=nan)
     err = capsys.readouterr().err
     assert rc == 1
     assert f"non-finite training loss (nan) at epoch 2, step 2/{steps}" in err
@@ -68,11 +62,10 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(
     assert not (out / "test_metrics.json").exists()
 
 
-def test_skip_nonfinite_skips_the_batch_and_finishes(cls_root, tmp_path, monkeypatch):
+def test_skip_nonfinite_skips_the_batch_and_finishes(cls_root, tmp_path):
     out = tmp_path / "run"
-    _nan_on_training_call(monkeypatch, 2)
     rc = main(["--data-root", str(cls_root), *TINY, "--epochs", "2", "--skip-nonfinite",
-               "--output-dir", str(out)])
+               "--output-dir", str(out)], callbacks=[NanOnTrainingCall(2)])
     assert rc == 0
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["skipped_batches"] for r in lines] == [1, 0]

@@ -7,10 +7,9 @@ import json
 import pytest
 import torch
 
-import pointea.engine.trainer as trainer
 from pointea.cli.train import main, main_seg
 from pointea.datasets import ensure_synthetic
-from pointea.engine import load_checkpoint
+from pointea.engine import Callback, load_checkpoint
 
 # augmentation, point dropout and head dropout all on: every random stream is exercised
 CLS = ["--model", "pct_cls_tiny", "--batch-size", "4", "--num-points", "64", "--no-progress",
@@ -40,42 +39,39 @@ def _assert_same_run(a, b):
     assert ta == tb
 
 
-def _stop_after(monkeypatch, epoch):
+class StopAfter(Callback):
     """Interrupt the run right after epoch ``epoch`` was checkpointed (like Ctrl-C)."""
-    real = trainer._plot
 
-    def plot_then_stop(run, history, cfg):
-        real(run, history, cfg)
-        if history[-1]["epoch"] == epoch:
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, state, record):
+        if record["epoch"] == self.epoch:
             raise KeyboardInterrupt
-
-    monkeypatch.setattr(trainer, "_plot", plot_then_stop)
 
 
 @pytest.mark.parametrize("stop_after", [1, 2])
-def test_classification_resume_equals_uninterrupted(stop_after, tmp_path, monkeypatch):
+def test_classification_resume_equals_uninterrupted(stop_after, tmp_path):
     data = ensure_synthetic("modelnet40", root=tmp_path / "d", num_classes=3,
                             train_per_class=6, test_per_class=2, points=128)
     full, part = tmp_path / "full", tmp_path / "part"
     assert main(["--data-root", str(data), *CLS, "--output-dir", str(full)]) == 0
-    with monkeypatch.context() as m:
-        _stop_after(m, stop_after)
-        assert main(["--data-root", str(data), *CLS, "--output-dir", str(part)]) == 130
+    stop = [StopAfter(stop_after)]
+    assert main(["--data-root", str(data), *CLS, "--output-dir", str(part)], callbacks=stop) == 130
     assert load_checkpoint(part / "checkpoints/last.pt")["epoch"] == stop_after
     assert not (part / "test_metrics.json").exists()
     assert main(["--output-dir", str(part), "--resume", "--no-progress"]) == 0
     _assert_same_run(full, part)
 
 
-def test_segmentation_resume_equals_uninterrupted(tmp_path, monkeypatch):
+def test_segmentation_resume_equals_uninterrupted(tmp_path):
     data = ensure_synthetic("shapenetpart", root=tmp_path / "d", categories=["Mug", "Chair"],
                             train_per_category=4, val_per_category=2, test_per_category=2,
                             points=96)
     full, part = tmp_path / "full", tmp_path / "part"
     assert main_seg(["--data-root", str(data), *SEG, "--output-dir", str(full)]) == 0
-    with monkeypatch.context() as m:
-        _stop_after(m, 1)
-        assert main_seg(["--data-root", str(data), *SEG, "--output-dir", str(part)]) == 130
+    argv = ["--data-root", str(data), *SEG, "--output-dir", str(part)]
+    assert main_seg(argv, callbacks=[StopAfter(1)]) == 130
     assert main_seg(["--resume", str(part), "--no-progress"]) == 0
     _assert_same_run(full, part)
 

@@ -14,6 +14,7 @@ from pointea.errors import InputError
 from pointea.transforms import (
     NormalizeUnitSphere,
     PCTScaleShift,
+    RandomPermute,
     RandomPointDropout,
     SubsamplePoints,
 )
@@ -40,6 +41,7 @@ ALL = [
     SubsamplePoints(16, "fps"),
     SubsamplePoints(100),
     NormalizeUnitSphere(),
+    RandomPermute(),
 ]
 
 
@@ -169,3 +171,16 @@ def test_pipeline_in_a_loader_batches():
     data = [t(_cls(64, seed=i)) for i in range(8)]
     batch = next(iter(DataLoader(data, batch_size=8)))
     assert batch.pos.shape == (256, 3) and batch.y.shape == (8,)
+
+
+def test_random_permute_moves_every_per_point_attribute_together():
+    torch.manual_seed(0)
+    d = _seg(n=50)  # y = arange: the output's y is the permutation
+    outs = [RandomPermute()(d) for _ in range(2)]
+    for out in outs:
+        perm = out.y
+        assert sorted(perm.tolist()) == list(range(50))
+        assert torch.equal(out.pos, d.pos[perm]) and torch.equal(out.x, d.x[perm])
+        assert torch.equal(out.category, d.category)
+    assert not torch.equal(outs[0].y, outs[1].y)  # a fresh order per call
+    assert not torch.equal(outs[0].y, torch.arange(50))

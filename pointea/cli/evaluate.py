@@ -163,7 +163,7 @@ def evaluate_checkpoint(
     if cfg.num_points is None and info.get("num_points"):
         cfg.num_points = int(info["num_points"])
     cfg.model = getattr(model, "name", cfg.model)
-    cfg.epochs = max(cfg.epochs, 1)
+    cfg.epochs = max(cfg.epochs or 1, 1)
     cfg = cfg.resolved()
     hparams = getattr(model, "hparams", {}) or {}
     if problems:

@@ -1,31 +1,43 @@
 """``pointea-train`` (shape classification) and ``pointea-seg`` (part segmentation).
 
-Thin entry points: parse the flags into a :class:`~pointea.engine.TrainConfig` and call
-:func:`pointea.engine.train`. Exit codes: 0 done, 1 the run failed (non-finite loss,
-output folder in use, disk full ...), 2 bad flags / data / checkpoint, 130 interrupted.
+Thin entry points: the flags are derived from :class:`~pointea.engine.TrainConfig`'s
+fields (help text from their metadata, defaults from the task's recipe), parsed into one
+config and handed to :func:`pointea.engine.train`. Exit codes: 0 done, 1 the run failed
+(non-finite loss, output folder in use, disk full ...), 2 bad flags / data / checkpoint,
+130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
+import time
+import typing
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
+from ..engine.config import RECIPES, SETTING_GROUPS, TrainConfig
 from ..errors import DatasetNotFoundError, PointeaError, TrainingError
 
-__all__ = ["build_parser", "main", "main_seg"]
+__all__ = ["add_setting_arguments", "build_parser", "main", "main_seg", "parse_config"]
 
 _EPILOG = """\
-recipe defaults (no flags needed to reproduce the papers' setting):
-  modelnet40    SGD lr 0.01, momentum 0.9, weight decay 5e-4, cosine to 1e-4 over 250
+recipe defaults (the reference training scripts' values; docs/REPRODUCING.md):
+  modelnet40    SGD lr 0.01, momentum 0.9, weight decay 5e-4, cosine to lr/100 over 250
                 epochs, batch 32, first 1024 of 2048 points, label smoothing 0.2,
-                scale U[2/3,3/2] + shift U[-0.2,0.2] + point dropout (max 0.875);
-                best epoch chosen on a 10%% validation split carved from train.
-  shapenetpart  the same SGD / cosine schedule, 250 epochs, batch 16, 2048 random points,
-                plain cross-entropy over the 50 parts, scale + shift; best epoch on
-                ShapeNetPart's val split, final numbers on test (predictions restricted
-                to the shape's category parts).
+                point dropout (max 0.875) + scale U[2/3,3/2] + shift U[-0.2,0.2], and
+                a fresh point order per epoch (PCT_Pytorch).
+  shapenetpart  SGD lr 0.1, momentum 0.9, weight decay 1e-4, cosine to lr/100 over 200
+                epochs, batch 32, 2048 random points, plain cross-entropy over the 50
+                parts, no augmentation but the point order (dgcnn.pytorch
+                main_partseg.py); predictions restricted to the shape's category parts.
+protocols (--protocol): validation (default) selects the best epoch on a validation
+  split (10%% carved from ModelNet40's train; ShapeNetPart's val) and never on test;
+  full-train trains on every training shape (ShapeNetPart: train + val, as the
+  reference) and keeps the last epoch. The references select on test; pointea does not.
 
 the run folder (--output-dir): config.json, metrics.jsonl, checkpoints/last.pt,
 checkpoints/best.pt, test_metrics.json, training_curves.png. A folder holds one run:
@@ -54,8 +66,63 @@ distributed (DistributedDataParallel; --batch-size is the global batch):
 """
 
 
+#: command-line options that are not settings of the run
+_SESSION_OPTIONS = ("resume", "overwrite", "progress")
+
+
+def _default_text(f: dataclasses.Field, task: str) -> str | None:
+    """What ``--help`` shows as the default of a setting (the task's recipe value when
+    the field defers to it)."""
+    recipe = RECIPES[task]
+    if f.name in recipe:
+        value = recipe[f.name]
+    elif f.name == "task":
+        value = task
+    elif f.default is None or f.name == "output_dir" or "default:" in f.metadata["help"]:
+        return None
+    else:
+        value = f.default
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def add_setting_arguments(parser: argparse.ArgumentParser, task: str) -> None:
+    """One flag per :class:`TrainConfig` field, from the field's metadata.
+
+    Every flag's default is ``argparse.SUPPRESS``: the namespace holds only the settings
+    given on the command line, the others keep the config's (recipe) defaults.
+    """
+    hints = typing.get_type_hints(TrainConfig)
+    groups = {name: parser.add_argument_group(name) for name in SETTING_GROUPS}
+    for f in dataclasses.fields(TrainConfig):
+        meta = f.metadata
+        flag = meta.get("flag", "--" + f.name.replace("_", "-"))
+        default = _default_text(f, task)
+        help_text = meta["help"] + (f" (default: {default})" if default is not None else "")
+        kwargs: dict[str, Any] = {
+            "dest": f.name,
+            "default": argparse.SUPPRESS,
+            "help": help_text.replace("%", "%%"),
+        }
+        kind = {a for a in typing.get_args(hints[f.name]) if a is not type(None)} or {hints[f.name]}
+        (base,) = kind
+        if base is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif typing.get_origin(base) is list:
+            kwargs["nargs"] = "+"
+            kwargs["type"] = typing.get_args(base)[0]
+        else:
+            kwargs["type"] = base
+        for key in ("metavar", "choices"):
+            if key in meta:
+                kwargs[key] = meta[key]
+        groups[meta["group"]].add_argument(flag, **kwargs)
+
+
 def build_parser(task: str = "modelnet40", prog: str | None = None) -> argparse.ArgumentParser:
-    """The argument parser of ``pointea-train`` (``task="modelnet40"``) or ``pointea-seg``."""
+    """The argument parser of ``pointea-train`` (``task="modelnet40"``) or ``pointea-seg``:
+    the settings' flags derived from :class:`TrainConfig`, plus the session options."""
     seg = task == "shapenetpart"
     parser = argparse.ArgumentParser(
         prog=prog or ("pointea-seg" if seg else "pointea-train"),
@@ -70,196 +137,8 @@ def build_parser(task: str = "modelnet40", prog: str | None = None) -> argparse.
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
-    g = parser.add_argument_group("task and model")
-    g.add_argument(
-        "--task",
-        choices=["modelnet40", "shapenetpart"],
-        default=task,
-        help="modelnet40: shape classification; shapenetpart: part segmentation "
-        "(default: %(default)s)",
-    )
-    g.add_argument(
-        "--model",
-        metavar="NAME",
-        default=None,
-        help="registry preset: pct_cls / pct_cls_tiny (classification), pct_seg / "
-        "pct_seg_tiny (segmentation); default: the full model of the task",
-    )
-    g.add_argument(
-        "--attention",
-        choices=["external", "self"],
-        default="external",
-        help="attention in the offset-attention layers (default: %(default)s)",
-    )
-    g.add_argument(
-        "--memory-units",
-        type=int,
-        metavar="S",
-        default=None,
-        help="external-attention memory size (default: the model's, 64)",
-    )
-    g.add_argument(
-        "--dropout",
-        type=float,
-        metavar="P",
-        default=None,
-        help="dropout of the head (default: the model's, 0.5)",
-    )
-    g.add_argument(
-        "--normals",
-        dest="use_normals",
-        action="store_true",
-        help="feed the per-point normals as extra features (in_channels=6)",
-    )
-
-    g = parser.add_argument_group("data")
-    g.add_argument(
-        "--data-root",
-        metavar="DIR",
-        default=None,
-        help="folder holding the dataset folder (default: data; with --synthetic: data/synthetic)",
-    )
-    g.add_argument(
-        "--data-format",
-        metavar="FMT",
-        default=None,
-        help="on-disk format: hdf5 / resampled (modelnet40), text / hdf5 "
-        "(shapenetpart); default: hdf5 / text",
-    )
-    g.add_argument(
-        "--synthetic",
-        action="store_true",
-        help="use the offline procedural stand-in set (generated on first use)",
-    )
-    g.add_argument(
-        "--download",
-        action="store_true",
-        help="download the dataset into --data-root when it is missing",
-    )
-    g.add_argument(
-        "--categories",
-        nargs="+",
-        metavar="NAME",
-        default=None,
-        help="shapenetpart: train on these categories only",
-    )
-    g.add_argument(
-        "--num-points",
-        type=int,
-        metavar="N",
-        default=None,
-        help="points per cloud (default: 1024 classification, 2048 segmentation)",
-    )
-    g.add_argument(
-        "--val-fraction",
-        type=float,
-        default=0.1,
-        metavar="F",
-        help="modelnet40: share of train carved out for validation (default: 0.1)",
-    )
-    g.add_argument(
-        "--split-seed", type=int, default=0, help="seed of that validation carve-out (default: 0)"
-    )
-    g.add_argument(
-        "--augment",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="random scale + shift (+ point dropout) on training clouds",
-    )
-    g.add_argument(
-        "--point-dropout",
-        type=float,
-        metavar="R",
-        default=None,
-        help="max share of points dropped (default: 0.875 classification, "
-        "0 segmentation; 0 turns it off)",
-    )
-
-    g = parser.add_argument_group("optimisation")
-    g.add_argument("--epochs", type=int, default=250, help="number of epochs (default: 250)")
-    g.add_argument(
-        "--batch-size",
-        type=int,
-        default=None,
-        help="global batch size, split across processes (default: 32 / 16)",
-    )
-    g.add_argument(
-        "--eval-batch-size",
-        type=int,
-        default=None,
-        help="validation / test batch size (default: --batch-size)",
-    )
-    g.add_argument(
-        "--optimizer",
-        choices=["sgd", "adam"],
-        default="sgd",
-        help="default: sgd (Adam at 1e-3 is reported to diverge for PCT)",
-    )
-    g.add_argument(
-        "--lr",
-        type=float,
-        default=None,
-        help="initial learning rate (default: 0.01 SGD, 1e-3 Adam)",
-    )
-    g.add_argument(
-        "--min-lr",
-        type=float,
-        default=None,
-        help="final lr of the cosine schedule (default: 1e-4 for SGD 0.01, else lr/100)",
-    )
-    g.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default: 0.9)")
-    g.add_argument("--weight-decay", type=float, default=5e-4, help="default: 5e-4")
-    g.add_argument(
-        "--label-smoothing",
-        type=float,
-        default=None,
-        help="default: 0.2 classification, 0 segmentation",
-    )
-    g.add_argument(
-        "--grad-clip",
-        type=float,
-        default=None,
-        metavar="NORM",
-        help="clip the gradient norm (default: off)",
-    )
-    g.add_argument(
-        "--skip-nonfinite",
-        action="store_true",
-        help="skip batches with a NaN/inf loss instead of stopping the run",
-    )
-
-    g = parser.add_argument_group("run")
-    g.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        help="seed of init, shuffling, augmentation, dropout (default: 0)",
-    )
-    g.add_argument(
-        "--device",
-        default="auto",
-        help="auto (CUDA when present), cpu, cuda, cuda:1 ... (default: auto)",
-    )
-    g.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        help="data-loader workers (default: 0 on CPU, 4 on CUDA)",
-    )
-    g.add_argument("--amp", action="store_true", help="float16 mixed precision (CUDA only)")
-    g.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CPU or CUDA)")
-    g.add_argument(
-        "--sync-bn",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="synchronise BatchNorm across processes when distributed",
-    )
-    g.add_argument(
-        "--output-dir",
-        metavar="DIR",
-        default=None,
-        help="run folder (default: runs/<task>-<attention>-<time>)",
-    )
+    add_setting_arguments(parser, task)
+    g = parser.add_argument_group("session (not settings of the run)")
     g.add_argument(
         "--resume",
         nargs="?",
@@ -277,31 +156,35 @@ def build_parser(task: str = "modelnet40", prog: str | None = None) -> argparse.
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="progress bars (default: on)",
+        help="progress bars on a terminal; never changes the numbers (default: on)",
     )
     return parser
 
 
-def _explicit(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
-    """Destinations of the options present on the command line."""
-    given = set()
-    for token in argv:
-        if token == "--":
-            break
-        name = token.split("=", 1)[0]
-        for action in parser._actions:
-            if name in action.option_strings:
-                given.add(action.dest)
-    return given
+def parse_config(
+    argv: Sequence[str], task: str = "modelnet40"
+) -> tuple[TrainConfig, argparse.Namespace, set[str]]:
+    """``(config, namespace, explicit)`` of a ``pointea-train`` / ``pointea-seg`` command
+    line; ``explicit`` names the settings given on it. Exits (status 2) on bad flags."""
+    parser = build_parser(task)
+    args = parser.parse_args(list(argv))
+    if args.resume is not None and args.overwrite:
+        parser.error("--resume continues a run and --overwrite replaces it; choose one")
+    given = {k: v for k, v in vars(args).items() if k not in _SESSION_OPTIONS}
+    try:
+        cfg = TrainConfig(**{"task": task, **given})
+        cfg.output_dir = _output_dir(args, cfg)
+        cfg.validate()
+    except _Usage as exc:
+        parser.error(str(exc))
+    except PointeaError as exc:
+        parser.error(str(exc).replace("invalid settings: ", ""))
+    return cfg, args, set(given)
 
 
-def _config(args: argparse.Namespace):
-    from ..engine.config import TrainConfig
-
-    output_dir = args.output_dir
+def _output_dir(args: argparse.Namespace, cfg: TrainConfig) -> str:
+    output_dir = getattr(args, "output_dir", None)
     if args.resume:  # --resume RUN_DIR (or RUN_DIR/checkpoints/last.pt)
-        from pathlib import Path
-
         target = Path(args.resume)
         if target.is_file() and target.parent.name == "checkpoints":
             target = target.parent.parent
@@ -310,71 +193,24 @@ def _config(args: argparse.Namespace):
                 f"--resume {args.resume} and --output-dir {output_dir} name "
                 "different runs; give one of them"
             )
-        output_dir = str(target)
+        return str(target)
     if output_dir is None:
         if args.resume is not None:
             raise _Usage(
                 "--resume needs the run folder: --output-dir DIR --resume (or --resume DIR)"
             )
-        import time
-
-        output_dir = f"runs/{args.task}-{args.attention}-{time.strftime('%Y%m%d-%H%M%S')}"
-    return TrainConfig(
-        task=args.task,
-        model=args.model,
-        attention=args.attention,
-        memory_units=args.memory_units,
-        dropout=args.dropout,
-        use_normals=args.use_normals,
-        data_root=args.data_root,
-        data_format=args.data_format,
-        synthetic=args.synthetic,
-        download=args.download,
-        categories=args.categories,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        eval_batch_size=args.eval_batch_size,
-        num_points=args.num_points,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        min_lr=args.min_lr,
-        momentum=args.momentum,
-        weight_decay=args.weight_decay,
-        label_smoothing=args.label_smoothing,
-        augment=args.augment,
-        point_dropout=args.point_dropout,
-        val_fraction=args.val_fraction,
-        split_seed=args.split_seed,
-        seed=args.seed,
-        device=args.device,
-        workers=args.workers,
-        amp=args.amp,
-        bf16=args.bf16,
-        sync_bn=args.sync_bn,
-        skip_nonfinite=args.skip_nonfinite,
-        grad_clip=args.grad_clip,
-        output_dir=output_dir,
-    )
+        return f"runs/{cfg.task}-{cfg.attention}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return output_dir
 
 
 class _Usage(Exception):
     pass
 
 
-def _run(argv: Sequence[str] | None, task: str) -> int:
+def _run(argv: Sequence[str] | None, task: str, callbacks: Sequence[Any] = ()) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(task)
-    args = parser.parse_args(argv)
-    if args.resume is not None and args.overwrite:
-        parser.error("--resume continues a run and --overwrite replaces it; choose one")
-    try:
-        cfg = _config(args)
-        cfg.validate()
-    except _Usage as exc:
-        parser.error(str(exc))
-    except PointeaError as exc:
-        parser.error(str(exc).replace("invalid settings: ", ""))
-    explicit = _explicit(parser, argv) - {"resume", "overwrite", "progress"}
+    cfg, args, explicit = parse_config(argv, task)
+    prog = build_parser(task).prog
     from ..engine import train
 
     try:
@@ -384,23 +220,22 @@ def _run(argv: Sequence[str] | None, task: str) -> int:
             overwrite=args.overwrite,
             progress=args.progress,
             explicit=explicit,
+            callbacks=callbacks,
         )
     except KeyboardInterrupt:
-        _error(
-            f"\n{parser.prog}: interrupted; continue with --output-dir {cfg.output_dir} --resume"
-        )
+        _error(f"\n{prog}: interrupted; continue with --output-dir {cfg.output_dir} --resume")
         return 130
     except TrainingError as exc:
-        _error(f"{parser.prog}: error: {exc}")
+        _error(f"{prog}: error: {exc}")
         return 1
     except DatasetNotFoundError as exc:
-        _error(f"{parser.prog}: error: {exc}\n{_download_hint(cfg)}")
+        _error(f"{prog}: error: {exc}\n{_download_hint(cfg)}")
         return 2
     except PointeaError as exc:
-        _error(f"{parser.prog}: error: {exc}")
+        _error(f"{prog}: error: {exc}")
         return 2
     except OSError as exc:  # e.g. an unwritable --output-dir
-        _error(f"{parser.prog}: error: {exc}")
+        _error(f"{prog}: error: {exc}")
         return 1
     return 0
 
@@ -419,14 +254,16 @@ def _download_hint(cfg) -> str:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``pointea-train``: ModelNet40 classification (``--task`` switches)."""
-    return _run(argv, "modelnet40")
+def main(argv: Sequence[str] | None = None, *, callbacks: Sequence[Any] = ()) -> int:
+    """``pointea-train``: ModelNet40 classification (``--task`` switches).
+
+    ``callbacks``: :class:`pointea.engine.Callback` hooks for the run (Python callers)."""
+    return _run(argv, "modelnet40", callbacks)
 
 
-def main_seg(argv: Sequence[str] | None = None) -> int:
+def main_seg(argv: Sequence[str] | None = None, *, callbacks: Sequence[Any] = ()) -> int:
     """``pointea-seg``: ShapeNetPart part segmentation."""
-    return _run(argv, "shapenetpart")
+    return _run(argv, "shapenetpart", callbacks)
 
 
 if __name__ == "__main__":  # python -m pointea.cli.train (torchrun)

@@ -2,12 +2,20 @@
 
 * :func:`train` -- one run from a :class:`TrainConfig` to its test numbers
   (:mod:`~pointea.engine.trainer`).
-* :func:`evaluate` -- metrics of a model on a loader (voting optional).
+* :func:`evaluate` / :func:`train_one_epoch` -- the epoch loops (:mod:`~pointea.engine.loops`).
+* :class:`Callback` -- hooks called at step, checkpoint and epoch end
+  (:mod:`~pointea.engine.callbacks`).
+* :mod:`~pointea.engine.config` -- :class:`TrainConfig`, the one source of the settings.
+* :mod:`~pointea.engine.data` / :mod:`~pointea.engine.factory` -- datasets and loaders;
+  model, loss, optimiser and schedule built from a config.
+* :mod:`~pointea.engine.seeding` / :mod:`~pointea.engine.resume` -- random streams;
+  starting, resuming and restoring a run.
 * :mod:`~pointea.engine.checkpoint` -- plain-value checkpoints, atomic writes, checks.
 * :mod:`~pointea.engine.distributed` -- torchrun / DDP helpers, CPU-capable synced BN.
 * :class:`RunDirectory` -- the run folder, its lock and its files.
 """
 
+from .callbacks import Callback, CallbackList, TrainState
 from .checkpoint import (
     capture_rng_state,
     check_checkpoint_matches,
@@ -18,21 +26,18 @@ from .checkpoint import (
     unwrap_model,
 )
 from .config import TASKS, TrainConfig
+from .data import TaskData, build_task_data
 from .distributed import DistContext, DistributedBatchNorm, setup_distributed
+from .factory import build_model, loss_function
+from .loops import NonFiniteLossError, evaluate, train_one_epoch
 from .rundir import RunDirectory
-from .trainer import (
-    NonFiniteLossError,
-    RunResult,
-    TaskData,
-    build_model,
-    build_task_data,
-    evaluate,
-    loss_function,
-    train,
-)
+from .trainer import RunResult, train
 
 __all__ = [
     "TASKS",
+    "Callback",
+    "CallbackList",
+    "TrainState",
     "DistContext",
     "DistributedBatchNorm",
     "NonFiniteLossError",
@@ -52,5 +57,6 @@ __all__ = [
     "save_checkpoint",
     "setup_distributed",
     "train",
+    "train_one_epoch",
     "unwrap_model",
 ]

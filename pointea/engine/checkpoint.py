@@ -32,6 +32,7 @@ from ..serialization import atomic_torch_save, safe_torch_load
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_VERSION",
+    "assemble_checkpoint",
     "capture_rng_state",
     "check_checkpoint_matches",
     "is_training_checkpoint",
@@ -119,6 +120,48 @@ def restore_rng_state(state: Mapping[str, Any]) -> None:
         states = state["cuda"]
         if len(states) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all([s.cpu().to(torch.uint8) for s in states])
+
+
+def assemble_checkpoint(
+    *,
+    task: str,
+    model_name: str,
+    model_config: dict[str, Any],
+    model: nn.Module,
+    optimizer: Any,
+    scheduler: Any,
+    scaler: Any,
+    epoch: int,
+    global_step: int,
+    config: dict[str, Any],
+    class_names: list[str],
+    best_metric: float,
+    best_epoch: int,
+    metrics: dict[str, Any],
+) -> dict[str, Any]:
+    """The checkpoint dict of a training run after ``epoch`` (plain values, CPU tensors;
+    the random states of this process included)."""
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": CHECKPOINT_VERSION,
+        "task": task,
+        "model_name": model_name,
+        "model_config": model_config,
+        "model": {k: v.detach().cpu() for k, v in unwrap_model(model).state_dict().items()},
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "epoch": epoch,
+        "global_step": global_step,
+        "rng": capture_rng_state(),
+        "config": config,
+        "class_names": list(class_names),
+        "best_metric": best_metric,
+        "best_epoch": best_epoch,
+        "metrics": metrics,
+        "pointea_version": __version__,
+        "torch_version": str(torch.__version__),
+    }
 
 
 def save_checkpoint(checkpoint: Mapping[str, Any], path: str | os.PathLike) -> Path:

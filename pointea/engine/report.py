@@ -42,6 +42,19 @@ def format_metrics(metrics: dict[str, Any], kind: str, *, max_items: int = 16) -
     return lines
 
 
+def _selection_line(cfg: Any, test: dict[str, Any]) -> str:
+    protocol = test.get("protocol", "validation")
+    if protocol == "full-train":
+        return (
+            f"  protocol full-train: trained on every training shape, kept the last "
+            f"epoch ({test.get('epoch')}); nothing selected"
+        )
+    return (
+        f"  protocol {protocol}: best epoch {test.get('epoch')} on {test.get('selected_on')}: "
+        f"{cfg.selection_metric} {_pct(test.get('val_' + cfg.selection_metric)).strip()}"
+    )
+
+
 def format_summary(
     cfg: Any, test: dict[str, Any], history: Sequence[dict[str, Any]], run: Any, seconds: float
 ) -> str:
@@ -55,8 +68,7 @@ def format_summary(
         f"{cfg.epochs} epochs, batch {cfg.batch_size}, {cfg.num_points} points, "
         f"{cfg.optimizer} lr {cfg.lr:g}, seed {cfg.seed}"
         + (", synthetic data" if cfg.synthetic else ""),
-        f"  best epoch {test.get('epoch')} on {test.get('selected_on')}: "
-        f"{cfg.selection_metric} {_pct(test.get('val_' + cfg.selection_metric)).strip()}",
+        _selection_line(cfg, test),
         f"test split ({count} {'clouds' if cfg.kind == 'classification' else 'shapes'}), best.pt:",
         *format_metrics(test, cfg.kind),
         f"files: {run.test_metrics_path.name}, {run.metrics_path.name}, "

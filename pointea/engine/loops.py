@@ -1,0 +1,221 @@
+"""The epoch loops: :func:`train_one_epoch` and :func:`evaluate`.
+
+Statistics are accumulated on the device and read back once per epoch; the only
+per-step read-back is the finiteness of the loss (a NaN must stop the run before the
+optimiser step).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import InputError, TrainingError
+from ..metrics import ClassificationMeter, SegmentationMeter, predict_parts
+from .callbacks import Callback, TrainState
+from .config import TrainConfig
+from .distributed import DistContext, all_reduce_sum
+from .progress import ProgressBar
+
+__all__ = ["NonFiniteLossError", "autocast", "evaluate", "forward_batch", "train_one_epoch"]
+
+
+class NonFiniteLossError(TrainingError):
+    """The loss became NaN or infinite (the run stops; the last good checkpoint stays)."""
+
+
+def forward_batch(model: nn.Module, batch: Any, kind: str) -> Tensor:
+    """Logits of a PyG batch: ``(num_clouds, classes)`` or ``(num_points, parts)``."""
+    x = getattr(batch, "x", None)
+    if kind == "classification":
+        return model(batch.pos, batch.batch, x)
+    return model(batch.pos, batch.category.view(-1), batch.batch, x)
+
+
+def autocast(cfg: TrainConfig, device: torch.device):
+    """The mixed-precision context of ``cfg`` (float16 ``amp``, ``bf16``, or none)."""
+    if cfg.amp:
+        return torch.autocast(device_type=device.type, dtype=torch.float16)
+    if cfg.bf16:
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def train_one_epoch(
+    model: nn.Module,
+    loader: Any,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    *,
+    cfg: TrainConfig,
+    ctx: DistContext,
+    epoch: int,
+    scaler: Any = None,
+    progress: bool = False,
+    ckpt_hint: str = "",
+    category_parts: Sequence[Sequence[int]] | None = None,
+    callbacks: Callback | None = None,
+    state: TrainState | None = None,
+) -> dict[str, float]:
+    """Train ``model`` for one pass over ``loader``; returns summed-over-ranks statistics.
+
+    The running accuracy is the classification accuracy, or for segmentation the point
+    accuracy with predictions restricted to each shape's category parts.
+
+    Args:
+        progress: draw a bar (the caller decides whether a terminal is attached).
+        callbacks / state: hooks called after each forward pass and each step.
+
+    Raises:
+        NonFiniteLossError: the loss was NaN/inf (unless ``cfg.skip_nonfinite``).
+    """
+    model.train()
+    kind = cfg.kind
+    # loss*n, correct, n (targets), skipped -- kept on the device, read once at the end
+    totals = torch.zeros(4, dtype=torch.float64, device=ctx.device)
+    steps = len(loader)
+    bar = ProgressBar(steps, f"epoch {epoch}/{cfg.epochs} train", enabled=progress and ctx.is_main)
+
+    def postfix() -> dict[str, str]:
+        t = totals.tolist()
+        n = max(t[2], 1.0)
+        return {"loss": f"{t[0] / n:.4f}", "acc": f"{100 * t[1] / n:.1f}%"}
+
+    for step, batch in enumerate(loader, start=1):
+        if state is not None:
+            state.step = step
+        batch = batch.to(ctx.device, non_blocking=True)
+        target = batch.y.view(-1)
+        with autocast(cfg, ctx.device):
+            logits = forward_batch(model, batch, kind)
+        if callbacks is not None:
+            logits = callbacks.on_forward_end(state, batch, logits)
+        loss = loss_fn(logits, target)
+        finite = torch.isfinite(loss.detach()).to(torch.float64).view(1)
+        if ctx.distributed:  # every rank must take the same decision
+            finite = all_reduce_sum(finite, ctx) / ctx.world_size
+        if float(finite) < 1.0:  # the one read-back per step
+            optimizer.zero_grad(set_to_none=True)
+            if cfg.skip_nonfinite:
+                totals[3] += 1
+                bar.update()
+                continue
+            bar.close()
+            raise NonFiniteLossError(
+                f"non-finite training loss ({float(loss.detach()):.4g}) at epoch {epoch}, step "
+                f"{step}/{steps}; stopped. {ckpt_hint}Try a lower --lr, --grad-clip, or "
+                "--skip-nonfinite to skip such batches"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            if cfg.grad_clip:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+        with torch.no_grad():
+            n = target.numel()
+            if kind == "segmentation" and category_parts is not None:
+                pred = predict_parts(
+                    logits.detach(), batch.category.view(-1), category_parts, batch.batch
+                )
+            else:
+                pred = logits.detach().argmax(-1)
+            totals[0] += loss.detach().double() * n
+            totals[1] += (pred == target).sum()
+            totals[2] += n
+        if callbacks is not None:
+            callbacks.on_step_end(state, loss.detach())
+        bar.update(postfix)
+    bar.close()
+    totals = all_reduce_sum(totals.cpu(), ctx)
+    n = max(float(totals[2]), 1.0)
+    return {
+        "train_loss": float(totals[0]) / n,
+        "train_accuracy": float(totals[1]) / n,
+        "skipped_batches": int(totals[3]),
+    }
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loader: Any,
+    *,
+    kind: str,
+    num_classes: int,
+    class_names: Sequence[str] | None = None,
+    category_parts: Sequence[Sequence[int]] | None = None,
+    loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
+    ctx: DistContext | None = None,
+    votes: int = 1,
+    vote_seed: int = 0,
+    autocast: Any = None,
+    progress: bool = False,
+    desc: str = "eval",
+) -> dict[str, Any]:
+    """Evaluate ``model`` on ``loader`` (this process's shard); metrics summed over ranks.
+
+    With ``votes > 1`` the logits of the plain pass and ``votes - 1`` passes with random
+    per-axis scaling U[0.8, 1.25] of each cloud are averaged (test-time voting); the
+    voting draws are seeded by ``vote_seed`` and repeatable.
+
+    Returns:
+        classification: ``overall_accuracy``, ``mean_class_accuracy``,
+        ``per_class_accuracy``, ``num_samples`` (+ ``loss``);
+        segmentation: ``instance_miou``, ``class_miou``, ``per_category_iou``,
+        ``point_accuracy``, ``num_shapes`` (+ ``loss``).
+    """
+    ctx = ctx or DistContext(device=next(model.parameters()).device)
+    model.eval()
+    if kind == "classification":
+        meter: Any = ClassificationMeter(num_classes, class_names)
+    else:
+        if category_parts is None:
+            raise InputError("evaluate: segmentation needs category_parts")
+        meter = SegmentationMeter(category_parts, class_names)
+    loss_sum = torch.zeros(2, dtype=torch.float64, device=ctx.device)
+    gen = torch.Generator().manual_seed(vote_seed)
+    total = len(loader) if hasattr(loader, "__len__") else None
+    bar = ProgressBar(total, desc, enabled=progress and ctx.is_main)
+    for batch in loader:
+        batch = batch.to(ctx.device)
+        target = batch.y.view(-1)
+        logits = None
+        for v in range(max(votes, 1)):
+            view = batch
+            if v > 0:
+                num = int(batch.num_graphs) if hasattr(batch, "num_graphs") else 0
+                scale = torch.empty(num, 3).uniform_(0.8, 1.25, generator=gen).to(ctx.device)
+                view = batch.clone()
+                view.pos = batch.pos * scale[batch.batch]
+            with autocast or contextlib.nullcontext():
+                out = forward_batch(model, view, kind).float()
+            logits = out if logits is None else logits + out
+        logits = logits / max(votes, 1)
+        if loss_fn is not None:
+            loss_sum[0] += loss_fn(logits, target).double() * target.numel()
+            loss_sum[1] += target.numel()
+        if kind == "classification":
+            meter.update(logits, target)
+        else:
+            meter.update(logits, target, batch.category.view(-1), batch.batch)
+        bar.update()
+    bar.close()
+    state = all_reduce_sum(meter.state(), ctx)
+    meter.load_state(state)
+    out = meter.compute()
+    if loss_fn is not None:
+        loss_sum = all_reduce_sum(loss_sum.cpu(), ctx)
+        out["loss"] = float(loss_sum[0] / loss_sum[1]) if loss_sum[1] > 0 else None
+    return out
