@@ -27,7 +27,7 @@ rm -rf "$out"
 
 .venv/bin/pointea-semseg "${data[@]}" --model pct_semseg_tiny --epochs 8 \
   --steps-per-epoch 10 --batch-size 4 --num-points 2048 --lr 5e-3 --val-fraction 0.2 \
-  --block-vote --output "$out" "$@"
+  --block-vote --output-dir "$out" "$@"
 
 echo
 echo "rendering the first test room:"

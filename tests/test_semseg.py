@@ -130,7 +130,7 @@ def small_rooms(tmp_path_factory):
 def _cfg(rooms, out, **kw):
     base = dict(
         data_root=str(rooms),
-        output=str(out),
+        output_dir=str(out),
         epochs=2,
         steps_per_epoch=2,
         batch_size=2,
@@ -181,3 +181,10 @@ def test_training_beats_the_majority_baseline(rooms, tmp_path):
         report["whole_room"]["overall_accuracy"] > report["majority_baseline"]["overall_accuracy"]
     )
     assert len(report["whole_room"]["per_class_iou"]) == NUM_CLASSES
+
+
+def test_cli_reports_missing_s3dis_with_where_to_get_it(tmp_path, capsys):
+    from pointea.cli.semseg import main
+
+    assert main(["--data-root", str(tmp_path), "--output-dir", str(tmp_path / "run")]) == 2
+    assert "buildingparser.stanford.edu" in capsys.readouterr().err

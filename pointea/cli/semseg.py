@@ -11,7 +11,7 @@ from ..errors import PointeaError
 
 _HELP = {
     "data_root": "folder holding Stanford3dDataset_v1.2_Aligned_Version/",
-    "output": "run folder (config.json, metrics.jsonl, checkpoints/, test_metrics.json)",
+    "output_dir": "run folder (config.json, metrics.jsonl, checkpoints/, test_metrics.json)",
     "synthetic": "write procedural rooms in the S3DIS layout into --data-root first",
     "model": "registered semseg model (pct_semseg, pct_semseg_tiny)",
     "attention": "external (exact whole-room inference) or self (baseline)",
@@ -20,7 +20,7 @@ _HELP = {
     "num_points": "points sampled from a room per training sample",
     "block_vote": "also evaluate the test area with 1 m blocks and voting",
     "bf16": "train under bfloat16 autocast",
-    "resume": "continue the run in --output from checkpoints/last.pt",
+    "resume": "continue the run in --output-dir from checkpoints/last.pt",
 }
 
 

@@ -49,7 +49,7 @@ class SemSegConfig:
     """Settings of a ``pointea-semseg`` run (saved as ``config.json``)."""
 
     data_root: str = "data"
-    output: str = "runs/semseg"
+    output_dir: str = "runs/semseg"
     synthetic: bool = False  # write procedural rooms into data_root when S3DIS is absent
     synthetic_rooms_per_area: int = 3
     synthetic_density: float = 150.0
@@ -159,7 +159,7 @@ def train_semseg(cfg: SemSegConfig, log=print) -> dict[str, Any]:
     test = S3DIS(cfg.data_root, "test", cfg.test_area, cfg.val_fraction)
     if len(val) == 0:
         raise InputError("val_fraction: leaves no validation room; selection needs one")
-    run = RunDirectory(cfg.output)
+    run = RunDirectory(cfg.output_dir)
     run.path.mkdir(parents=True, exist_ok=True)
     run.acquire()
     try:
@@ -187,7 +187,9 @@ def _train(cfg, run: RunDirectory, train, val, test, log) -> dict[str, Any]:
         run.rewrite_metrics([r for r in run.read_metrics() if r.get("epoch", 0) <= start])
         log(f"resumed from {run.last_path} at epoch {start}")
     elif run.last_path.exists() and not cfg.resume:
-        raise TrainingError(f"{run.path}: holds a run; pass --resume or choose another --output")
+        raise TrainingError(
+            f"{run.path}: holds a run; pass --resume or choose another --output-dir"
+        )
     run.write_json(run.config_path, dataclasses.asdict(cfg))
     for epoch in range(start, cfg.epochs):
         gen = np.random.default_rng([cfg.seed, epoch])
