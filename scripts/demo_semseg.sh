@@ -19,7 +19,7 @@ cd "$root"
 bash scripts/setup.sh
 
 out="${POINTEA_DEMO_DIR:-runs/demo-semseg}"
-data=(--synthetic --data-root data/rooms)
+data=(--synthetic --synthetic-rooms-per-area 2 --data-root data/rooms)
 for arg in "$@"; do
   case "$arg" in --data-root|--data-root=*) data=() ;; esac
 done
