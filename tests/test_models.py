@@ -25,7 +25,8 @@ def run(model, pos, batch, category=None, x=None):
     return model(pos, batch, x=x)
 
 
-@pytest.mark.parametrize("name", list_models())
+# scene models (task "semseg", inputs pos + features) have their own test in test_semseg.py
+@pytest.mark.parametrize("name", [n for n in list_models() if model_task(n) != "semseg"])
 def test_every_registered_model_forward_backward(name):
     task = model_task(name)
     if name.endswith("tiny"):

@@ -7,13 +7,17 @@
   (text) or ``shapenet_part_seg_hdf5_data`` (HDF5); the category / part table
   (:data:`SHAPENET_CATEGORIES`, :data:`CATEGORY_PARTS`, :data:`PART_NAMES`) lives here.
 * :mod:`~pointea.datasets.synthetic` -- procedural sets in the same formats
-  (:func:`ensure_synthetic`): a package of primitives, shapes, writers, cache, baseline.
+  (:func:`ensure_synthetic`): a package of primitives, shapes, writers, cache, baseline;
+  :func:`write_rooms` writes procedural rooms in the S3DIS layout.
+* :class:`S3DIS` -- ``Stanford3dDataset_v1.2_Aligned_Version`` whole rooms (13 classes,
+  Area-5 / 6-fold splits).
 * :mod:`~pointea.datasets.download` -- the archive table and atomic, verified downloads;
   :mod:`~pointea.datasets.extract` -- safe extraction (entry and link checks).
 """
 
 from .download import ARCHIVES, download_archive
 from .modelnet40 import ModelNet40, carve_validation
+from .s3dis import S3DIS
 from .shapenetpart import (
     CATEGORY_PARTS,
     NUM_PARTS,
@@ -24,6 +28,7 @@ from .shapenetpart import (
     part_label,
 )
 from .synthetic import ensure_synthetic, trivial_baseline_accuracy
+from .synthetic_rooms import write_rooms
 
 __all__ = [
     "ModelNet40",
@@ -37,6 +42,8 @@ __all__ = [
     "carve_validation",
     "ensure_synthetic",
     "trivial_baseline_accuracy",
+    "S3DIS",
+    "write_rooms",
     "ARCHIVES",
     "download_archive",
 ]

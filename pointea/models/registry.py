@@ -102,3 +102,27 @@ def pct_seg_tiny(**kwargs: Any) -> nn.Module:
         head_channels=(128, 64),
     )
     return _preset(PCTSegmenter, defaults, kwargs)
+
+
+# -- semantic segmentation of scenes (S3DIS): task "semseg" -----------------------------
+from .semseg import PCTSemSeg  # noqa: E402
+
+
+@register_model("semseg")
+def pct_semseg(**kwargs: Any) -> nn.Module:
+    """The PCT segmenter's widths on xyz + rgb + room location (external attention)."""
+    return _preset(PCTSemSeg, {}, kwargs)
+
+
+@register_model("semseg")
+def pct_semseg_tiny(**kwargs: Any) -> nn.Module:
+    """A narrow scene segmenter for tests, demos and CPU training."""
+    defaults = dict(
+        embed_channels=32,
+        num_attention_layers=4,
+        fuse_channels=128,
+        category_channels=16,
+        head_channels=(128, 64),
+        dropout=0.3,
+    )
+    return _preset(PCTSemSeg, defaults, kwargs)

@@ -1,0 +1,341 @@
+"""S3DIS (Stanford Large-Scale Indoor Spaces) read exactly as published, room by room.
+
+Layout of ``Stanford3dDataset_v1.2_Aligned_Version`` (http://buildingparser.stanford.edu/):
+
+.. code-block:: text
+
+    Area_1/ ... Area_6/
+        <room>/                    office_1, conferenceRoom_2, hallway_6, ...
+            <room>.txt             every point of the room, rows "x y z r g b", no labels
+            Annotations/
+                <class>_<k>.txt    the points of one object, rows "x y z r g b"
+
+The label of a point is the class of the annotation file that holds it (13 classes,
+:data:`CLASSES`). ``stairs_<k>.txt`` files (a few rooms) are read as ``clutter``, as
+PointNet's ``indoor3d_util.collect_point_label`` and the loaders derived from it do.
+
+The public release has one corrupted row: ``Area_5/hallway_6/Annotations/ceiling_1.txt``
+line 180389 holds a stray control byte (``0x10``) inside a number, which numpy reports
+as "the number of columns changed from 6 to 5". PointNet's README ("fixed manually"),
+Pointcept and DeLA all repair it by deleting the stray character. This reader does the
+same in memory for any row holding ASCII control characters other than whitespace: the
+characters are deleted, a :class:`S3DISRepairWarning` names the file and line, and the
+row is kept if it then parses as six numbers (anything else is a :class:`DataError`).
+
+Each room is parsed once and cached as ``<root>/processed/s3dis/Area_N/<room>.npz``
+keyed by the size and modification time of every annotation file (a changed file is
+re-read, never served stale). Splits: ``test_area`` (5 by default: the "Area-5"
+protocol) is the test split; the other five areas train, minus a deterministic
+validation subset of their rooms (``val_fraction``) used for model selection. Setting
+``test_area`` to 1..6 in turn gives the 6-fold cross-validation protocol.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch_geometric.data import Data
+
+from ..errors import DataError, DatasetNotFoundError
+from ._validate import parse_float_table, read_text
+
+__all__ = [
+    "CLASSES",
+    "CLASS_COLORS",
+    "FOLDER",
+    "NUM_CLASSES",
+    "S3DIS",
+    "S3DISRepairWarning",
+    "area_rooms",
+    "find_s3dis",
+    "parse_annotation",
+    "read_room",
+    "room_split",
+]
+
+FOLDER = "Stanford3dDataset_v1.2_Aligned_Version"
+CLASSES: tuple[str, ...] = (
+    "ceiling",
+    "floor",
+    "wall",
+    "beam",
+    "column",
+    "window",
+    "door",
+    "table",
+    "chair",
+    "sofa",
+    "bookcase",
+    "board",
+    "clutter",
+)
+NUM_CLASSES = len(CLASSES)
+CLASS_ALIASES = {"stairs": "clutter"}  # as PointNet's collect_point_label does
+# the colours of the class legend in PointNet's S3DIS visualisations (RGB in [0, 1])
+CLASS_COLORS = (
+    np.array(
+        [
+            [0, 255, 0],
+            [0, 0, 255],
+            [0, 255, 255],
+            [255, 255, 0],
+            [255, 0, 255],
+            [100, 100, 255],
+            [200, 200, 100],
+            [170, 120, 200],
+            [255, 0, 0],
+            [200, 100, 100],
+            [10, 200, 100],
+            [200, 200, 200],
+            [50, 50, 50],
+        ],
+        dtype=np.float64,
+    )
+    / 255.0
+)
+FORM_URL = "http://buildingparser.stanford.edu/dataset.html"
+CACHE_VERSION = 1
+_ANNOTATION = re.compile(r"^([A-Za-z]+)_(\d+)\.txt$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class S3DISRepairWarning(UserWarning):
+    """A row of a published S3DIS file was repaired in memory (file and line named)."""
+
+
+def find_s3dis(root: str | os.PathLike) -> Path:
+    """The ``Stanford3dDataset_v1.2_Aligned_Version`` folder under ``root`` (or ``root``)."""
+    root = Path(root).expanduser()
+    for cand in (root / FOLDER, root):
+        if cand.is_dir() and any(cand.glob("Area_[1-6]")):
+            return cand
+    raise DatasetNotFoundError(
+        f"{root}: no {FOLDER}/ folder with Area_1..Area_6 found here (nor is {root} itself "
+        f"that folder).\nS3DIS cannot be downloaded automatically: fill in the form at "
+        f"{FORM_URL}, download Stanford3dDataset_v1.2_Aligned_Version.zip, and extract it so "
+        f"that {root / FOLDER / 'Area_1'} exists. For an offline stand-in in the same layout "
+        f"run pointea.datasets.synthetic_rooms.write_rooms({str(root)!r})."
+    )
+
+
+def parse_annotation(path: Path, what: str = "S3DIS points") -> np.ndarray:
+    """Rows ``x y z r g b`` of one S3DIS text file as a ``(N, 6)`` float32 array.
+
+    Rows holding ASCII control characters are repaired (see the module docstring) with
+    a :class:`S3DISRepairWarning`; any other malformed row raises :class:`DataError`
+    naming the file and line.
+    """
+    text = read_text(path, what)
+    if _CONTROL.search(text):
+        lines = text.split("\n")
+        for i, line in enumerate(lines):
+            if _CONTROL.search(line):
+                fixed = _CONTROL.sub("", line)
+                warnings.warn(
+                    f"{path}: line {i + 1} holds stray control characters "
+                    f"{sorted({hex(ord(c)) for c in _CONTROL.findall(line)})}; deleted them "
+                    f"(the public loaders' manual fix): {fixed.strip()[:60]!r}",
+                    S3DISRepairWarning,
+                    stacklevel=2,
+                )
+                lines[i] = fixed
+        text = "\n".join(lines)
+    table = parse_float_table(text, path, 6, None, what)
+    rgb = table[:, 3:6]
+    if bool(((rgb < 0) | (rgb > 255)).any()):
+        row = int(np.nonzero(((rgb < 0) | (rgb > 255)).any(axis=1))[0][0])
+        raise DataError(
+            f"{path}: line {row + 1}: colour {rgb[row].tolist()} outside 0..255 (columns r g b)"
+        )
+    return table
+
+
+def _annotation_files(room_dir: Path) -> list[tuple[Path, int]]:
+    """``(file, class index)`` of a room's annotation files, sorted by name."""
+    ann = room_dir / "Annotations"
+    if not ann.is_dir():
+        raise DataError(f"{room_dir}: no Annotations/ folder (expected <class>_<k>.txt files)")
+    out = []
+    for f in sorted(ann.iterdir()):
+        if f.suffix != ".txt" or not f.is_file():
+            continue
+        m = _ANNOTATION.match(f.name)
+        name = CLASS_ALIASES.get(m.group(1), m.group(1)) if m else None
+        if name not in CLASSES:
+            raise DataError(
+                f"{f}: file name is not <class>_<k>.txt with a known class; "
+                f"classes are {', '.join(CLASSES)} (and stairs, read as clutter)"
+            )
+        out.append((f, CLASSES.index(name)))
+    if not out:
+        raise DataError(f"{ann}: the room has no annotation files (empty room)")
+    return out
+
+
+def read_room(room_dir: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Parse one room's annotation files (no cache).
+
+    Returns:
+        ``{"xyz": (N, 3) float32, "rgb": (N, 3) uint8, "label": (N,) int64,
+        "instance": (N,) int64}`` where ``instance`` numbers the annotation files.
+    """
+    room_dir = Path(room_dir)
+    parts, labels, inst = [], [], []
+    for k, (f, cls) in enumerate(_annotation_files(room_dir)):
+        table = parse_annotation(f)
+        parts.append(table)
+        labels.append(np.full(len(table), cls, dtype=np.int64))
+        inst.append(np.full(len(table), k, dtype=np.int64))
+    table = np.concatenate(parts)
+    return {
+        "xyz": np.ascontiguousarray(table[:, :3]),
+        "rgb": np.round(table[:, 3:6]).astype(np.uint8),
+        "label": np.concatenate(labels),
+        "instance": np.concatenate(inst),
+    }
+
+
+def _fingerprint(room_dir: Path) -> str:
+    stats = [
+        [f.name, f.stat().st_size, f.stat().st_mtime_ns] for f, _ in _annotation_files(room_dir)
+    ]
+    blob = json.dumps([CACHE_VERSION, stats]).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def load_room(room_dir: Path, cache_dir: Path | None) -> dict[str, np.ndarray]:
+    """:func:`read_room` through an ``.npz`` cache keyed by the sources' size and mtime."""
+    if cache_dir is None:
+        return read_room(room_dir)
+    key = _fingerprint(room_dir)
+    cache = cache_dir / room_dir.parent.name / f"{room_dir.name}.npz"
+    if cache.is_file():
+        try:
+            with np.load(cache) as z:
+                if str(z["fingerprint"]) == key:
+                    return {k: z[k] for k in ("xyz", "rgb", "label", "instance")}
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable or old cache: rebuilt below
+    room = read_room(room_dir)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, fingerprint=np.array(key), **room)
+    os.replace(tmp, cache)
+    return room
+
+
+def area_rooms(folder: Path, area: int) -> list[Path]:
+    """The room folders of ``Area_<area>`` sorted by name."""
+    adir = folder / f"Area_{area}"
+    if not adir.is_dir():
+        raise DataError(f"{adir}: missing (S3DIS has Area_1 .. Area_6)")
+    rooms = sorted(p for p in adir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not rooms:
+        raise DataError(f"{adir}: holds no room folders")
+    return rooms
+
+
+def room_split(
+    folder: Path, split: str, test_area: int = 5, val_fraction: float = 0.1
+) -> list[Path]:
+    """Room folders of a split: ``train``, ``val``, ``trainval`` or ``test``.
+
+    ``test`` is every room of ``test_area``. ``val`` is every ``round(1 / val_fraction)``-th
+    room (sorted by ``Area_N/name``) of the other areas, ``train`` the rest of them, so
+    selection never sees the test area. ``val_fraction=0`` leaves ``val`` empty.
+    """
+    if test_area not in range(1, 7):
+        raise DataError(f"test_area: expected 1..6, got {test_area}")
+    if split == "test":
+        return area_rooms(folder, test_area)
+    if split not in ("train", "val", "trainval"):
+        raise DataError(f"split: expected train, val, trainval or test, got {split!r}")
+    rooms = [r for a in range(1, 7) if a != test_area for r in area_rooms(folder, a)]
+    if split == "trainval":
+        return rooms
+    if not 0 <= val_fraction < 1:
+        raise DataError(f"val_fraction: expected [0, 1), got {val_fraction}")
+    step = round(1 / val_fraction) if val_fraction > 0 else 0
+    is_val = [step > 0 and i % step == step // 2 for i in range(len(rooms))]
+    return [r for r, v in zip(rooms, is_val, strict=True) if v == (split == "val")]
+
+
+class S3DIS(torch.utils.data.Dataset):
+    """Whole S3DIS rooms as PyG ``Data`` objects, one per room.
+
+    Each item has ``pos`` ``(N, 3)`` float32 (metres, as published), ``rgb`` ``(N, 3)``
+    uint8, ``y`` ``(N,)`` int64 class ids (:data:`CLASSES`), ``instance`` ``(N,)`` and
+    ``room`` (``"Area_5/office_1"``). Rooms are loaded lazily through the ``.npz`` cache.
+
+    Args:
+        root: folder holding ``Stanford3dDataset_v1.2_Aligned_Version/`` (or that folder).
+        split: ``"train" | "val" | "trainval" | "test"`` (see :func:`room_split`).
+        test_area: the held-out area (5: the Area-5 protocol; 1..6: 6-fold CV).
+        val_fraction: share of training-area rooms carved out for validation.
+        transform: applied to each ``Data`` on access.
+        cache: keep parsed rooms as ``.npz`` under ``<root>/processed/s3dis``.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        split: str = "train",
+        test_area: int = 5,
+        val_fraction: float = 0.1,
+        transform: Callable[[Data], Data] | None = None,
+        cache: bool = True,
+    ) -> None:
+        self.folder = find_s3dis(root)
+        self.split = split
+        self.test_area = test_area
+        self.rooms: list[Path] = room_split(self.folder, split, test_area, val_fraction)
+        self.transform = transform
+        self.cache_dir = self.folder.parent / "processed" / "s3dis" if cache else None
+
+    def __len__(self) -> int:
+        return len(self.rooms)
+
+    def room_name(self, i: int) -> str:
+        return f"{self.rooms[i].parent.name}/{self.rooms[i].name}"
+
+    def raw(self, i: int) -> dict[str, np.ndarray]:
+        """The cached arrays of room ``i`` (``xyz``, ``rgb``, ``label``, ``instance``)."""
+        return load_room(self.rooms[i], self.cache_dir)
+
+    def __getitem__(self, i: int) -> Data:
+        r = self.raw(i)
+        data = Data(
+            pos=torch.from_numpy(r["xyz"]),
+            rgb=torch.from_numpy(r["rgb"]),
+            y=torch.from_numpy(r["label"]),
+            instance=torch.from_numpy(r["instance"]),
+            room=self.room_name(i),
+        )
+        return self.transform(data) if self.transform is not None else data
+
+    def class_counts(self) -> np.ndarray:
+        """Points per class over the split's rooms ``(NUM_CLASSES,)``."""
+        counts = np.zeros(NUM_CLASSES, dtype=np.int64)
+        for i in range(len(self)):
+            counts += np.bincount(self.raw(i)["label"], minlength=NUM_CLASSES)
+        return counts
+
+    def __repr__(self) -> str:
+        return f"S3DIS(split={self.split!r}, test_area={self.test_area}, rooms={len(self)})"
+
+
+def rooms_summary(names: Sequence[str]) -> dict[str, Any]:
+    """Rooms per area of a list of ``Area_N/room`` names (for logs and run reports)."""
+    out: dict[str, int] = {}
+    for n in names:
+        out[n.split("/")[0]] = out.get(n.split("/")[0], 0) + 1
+    return out

@@ -1,0 +1,258 @@
+"""Semantic segmentation of whole rooms: the PCT segmenter on xyz + rgb + room coordinates.
+
+The network is :class:`~pointea.models.segmenter.PCTSegmenter` (per-point embedding, four
+offset-attention layers, fused features, max + mean pooled context, per-point head) with
+a 9-channel input and no object category. The input follows PointNet's S3DIS setup
+(Qi et al., CVPR 2017, section 5.1 / supplementary: "XYZ, RGB and normalized location as
+to the room (from 0 to 1)"), which DGCNN (Wang et al., 2019) kept:
+
+* ``pos``: the room's coordinates, centred on the room's x-y centre, z above its floor;
+* ``x[:, 0:3]``: colour in [0, 1];
+* ``x[:, 3:6]``: the location normalised to the room's bounding box, in [0, 1].
+
+(:func:`room_features` builds them.) With external attention the normaliser of the
+softmax over points is one number per memory unit, so a whole room of any size is
+segmented exactly, chunk by chunk (:func:`segment_room`, through
+:func:`~pointea.models.streaming.segment_large`): no blocks, no voting. The literature's
+block protocol is :func:`block_vote_logits` (1 m x 1 m columns, stride 0.5 m, 4096
+points per forward, probabilities summed per point), for side-by-side numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..errors import InputError
+from ..nn import LBR, ExternalAttention
+from ..nn.offset_attention import AttentionKind
+from ..ops import check_cloud
+from .segmenter import PCTSegmenter
+from .streaming import segment_large
+
+__all__ = ["PCTSemSeg", "block_vote_logits", "room_features", "room_logits", "segment_room"]
+
+
+class PCTSemSeg(PCTSegmenter):
+    """PCT semantic segmenter for scenes (https://arxiv.org/abs/2012.09688).
+
+    :class:`PCTSegmenter` with ``in_channels = 3 + x channels`` (9 for xyz + rgb + room
+    location) and a single category, whose embedding is one learned context vector
+    (:class:`SceneContext`) shared by all rooms; every other layer, and the exact
+    streaming path, is the part segmenter's.
+
+    Args:
+        num_classes: output classes per point (13 for S3DIS).
+        in_channels: ``3 + x.size(1)`` (9 for the S3DIS features).
+        attention, memory_units, heads, tie_memories, embed_channels,
+        num_attention_layers, fuse_channels, category_channels, head_channels, dropout,
+        negative_slope: as for :class:`PCTSegmenter`.
+
+    Shapes:
+        - input: ``pos`` ``(N, 3)``, ``x`` ``(N, in_channels - 3)``, ``batch`` ``(N,)`` or
+          ``None``
+        - output: logits ``(N, num_classes)``
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 13,
+        in_channels: int = 9,
+        attention: AttentionKind = "external",
+        memory_units: int = 64,
+        heads: int = 1,
+        tie_memories: bool = False,
+        embed_channels: int = 128,
+        num_attention_layers: int = 4,
+        fuse_channels: int = 1024,
+        category_channels: int = 64,
+        head_channels: Sequence[int] = (512, 256),
+        dropout: float = 0.5,
+        negative_slope: float = 0.2,
+    ) -> None:
+        if in_channels < 4:
+            raise InputError(
+                f"in_channels: expected 3 + feature channels (>= 4), got {in_channels}"
+            )
+        super().__init__(
+            num_parts=num_classes,
+            num_categories=1,
+            in_channels=6,
+            attention=attention,
+            memory_units=memory_units,
+            heads=heads,
+            tie_memories=tie_memories,
+            embed_channels=embed_channels,
+            num_attention_layers=num_attention_layers,
+            fuse_channels=fuse_channels,
+            category_channels=category_channels,
+            head_channels=head_channels,
+            dropout=dropout,
+            negative_slope=negative_slope,
+        )
+        # the parent builds a 6-channel embedding; widen its first linear map
+        self.point_embed[0] = LBR(in_channels, embed_channels)
+        # one category: a one-hot through Linear + BatchNorm would be a constant whose
+        # weights get no gradient; a learned context vector is what it amounts to
+        self.category_embed = SceneContext(category_channels)
+        self.in_channels = in_channels
+        self.num_classes = num_classes
+
+    def forward(self, pos: Tensor, x: Tensor, batch: Tensor | None = None) -> Tensor:  # type: ignore[override]
+        layout = check_cloud(pos, batch, x, x_channels=self.in_channels - 3)
+        category = pos.new_zeros(layout.num_clouds, dtype=torch.long)
+        return super().forward(pos, category, batch, x)
+
+
+class SceneContext(nn.Module):
+    """A learned vector appended to every room's pooled features: ``(B, 1) -> (B, C)``."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, one_hot: Tensor) -> Tensor:
+        return self.weight.to(one_hot.dtype).expand(one_hot.size(0), -1)
+
+
+def room_features(xyz: Tensor, rgb: Tensor) -> tuple[Tensor, Tensor]:
+    """``(pos, x)`` of a room: centred coordinates and ``[rgb, normalised location]``.
+
+    Args:
+        xyz: ``(N, 3)`` coordinates in metres.
+        rgb: ``(N, 3)`` colours, ``uint8`` (0..255) or floats in [0, 1].
+
+    Returns:
+        ``pos`` ``(N, 3)`` float32 and ``x`` ``(N, 6)`` float32.
+    """
+    xyz = torch.as_tensor(xyz)
+    rgb = torch.as_tensor(rgb)
+    if xyz.dim() != 2 or xyz.size(1) != 3 or xyz.size(0) == 0:
+        raise InputError(f"xyz: expected shape (num_points >= 1, 3), got {tuple(xyz.shape)}")
+    if rgb.shape != xyz.shape:
+        raise InputError(f"rgb: expected shape {tuple(xyz.shape)}, got {tuple(rgb.shape)}")
+    xyz = xyz.float()
+    colour = rgb.float() / 255.0 if not rgb.is_floating_point() else rgb.float()
+    lo, hi = xyz.amin(dim=0), xyz.amax(dim=0)
+    shift = torch.stack([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, lo[2]])
+    unit = (xyz - lo) / (hi - lo).clamp(min=1e-6)
+    return xyz - shift, torch.cat([colour, unit], dim=1)
+
+
+def _split_xyzrgb(points: Tensor | np.ndarray) -> tuple[Tensor, Tensor]:
+    points = torch.as_tensor(np.asarray(points) if not isinstance(points, Tensor) else points)
+    if points.dim() != 2 or points.size(1) != 6:
+        raise InputError(
+            f"points: expected (num_points, 6) rows x y z r g b, got {tuple(points.shape)}"
+        )
+    if not bool(torch.isfinite(points.float()).all()):
+        raise InputError("points: non-finite values (NaN or inf)")
+    rgb = points[:, 3:6].float()
+    if float(rgb.max()) > 1.0:  # 0..255 colours
+        rgb = rgb / 255.0
+    return points[:, :3].float(), rgb
+
+
+def _is_external(model: PCTSemSeg) -> bool:
+    return all(isinstance(layer.attention, ExternalAttention) for layer in model.attention)
+
+
+@torch.no_grad()
+def room_logits(
+    model: PCTSemSeg,
+    xyz: Tensor,
+    rgb: Tensor,
+    chunk_size: int = 65_536,
+    progress: bool = False,
+) -> Tensor:
+    """Logits ``(N, num_classes)`` of every point of one room in one exact pass.
+
+    External attention streams the room in chunks of ``chunk_size`` points (memory
+    ``O(chunk_size)``; equal to ``model(pos, x)`` up to rounding). Self-attention runs
+    the plain forward: its ``N x N`` map must fit.
+    """
+    if model.training:
+        raise InputError("model: room inference needs eval mode (call model.eval())")
+    device = next(model.parameters()).device
+    pos, x = room_features(xyz.to(device), rgb.to(device))
+    if _is_external(model):
+        return segment_large(model, pos, 0, x=x, chunk_size=chunk_size, progress=progress)
+    return model(pos, x)
+
+
+def segment_room(
+    model: PCTSemSeg, points_xyzrgb: Tensor | np.ndarray, chunk_size: int = 65_536
+) -> np.ndarray:
+    """Class ids ``(N,)`` int64 of a room given as rows ``x y z r g b`` (the library call
+    behind ``pointea-predict`` on a scene file; colours 0..255 or 0..1)."""
+    xyz, rgb = _split_xyzrgb(points_xyzrgb)
+    was_training = model.training
+    model.eval()
+    try:
+        logits = room_logits(model, xyz, rgb, chunk_size)
+    finally:
+        model.train(was_training)
+    return logits.argmax(dim=1).cpu().numpy()
+
+
+@torch.no_grad()
+def block_vote_logits(
+    model: PCTSemSeg,
+    xyz: Tensor,
+    rgb: Tensor,
+    block_size: float = 1.0,
+    stride: float = 0.5,
+    num_points: int = 4096,
+    batch_blocks: int = 8,
+    seed: int = 0,
+) -> Tensor:
+    """The block protocol: summed softmax probabilities ``(N, num_classes)`` per point.
+
+    The room's x-y extent is covered by ``block_size`` columns every ``stride`` metres
+    (PointNet / DGCNN: 1 m, 4096 points; stride 0.5 m as in their test-time sliding
+    window). Each block's points are shuffled and cut into groups of ``num_points``
+    (the last group padded with repeats), so every point is predicted in every block
+    that holds it; the probabilities are summed over blocks (voting). The features are
+    the room-frame features of :func:`room_features`: only the context the attention
+    sees is restricted to the block.
+    """
+    if model.training:
+        raise InputError("model: block voting needs eval mode (call model.eval())")
+    if block_size <= 0 or stride <= 0 or num_points < 1:
+        raise InputError("block_size, stride and num_points must be positive")
+    device = next(model.parameters()).device
+    pos, x = room_features(xyz.to(device), rgb.to(device))
+    n = pos.size(0)
+    gen = torch.Generator().manual_seed(seed)
+    lo, hi = pos[:, :2].amin(dim=0), pos[:, :2].amax(dim=0)
+    steps = [max(int(np.ceil(float(hi[d] - lo[d] - block_size) / stride)), 0) + 1 for d in (0, 1)]
+    groups: list[Tensor] = []
+    for i in range(steps[0]):
+        for j in range(steps[1]):
+            corner = lo + torch.tensor([i * stride, j * stride], device=device)
+            inside = ((pos[:, :2] >= corner) & (pos[:, :2] <= corner + block_size)).all(dim=1)
+            idx = inside.nonzero().flatten()
+            if idx.numel() == 0:
+                continue
+            idx = idx[torch.randperm(idx.numel(), generator=gen).to(device)]
+            for start in range(0, idx.numel(), num_points):
+                g = idx[start : start + num_points]
+                if g.numel() < num_points:
+                    pad = torch.randint(g.numel(), (num_points - g.numel(),), generator=gen)
+                    g = torch.cat([g, g[pad.to(device)]])
+                groups.append(g)
+    probs = pos.new_zeros(n, model.num_classes)
+    for start in range(0, len(groups), batch_blocks):
+        chunk = groups[start : start + batch_blocks]
+        index = torch.cat(chunk)
+        batch = torch.repeat_interleave(
+            torch.arange(len(chunk), device=device),
+            torch.tensor([g.numel() for g in chunk], device=device),
+        )
+        p = model(pos[index], x[index], batch).softmax(dim=1)
+        # a padded repeat votes once more for its point: harmless, as in the public code
+        probs.index_add_(0, index, p)
+    return probs

@@ -1,0 +1,245 @@
+"""S3DIS reader: the published layout read exactly, splits, cache, bad files, fuzzing;
+the procedural rooms written in that layout."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pointea.datasets.s3dis import (
+    CLASSES,
+    FOLDER,
+    S3DIS,
+    S3DISRepairWarning,
+    parse_annotation,
+    read_room,
+    room_split,
+)
+from pointea.datasets.synthetic_rooms import generate_room, write_rooms
+from pointea.errors import DataError, DatasetNotFoundError
+
+FUZZ = settings(
+    max_examples=int(os.environ.get("POINTEA_FUZZ_EXAMPLES", "25")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+# one room, written by hand as the published files are: "x y z r g b" rows
+ROOM = {
+    "ceiling_1.txt": "1.000 2.000 3.000 255 255 250\n1.500 2.500 3.000 250 251 252\n",
+    "wall_1.txt": "0.000 0.000 1.000 100 110 120\n",
+    "wall_2.txt": "-15.609 39.505 2.214 71 64 54\n",
+    "stairs_1.txt": "0.5 0.5 0.5 1 2 3\n",
+    "chair_10.txt": "4.25 5.125 0.5 9 8 7\n",
+}
+
+
+def write_room(folder: Path, area: int, room: str, files: dict[str, str] = ROOM) -> Path:
+    ann = folder / FOLDER / f"Area_{area}" / room / "Annotations"
+    ann.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (ann / name).write_text(text)
+    (ann.parent / f"{room}.txt").write_text("".join(files.values()))
+    return ann.parent
+
+
+@pytest.fixture
+def areas(tmp_path):
+    """Six areas, three rooms each (office_1..3), the same tiny room everywhere."""
+    for a in range(1, 7):
+        for r in range(1, 4):
+            write_room(tmp_path, a, f"office_{r}")
+    return tmp_path
+
+
+def test_read_room_is_format_exact(tmp_path):
+    room = read_room(write_room(tmp_path, 1, "office_1"))
+    # files are read in name order: ceiling_1, chair_10, stairs_1, wall_1, wall_2
+    np.testing.assert_array_equal(
+        room["xyz"],
+        np.array(
+            [[1, 2, 3], [1.5, 2.5, 3], [4.25, 5.125, 0.5], [0.5, 0.5, 0.5], [0, 0, 1]]
+            + [[-15.609, 39.505, 2.214]],
+            dtype=np.float32,
+        ),
+    )
+    assert room["rgb"].dtype == np.uint8 and room["rgb"][0].tolist() == [255, 255, 250]
+    names = [CLASSES[i] for i in room["label"]]
+    assert names == ["ceiling", "ceiling", "chair", "clutter", "wall", "wall"]  # stairs->clutter
+    assert room["instance"].tolist() == [0, 0, 1, 2, 3, 4]
+
+
+def test_stray_control_byte_is_repaired_with_a_warning_naming_file_and_line(tmp_path):
+    # the published Area_5/hallway_6/Annotations/ceiling_1.txt holds a 0x10 inside a number
+    path = tmp_path / "ceiling_1.txt"
+    path.write_text("1.0 2.0 3.0 10 20 30\n4.0 5.0 6.0 103.0\x100000 20 30\n")
+    with pytest.warns(S3DISRepairWarning, match=r"ceiling_1.txt: line 2 .*0x10"):
+        table = parse_annotation(path)
+    np.testing.assert_array_equal(table[1], [4, 5, 6, 103, 20, 30])
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("1 2 3 4 5 6\n1 2 3 4 5\n", "row 2 .* 5 fields, expected 6"),
+        ("1 2 3 4 5 6\n1 2 x 4 5 6\n", "row 2 .*'x'"),
+        ("1 2 nan 4 5 6\n", "non-finite"),
+        ("1 2 3 4 5 300\n", "line 1: colour .* outside 0..255"),
+        ("", "empty"),
+        ("1 2 3 4 5 6 7\n", "row 1 .* 7 fields, expected 6"),
+    ],
+)
+def test_bad_rows_raise_data_error_naming_the_file(tmp_path, text, match):
+    path = tmp_path / "wall_1.txt"
+    path.write_text(text)
+    with pytest.raises(DataError, match=match) as info:
+        parse_annotation(path)
+    assert str(path) in str(info.value)
+
+
+def test_unknown_class_and_empty_room_are_data_errors(tmp_path):
+    room = write_room(tmp_path, 1, "office_1", {"lamp_1.txt": "1 2 3 4 5 6\n"})
+    with pytest.raises(DataError, match="lamp_1.txt: .*known class"):
+        read_room(room)
+    empty = tmp_path / "x" / "Area_1" / "office_2" / "Annotations"
+    empty.mkdir(parents=True)
+    with pytest.raises(DataError, match="empty room"):
+        read_room(empty.parent)
+    with pytest.raises(DataError, match="no Annotations"):
+        read_room(tmp_path / "x" / "Area_1")
+
+
+def test_missing_dataset_says_where_to_get_it_and_where_to_put_it(tmp_path):
+    with pytest.raises(DatasetNotFoundError) as info:
+        S3DIS(tmp_path)
+    msg = str(info.value)
+    assert "buildingparser.stanford.edu" in msg and str(tmp_path / FOLDER / "Area_1") in msg
+
+
+def test_area5_split_and_validation_never_from_the_test_area(areas):
+    folder = areas / FOLDER
+    test = room_split(folder, "test", 5)
+    assert {p.parent.name for p in test} == {"Area_5"} and len(test) == 3
+    train = room_split(folder, "train", 5, val_fraction=0.2)
+    val = room_split(folder, "val", 5, val_fraction=0.2)
+    assert len(train) + len(val) == 15 and not set(train) & set(val)
+    assert len(val) == 3 and all(p.parent.name != "Area_5" for p in train + val)
+    assert set(room_split(folder, "trainval", 5)) == set(train) | set(val)
+
+
+def test_six_fold_cross_validation_tests_every_room_once(areas):
+    folder = areas / FOLDER
+    tested = [p for k in range(1, 7) for p in room_split(folder, "test", k)]
+    assert len(tested) == len(set(tested)) == 18
+    for k in range(1, 7):
+        train = room_split(folder, "trainval", k)
+        assert all(p.parent.name != f"Area_{k}" for p in train)
+    with pytest.raises(DataError, match="test_area"):
+        room_split(folder, "test", 7)
+
+
+def test_dataset_items_and_cache_follow_the_source(areas):
+    ds = S3DIS(areas, "test")
+    item = ds[0]
+    assert item.room == "Area_5/office_1" and item.pos.shape == (6, 3) and item.y.shape == (6,)
+    cache = areas / "processed" / "s3dis" / "Area_5" / "office_1.npz"
+    assert cache.is_file()
+    # a changed source is re-read, never served stale
+    wall = areas / FOLDER / "Area_5" / "office_1" / "Annotations" / "wall_1.txt"
+    wall.write_text("0 0 1 1 1 1\n9 9 9 1 1 1\n")
+    assert ds[0].pos.shape == (7, 3)
+    assert ds.class_counts().sum() == 3 * 6 + 1
+
+
+def test_cache_is_used_when_sources_are_unchanged(areas, monkeypatch):
+    ds = S3DIS(areas, "test")
+    ds[0]
+    import pointea.datasets.s3dis as mod
+
+    def fail(*_):
+        raise AssertionError("re-parsed although the cache is fresh")
+
+    monkeypatch.setattr(mod, "read_room", fail)
+    assert ds[0].pos.shape == (6, 3)
+
+
+@FUZZ
+@given(st.binary(max_size=200))
+def test_fuzz_annotation_bytes_give_rows_or_a_data_error(tmp_path, blob):
+    with tempfile.TemporaryDirectory(dir=tmp_path) as d:
+        path = Path(d) / "wall_1.txt"
+        path.write_bytes(blob)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", S3DISRepairWarning)
+                table = parse_annotation(path)
+        except DataError as exc:
+            assert str(path) in str(exc)
+            return
+        assert table.dtype == np.float32 and table.shape[1] == 6 and np.isfinite(table).all()
+
+
+@FUZZ
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(-50, 50, allow_nan=False, width=32),
+            st.floats(-50, 50, allow_nan=False, width=32),
+            st.floats(-5, 5, allow_nan=False, width=32),
+            st.integers(0, 255),
+            st.integers(0, 255),
+            st.integers(0, 255),
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_fuzz_valid_rows_round_trip(tmp_path, rows):
+    with tempfile.TemporaryDirectory(dir=tmp_path) as d:
+        path = Path(d) / "table_1.txt"
+        path.write_text(
+            "".join(f"{x:.3f} {y:.3f} {z:.3f} {r} {g} {b}\n" for x, y, z, r, g, b in rows)
+        )
+        table = parse_annotation(path)
+        want = np.array(
+            [[round(x, 3), round(y, 3), round(z, 3), r, g, b] for x, y, z, r, g, b in rows]
+        )
+        np.testing.assert_allclose(table, want.astype(np.float32), atol=1e-3)
+
+
+def test_synthetic_rooms_are_deterministic_and_read_by_the_reader(tmp_path):
+    a = write_rooms(tmp_path / "a", rooms_per_area=1, density=20, seed=3)
+    b = write_rooms(tmp_path / "b", rooms_per_area=1, density=20, seed=3)
+    fa = sorted(p.relative_to(a) for p in a.rglob("*.txt"))
+    assert fa == sorted(p.relative_to(b) for p in b.rglob("*.txt"))
+    for rel in fa:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes()
+    ds = S3DIS(tmp_path / "a", "trainval", cache=False)
+    labels = np.concatenate([ds.raw(i)["label"] for i in range(len(ds))])
+    assert len(ds) == 5 and labels.size > 1000
+    present = {CLASSES[i] for i in np.unique(labels)}
+    assert {"ceiling", "floor", "wall", "door", "window", "table", "chair", "clutter"} <= present
+    # the room file holds every annotated point
+    room = a / "Area_1" / "office_1"
+    assert len((room / "office_1.txt").read_text().splitlines()) == len(read_room(room)["label"])
+    # same arguments: reused; different ones: refused without overwrite
+    assert write_rooms(tmp_path / "a", rooms_per_area=1, density=20, seed=3) == a
+    with pytest.raises(ValueError, match="overwrite"):
+        write_rooms(tmp_path / "a", rooms_per_area=1, density=20, seed=4)
+
+
+def test_generated_room_classes_and_geometry():
+    objs = generate_room(np.random.default_rng(0), "conferenceRoom", density=40)
+    classes = {c for c, _, _ in objs}
+    assert {"floor", "ceiling", "wall", "table", "chair", "bookcase", "board"} <= classes
+    floor = np.concatenate([p for c, p, _ in objs if c == "floor"])
+    ceiling = np.concatenate([p for c, p, _ in objs if c == "ceiling"])
+    assert abs(floor[:, 2].mean()) < 0.01 and 2.6 < ceiling[:, 2].mean() < 3.4
+    assert all(rgb.dtype == np.uint8 and len(p) == len(rgb) for _, p, rgb in objs)

@@ -1,0 +1,190 @@
+"""Scene segmentation: presets, exact whole-room inference, block voting, metrics, trainer."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from pointea.datasets.s3dis import NUM_CLASSES
+from pointea.datasets.synthetic_rooms import write_rooms
+from pointea.engine.semseg_train import SemSegConfig, train_semseg
+from pointea.errors import InputError
+from pointea.metrics_semseg import SemSegMeter, semseg_metrics, semseg_metrics_from_confusion
+from pointea.models import create_model, list_models
+from pointea.models.semseg import block_vote_logits, room_features, room_logits, segment_room
+
+TINY = dict(embed_channels=16, fuse_channels=32, category_channels=8, head_channels=(32, 16))
+
+
+def room(n: int = 600, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    xyz = torch.rand(n, 3, generator=g) * torch.tensor([6.0, 4.0, 3.0]) + 10
+    rgb = torch.randint(0, 256, (n, 3), generator=g, dtype=torch.uint8)
+    return xyz, rgb
+
+
+def test_semseg_presets_are_registered_with_both_attentions():
+    assert {"pct_semseg", "pct_semseg_tiny"} <= set(list_models("semseg"))
+
+
+@pytest.mark.parametrize("name", ["pct_semseg", "pct_semseg_tiny"])
+@pytest.mark.parametrize("attention", ["external", "self"])
+def test_forward_backward_every_parameter_gets_a_gradient(name, attention):
+    model = create_model(name, attention=attention).train()
+    pos, x = room_features(*room(80))
+    batch = torch.arange(2).repeat_interleave(40)
+    out = model(pos, x, batch)
+    assert out.shape == (80, 13) and torch.isfinite(out).all()
+    out.square().mean().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum()]
+    assert not missing, f"no gradient for {missing}"
+    assert create_model(name, **model.hparams).hparams == model.hparams
+
+
+@pytest.mark.parametrize("attention", ["external", "self"])
+def test_batch_independence(attention):
+    model = create_model("pct_semseg_tiny", attention=attention, **TINY).eval()
+    pos, x = room_features(*room(90))
+    batch = torch.tensor([0] * 50 + [1] * 40)
+    with torch.no_grad():
+        together = model(pos, x, batch)
+        for b in range(2):
+            sel = batch == b
+            assert torch.allclose(model(pos[sel], x[sel]), together[sel], atol=1e-5)
+
+
+def test_whole_room_streaming_equals_the_plain_forward():
+    model = create_model("pct_semseg_tiny", **TINY).eval()
+    xyz, rgb = room(1000)
+    with torch.no_grad():
+        plain = model(*room_features(xyz, rgb))
+    for chunk in (1000, 333, 64):
+        streamed = room_logits(model, xyz, rgb, chunk_size=chunk)
+        assert torch.allclose(streamed, plain, atol=1e-4), chunk
+    labels = segment_room(model, torch.cat([xyz, rgb.float()], 1), chunk_size=256)
+    assert labels.dtype == np.int64 and (labels == plain.argmax(1).numpy()).all()
+
+
+def test_room_features_follow_the_pointnet_convention():
+    xyz, rgb = room(200)
+    pos, x = room_features(xyz, rgb)
+    assert torch.allclose(pos[:, 2].min(), torch.tensor(0.0))  # z above the floor
+    assert torch.allclose(pos[:, :2].amax(0) + pos[:, :2].amin(0), torch.zeros(2), atol=1e-5)
+    assert torch.allclose(x[:, :3] * 255, rgb.float(), atol=1e-4)
+    assert torch.allclose(x[:, 3:].amin(0), torch.zeros(3)) and torch.allclose(
+        x[:, 3:].amax(0), torch.ones(3)
+    )
+
+
+def test_bad_inputs_are_clear_errors():
+    model = create_model("pct_semseg_tiny", **TINY).eval()
+    with pytest.raises(InputError, match="x y z r g b"):
+        segment_room(model, np.zeros((5, 4)))
+    with pytest.raises(InputError, match="non-finite"):
+        segment_room(model, np.full((5, 6), np.nan))
+    with pytest.raises(InputError, match="x"):
+        model(torch.zeros(5, 3), torch.zeros(5, 2))
+    with pytest.raises(InputError, match="eval mode"):
+        room_logits(model.train(), *room(10))
+
+
+def test_block_vote_predicts_every_point():
+    model = create_model("pct_semseg_tiny", **TINY).eval()
+    xyz, rgb = room(800)
+    probs = block_vote_logits(model, xyz, rgb, num_points=64)
+    assert probs.shape == (800, 13) and bool((probs.sum(1) >= 1 - 1e-4).all())
+
+
+def test_metrics_from_a_known_confusion_matrix():
+    # truth 0 0 0 1 1 2 ; prediction 0 0 1 1 1 1
+    m = semseg_metrics(torch.tensor([0, 0, 1, 1, 1, 1]), torch.tensor([0, 0, 0, 1, 1, 2]), 4)
+    assert m["overall_accuracy"] == pytest.approx(4 / 6)
+    assert m["per_class_iou"][:3] == pytest.approx([2 / 3, 2 / 4, 0.0])
+    assert m["per_class_iou"][3] is None  # absent from truth and prediction
+    assert m["mean_iou"] == pytest.approx((2 / 3 + 0.5 + 0) / 3)
+    assert m["mean_class_accuracy"] == pytest.approx((2 / 3 + 1 + 0) / 3)
+    meter = SemSegMeter(4)
+    meter.update(torch.tensor([0, 0, 1]), torch.tensor([0, 0, 0]))
+    meter.update(torch.tensor([1, 1, 1]), torch.tensor([1, 1, 2]))
+    assert meter.compute() == semseg_metrics_from_confusion(meter.state())
+    assert meter.compute()["mean_iou"] == pytest.approx(m["mean_iou"])
+
+
+@pytest.fixture(scope="module")
+def rooms(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rooms")
+    write_rooms(root, rooms_per_area=2, density=25, seed=1)
+    return root
+
+
+@pytest.fixture(scope="module")
+def small_rooms(tmp_path_factory):
+    root = tmp_path_factory.mktemp("small_rooms")
+    write_rooms(root, rooms_per_area=1, density=8, seed=2)
+    return root
+
+
+def _cfg(rooms, out, **kw):
+    base = dict(
+        data_root=str(rooms),
+        output_dir=str(out),
+        epochs=2,
+        steps_per_epoch=2,
+        batch_size=2,
+        num_points=128,
+        val_fraction=0.2,
+        seed=5,
+    )
+    return SemSegConfig(**{**base, **kw})
+
+
+class Killed(Exception):
+    pass
+
+
+@pytest.mark.slow  # four short training runs with whole-room validation
+def test_resume_after_a_kill_is_identical(small_rooms, tmp_path):
+    rooms = small_rooms
+    full = train_semseg(_cfg(rooms, tmp_path / "full"), log=lambda _: None)
+
+    def kill_after_first_epoch(line):
+        if json.loads(line).get("epoch") == 1:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train_semseg(_cfg(rooms, tmp_path / "cut"), log=kill_after_first_epoch)
+    resumed = train_semseg(_cfg(rooms, tmp_path / "cut", resume=True), log=lambda _: None)
+    assert resumed["whole_room"] == full["whole_room"]
+    a = torch.load(tmp_path / "full/checkpoints/last.pt", weights_only=True)
+    b = torch.load(tmp_path / "cut/checkpoints/last.pt", weights_only=True)
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), k
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in a["history"]]
+    assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in b["history"]]
+    lines = (tmp_path / "cut/metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["epoch"] for x in lines] == [1, 2]
+    with pytest.raises(Exception, match="--resume"):
+        train_semseg(_cfg(rooms, tmp_path / "full"), log=lambda _: None)
+
+
+@pytest.mark.slow
+def test_training_beats_the_majority_baseline(rooms, tmp_path):
+    report = train_semseg(
+        _cfg(rooms, tmp_path / "learn", epochs=8, steps_per_epoch=8, num_points=1024, lr=5e-3),
+        log=lambda _: None,
+    )
+    assert report["whole_room"]["mean_iou"] > 2 * report["majority_baseline"]["mean_iou"]
+    assert (
+        report["whole_room"]["overall_accuracy"] > report["majority_baseline"]["overall_accuracy"]
+    )
+    assert len(report["whole_room"]["per_class_iou"]) == NUM_CLASSES
+
+
+def test_cli_reports_missing_s3dis_with_where_to_get_it(tmp_path, capsys):
+    from pointea.cli.semseg import main
+
+    assert main(["--data-root", str(tmp_path), "--output-dir", str(tmp_path / "run")]) == 2
+    assert "buildingparser.stanford.edu" in capsys.readouterr().err
