@@ -11,7 +11,9 @@ from pointea.cli.train import main
 from pointea.datasets import ensure_synthetic
 from pointea.engine import TrainConfig, load_checkpoint, train
 
-TINY = ["--model", "pct_cls_tiny", "--batch-size", "4", "--num-points", "64", "--no-progress"]
+# bit-identical comparisons: CPU only (CUDA's atomics are not bitwise reproducible)
+TINY = ["--model", "pct_cls_tiny", "--batch-size", "4", "--num-points", "64", "--no-progress",
+        "--device", "cpu"]
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +68,7 @@ def test_python_api_learns_the_tiny_set(cls_root, tmp_path):
     """The loop really optimises: without augmentation the 12 training clouds are fit."""
     cfg = TrainConfig(model="pct_cls_tiny", data_root=str(cls_root), epochs=8, batch_size=4,
                       num_points=64, output_dir=str(tmp_path / "api"), dropout=0.0,
-                      augment=False, label_smoothing=0.0)
+                      augment=False, label_smoothing=0.0, device="cpu")
     result = train(cfg, progress=False)
     losses = [r["train_loss"] for r in result.history]
     assert len(losses) == 8

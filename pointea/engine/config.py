@@ -252,6 +252,9 @@ class TrainConfig:
     amp: bool = setting(False, "float16 mixed precision with gradient scaling (CUDA only)", _R)
     bf16: bool = setting(False, "bfloat16 autocast (CPU or CUDA)", _R)
     sync_bn: bool = setting(True, "synchronise BatchNorm across processes when distributed", _R)
+    tf32: bool = setting(
+        True, "TF32 matrix products and convolutions on CUDA (off: full float32)", _R
+    )
     skip_nonfinite: bool = setting(
         False, "skip batches with a NaN/inf loss instead of stopping the run", _O
     )
@@ -315,7 +318,12 @@ class TrainConfig:
             problems.append(f"protocol must be one of {list(PROTOCOLS)}, got {self.protocol!r}")
         if self.epochs is not None and self.epochs < 1:
             problems.append(f"epochs must be >= 1, got {self.epochs}")
-        for name in ("batch_size", "eval_batch_size", "num_points"):
+        if self.batch_size is not None and self.batch_size < 2:
+            problems.append(
+                f"batch_size must be >= 2 (BatchNorm needs at least 2 clouds per training "
+                f"batch), got {self.batch_size}"
+            )
+        for name in ("eval_batch_size", "num_points"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 problems.append(f"{name} must be >= 1, got {value}")
