@@ -13,20 +13,14 @@ import torch
 from torch.utils.data import Dataset
 
 from pointea.cli.train import main
-from pointea.datasets import ensure_synthetic
 from pointea.engine import TensorBoardLogger, load_checkpoint
 from pointea.engine.data import make_loader
 from pointea.engine.precision import tf32
 from pointea.engine.seeding import EpochSeededDataset
 
+pytest_plugins = ["fixtures_engine"]  # the cls_root fixture
+
 TINY = ["--model", "pct_cls_tiny", "--batch-size", "4", "--num-points", "64", "--device", "cpu"]
-
-
-@pytest.fixture(scope="module")
-def cls_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cls_data")
-    return ensure_synthetic("modelnet40", root=root, num_classes=3, train_per_class=6,
-                            test_per_class=2, points=128)
 
 
 class _Draw(Dataset):

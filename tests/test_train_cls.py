@@ -8,19 +8,13 @@ import pytest
 import torch
 
 from pointea.cli.train import main
-from pointea.datasets import ensure_synthetic
 from pointea.engine import TrainConfig, load_checkpoint, train
+
+pytest_plugins = ["fixtures_engine"]  # the cls_root fixture
 
 # bit-identical comparisons: CPU only (CUDA's atomics are not bitwise reproducible)
 TINY = ["--model", "pct_cls_tiny", "--batch-size", "4", "--num-points", "64", "--no-progress",
         "--device", "cpu"]
-
-
-@pytest.fixture(scope="module")
-def cls_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cls_data")
-    return ensure_synthetic("modelnet40", root=root, num_classes=3, train_per_class=6,
-                            test_per_class=2, points=128)
 
 
 def test_run_writes_every_file_with_the_documented_keys(cls_root, tmp_path, capsys):
