@@ -388,14 +388,16 @@ class TrainConfig:
 
 def read_saved_config(data: dict[str, Any], source: str) -> TrainConfig:
     """The :class:`TrainConfig` of a saved run (``config.json`` or a checkpoint's
-    ``config`` field): provenance keys dropped, unknown keys an error naming ``source``."""
+    ``config`` field): provenance keys dropped, unknown keys an error naming ``source``,
+    settings newer than the run at the value that reproduces it."""
     if not isinstance(data, dict):
         raise InputError(
             f"{source}: a saved config must be a JSON object, got {type(data).__name__}"
         )
-    return TrainConfig.from_dict(
-        {k: v for k, v in data.items() if k not in VERSION_KEYS}, source=source
-    )
+    settings = {k: v for k, v in data.items() if k not in VERSION_KEYS}
+    # runs saved before the per-epoch point order existed trained without it
+    settings.setdefault("shuffle_points", False)
+    return TrainConfig.from_dict(settings, source=source)
 
 
 def provenance(world_size: int, device: Any) -> dict[str, Any]:
