@@ -9,17 +9,11 @@ import pytest
 
 from pointea.cli import evaluate as eval_cli
 from pointea.cli.train import main, main_seg
-from pointea.datasets import ensure_synthetic
+
+pytest_plugins = ["fixtures_engine"]  # the cls_root fixture
 
 TINY = ["--model", "pct_cls_tiny", "--batch-size", "4", "--num-points", "64", "--no-progress",
         "--epochs", "1"]
-
-
-@pytest.fixture(scope="module")
-def cls_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cls_data")
-    return ensure_synthetic("modelnet40", root=root, num_classes=3, train_per_class=6,
-                            test_per_class=2, points=128)
 
 
 @pytest.mark.parametrize("entry", [main, main_seg, eval_cli.main])

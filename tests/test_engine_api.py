@@ -86,3 +86,11 @@ def test_hooks_are_called_in_order(tmp_path):
     assert names.index("checkpoint") < names.index("epoch") and names[-1] == "end"
     assert ("epoch", 1, 1) in rec.calls and ("epoch", 2, 2) in rec.calls
     assert ("checkpoint", 1, ["best.pt", "last.pt"]) in rec.calls
+
+
+def test_a_run_saved_before_the_point_order_setting_resumes_without_it():
+    from pointea.engine.config import read_saved_config
+
+    old = {k: v for k, v in TrainConfig().resolved().to_dict().items() if k != "shuffle_points"}
+    assert read_saved_config(old, "old.json").shuffle_points is False
+    assert read_saved_config({**old, "shuffle_points": True}, "new.json").shuffle_points is True

@@ -16,18 +16,13 @@ import torch
 
 import pointea.serialization as serialization
 from pointea.cli.train import main
-from pointea.datasets import ensure_synthetic
 from pointea.engine import Callback, load_checkpoint
 
+pytest_plugins = ["fixtures_engine"]  # the cls_root fixture
+
+# bit-identical comparisons: CPU only (CUDA's atomics are not bitwise reproducible)
 TINY = ["--model", "pct_cls_tiny", "--batch-size", "4", "--num-points", "64", "--no-progress",
-        "--seed", "3"]
-
-
-@pytest.fixture(scope="module")
-def cls_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cls_data")
-    return ensure_synthetic("modelnet40", root=root, num_classes=3, train_per_class=6,
-                            test_per_class=2, points=128)
+        "--seed", "3", "--device", "cpu"]
 
 
 class NanOnTrainingCall(Callback):

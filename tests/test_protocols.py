@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import torch
 
 from pointea.cli.train import main, main_seg
@@ -14,15 +13,10 @@ from pointea.engine.data import build_split, build_task_data
 from pointea.engine.seeding import EpochSeededDataset
 from pointea.ops import farthest_point_sample, layout_of
 
+pytest_plugins = ["fixtures_engine"]  # the cls_root fixture
+
 TINY = ["--model", "pct_cls_tiny", "--batch-size", "4", "--num-points", "64", "--no-progress",
         "--device", "cpu"]
-
-
-@pytest.fixture(scope="module")
-def cls_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cls_data")
-    return ensure_synthetic("modelnet40", root=root, num_classes=3, train_per_class=6,
-                            test_per_class=2, points=128)
 
 
 def test_recipes_differ_per_task_as_the_references():

@@ -8,17 +8,13 @@ import pytest
 import torch
 
 from pointea.cli.train import main
-from pointea.datasets import ensure_synthetic
 from pointea.engine import TrainConfig, load_checkpoint, train
 
-TINY = ["--model", "pct_cls_tiny", "--batch-size", "4", "--num-points", "64", "--no-progress"]
+pytest_plugins = ["fixtures_engine"]  # the cls_root fixture
 
-
-@pytest.fixture(scope="module")
-def cls_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cls_data")
-    return ensure_synthetic("modelnet40", root=root, num_classes=3, train_per_class=6,
-                            test_per_class=2, points=128)
+# bit-identical comparisons: CPU only (CUDA's atomics are not bitwise reproducible)
+TINY = ["--model", "pct_cls_tiny", "--batch-size", "4", "--num-points", "64", "--no-progress",
+        "--device", "cpu"]
 
 
 def test_run_writes_every_file_with_the_documented_keys(cls_root, tmp_path, capsys):
@@ -66,7 +62,7 @@ def test_python_api_learns_the_tiny_set(cls_root, tmp_path):
     """The loop really optimises: without augmentation the 12 training clouds are fit."""
     cfg = TrainConfig(model="pct_cls_tiny", data_root=str(cls_root), epochs=8, batch_size=4,
                       num_points=64, output_dir=str(tmp_path / "api"), dropout=0.0,
-                      augment=False, label_smoothing=0.0)
+                      augment=False, label_smoothing=0.0, device="cpu")
     result = train(cfg, progress=False)
     losses = [r["train_loss"] for r in result.history]
     assert len(losses) == 8

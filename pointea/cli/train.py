@@ -67,7 +67,7 @@ distributed (DistributedDataParallel; --batch-size is the global batch):
 
 
 #: command-line options that are not settings of the run
-_SESSION_OPTIONS = ("resume", "overwrite", "progress")
+_SESSION_OPTIONS = ("resume", "overwrite", "progress", "tensorboard")
 
 
 def _default_text(f: dataclasses.Field, task: str) -> str | None:
@@ -158,6 +158,12 @@ def build_parser(task: str = "modelnet40", prog: str | None = None) -> argparse.
         default=True,
         help="progress bars on a terminal; never changes the numbers (default: on)",
     )
+    g.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also log each epoch's numbers for TensorBoard under RUN_DIR/tensorboard "
+        "(needs the tensorboard package)",
+    )
     return parser
 
 
@@ -211,9 +217,11 @@ def _run(argv: Sequence[str] | None, task: str, callbacks: Sequence[Any] = ()) -
     argv = list(sys.argv[1:] if argv is None else argv)
     cfg, args, explicit = parse_config(argv, task)
     prog = build_parser(task).prog
-    from ..engine import train
+    from ..engine import TensorBoardLogger, train
 
     try:
+        if args.tensorboard:
+            callbacks = [*callbacks, TensorBoardLogger()]
         train(
             cfg,
             resume=args.resume is not None,

@@ -15,7 +15,7 @@
 * :class:`RunDirectory` -- the run folder, its lock and its files.
 """
 
-from .callbacks import Callback, CallbackList, TrainState
+from .callbacks import Callback, CallbackList, TensorBoardLogger, TrainState
 from .checkpoint import (
     capture_rng_state,
     check_checkpoint_matches,
@@ -37,6 +37,7 @@ __all__ = [
     "TASKS",
     "Callback",
     "CallbackList",
+    "TensorBoardLogger",
     "TrainState",
     "DistContext",
     "DistributedBatchNorm",

@@ -29,11 +29,12 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from ..errors import InputError
 from .config import TrainConfig
 from .distributed import DistContext
 from .rundir import RunDirectory
 
-__all__ = ["Callback", "CallbackList", "TrainState", "TrainingCurves"]
+__all__ = ["Callback", "CallbackList", "TensorBoardLogger", "TrainState", "TrainingCurves"]
 
 
 @dataclass
@@ -153,3 +154,43 @@ class TrainingCurves(Callback):
             )
         except OSError as exc:  # a figure is not worth stopping a run for
             print(f"warning: could not write {run.curves_path}: {exc}", file=sys.stderr)
+
+
+class TensorBoardLogger(Callback):
+    """Writes each epoch's numbers (and the final test numbers) as TensorBoard scalars
+    under ``<run folder>/tensorboard`` (rank 0). ``tensorboard --logdir runs`` shows them.
+
+    Raises:
+        InputError: the ``tensorboard`` package is not installed.
+    """
+
+    def __init__(self, subdir: str = "tensorboard") -> None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as exc:
+            raise InputError(
+                "--tensorboard needs the tensorboard package (pip install tensorboard); "
+                f"it could not be imported: {exc}"
+            ) from exc
+        self._writer_class, self.subdir, self.writer = SummaryWriter, subdir, None
+
+    def on_train_start(self, state: TrainState) -> None:
+        if state.ctx.is_main:
+            self.writer = self._writer_class(str(state.run.path / self.subdir))
+
+    def on_epoch_end(self, state: TrainState, record: dict[str, Any]) -> None:
+        if self.writer is None:
+            return
+        for key, value in record.items():
+            if key not in ("epoch", "best_epoch") and isinstance(value, (int, float)):
+                self.writer.add_scalar(key.replace("_", "/", 1), value, record["epoch"])
+        self.writer.flush()
+
+    def on_train_end(self, state: TrainState, test_record: dict[str, Any]) -> None:
+        if self.writer is None:
+            return
+        for key, value in test_record.items():
+            if isinstance(value, float):
+                self.writer.add_scalar(f"test/{key}", value, int(test_record["epoch"]))
+        self.writer.close()
+        self.writer = None

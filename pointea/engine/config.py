@@ -252,6 +252,9 @@ class TrainConfig:
     amp: bool = setting(False, "float16 mixed precision with gradient scaling (CUDA only)", _R)
     bf16: bool = setting(False, "bfloat16 autocast (CPU or CUDA)", _R)
     sync_bn: bool = setting(True, "synchronise BatchNorm across processes when distributed", _R)
+    tf32: bool = setting(
+        True, "TF32 matrix products and convolutions on CUDA (off: full float32)", _R
+    )
     skip_nonfinite: bool = setting(
         False, "skip batches with a NaN/inf loss instead of stopping the run", _O
     )
@@ -315,7 +318,12 @@ class TrainConfig:
             problems.append(f"protocol must be one of {list(PROTOCOLS)}, got {self.protocol!r}")
         if self.epochs is not None and self.epochs < 1:
             problems.append(f"epochs must be >= 1, got {self.epochs}")
-        for name in ("batch_size", "eval_batch_size", "num_points"):
+        if self.batch_size is not None and self.batch_size < 2:
+            problems.append(
+                f"batch_size must be >= 2 (BatchNorm needs at least 2 clouds per training "
+                f"batch), got {self.batch_size}"
+            )
+        for name in ("eval_batch_size", "num_points"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 problems.append(f"{name} must be >= 1, got {value}")
@@ -380,14 +388,16 @@ class TrainConfig:
 
 def read_saved_config(data: dict[str, Any], source: str) -> TrainConfig:
     """The :class:`TrainConfig` of a saved run (``config.json`` or a checkpoint's
-    ``config`` field): provenance keys dropped, unknown keys an error naming ``source``."""
+    ``config`` field): provenance keys dropped, unknown keys an error naming ``source``,
+    settings newer than the run at the value that reproduces it."""
     if not isinstance(data, dict):
         raise InputError(
             f"{source}: a saved config must be a JSON object, got {type(data).__name__}"
         )
-    return TrainConfig.from_dict(
-        {k: v for k, v in data.items() if k not in VERSION_KEYS}, source=source
-    )
+    settings = {k: v for k, v in data.items() if k not in VERSION_KEYS}
+    # runs saved before the per-epoch point order existed trained without it
+    settings.setdefault("shuffle_points", False)
+    return TrainConfig.from_dict(settings, source=source)
 
 
 def provenance(world_size: int, device: Any) -> dict[str, Any]:

@@ -169,7 +169,8 @@ def make_loader(
     device: torch.device,
     drop_last: bool = False,
 ):
-    """A PyG ``DataLoader`` in ``sampler``'s order (pinned memory on CUDA)."""
+    """A PyG ``DataLoader`` in ``sampler``'s order (pinned memory on CUDA; worker
+    processes, when any, kept alive across epochs)."""
     from torch_geometric.loader import DataLoader
 
     return DataLoader(
@@ -180,4 +181,5 @@ def make_loader(
         num_workers=workers,
         drop_last=drop_last,
         pin_memory=device.type == "cuda",
+        persistent_workers=workers > 0,
     )

@@ -19,9 +19,11 @@ from ..metrics import ClassificationMeter, SegmentationMeter, predict_parts
 from .callbacks import Callback, TrainState
 from .config import TrainConfig
 from .distributed import DistContext, all_reduce_sum
+from .precision import autocast
 from .progress import ProgressBar
+from .seeding import seed_everything
 
-__all__ = ["NonFiniteLossError", "autocast", "evaluate", "forward_batch", "train_one_epoch"]
+__all__ = ["NonFiniteLossError", "evaluate", "forward_batch", "train_one_epoch"]
 
 
 class NonFiniteLossError(TrainingError):
@@ -34,15 +36,6 @@ def forward_batch(model: nn.Module, batch: Any, kind: str) -> Tensor:
     if kind == "classification":
         return model(batch.pos, batch.batch, x)
     return model(batch.pos, batch.category.view(-1), batch.batch, x)
-
-
-def autocast(cfg: TrainConfig, device: torch.device):
-    """The mixed-precision context of ``cfg`` (float16 ``amp``, ``bf16``, or none)."""
-    if cfg.amp:
-        return torch.autocast(device_type=device.type, dtype=torch.float16)
-    if cfg.bf16:
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def train_one_epoch(
@@ -60,6 +53,7 @@ def train_one_epoch(
     category_parts: Sequence[Sequence[int]] | None = None,
     callbacks: Callback | None = None,
     state: TrainState | None = None,
+    seed: int | None = None,
 ) -> dict[str, float]:
     """Train ``model`` for one pass over ``loader``; returns summed-over-ranks statistics.
 
@@ -69,6 +63,9 @@ def train_one_epoch(
     Args:
         progress: draw a bar (the caller decides whether a terminal is attached).
         callbacks / state: hooks called after each forward pass and each step.
+        seed: re-seed the global generators (dropout) once the loader's iterator
+            exists: a fresh iterator draws its worker base seed from them, a persistent
+            one does not, and the epoch's stream must not depend on that.
 
     Raises:
         NonFiniteLossError: the loss was NaN/inf (unless ``cfg.skip_nonfinite``).
@@ -85,7 +82,10 @@ def train_one_epoch(
         n = max(t[2], 1.0)
         return {"loss": f"{t[0] / n:.4f}", "acc": f"{100 * t[1] / n:.1f}%"}
 
-    for step, batch in enumerate(loader, start=1):
+    batches = iter(loader)
+    if seed is not None:
+        seed_everything(seed)
+    for step, batch in enumerate(batches, start=1):
         if state is not None:
             state.step = step
         batch = batch.to(ctx.device, non_blocking=True)

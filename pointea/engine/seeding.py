@@ -57,16 +57,25 @@ class EpochSeededDataset(Dataset):
     """Wraps a dataset so that sample ``i`` of epoch ``e`` is drawn with a random stream
     seeded by ``(seed, e, i)``: the same on any number of workers or processes.
 
+    The epoch lives in a shared-memory tensor, so workers of a loader built with
+    ``persistent_workers=True`` read the value set after they started.
+
     Args:
         dataset: the wrapped dataset (its transform draws from the CPU generators).
         seed: the run's seed.
     """
 
     def __init__(self, dataset: Dataset, seed: int) -> None:
-        self.dataset, self.seed, self.epoch = dataset, seed, 0
+        self.dataset, self.seed = dataset, seed
+        # in shared memory: persistent data-loader workers see each new epoch
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch)
 
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        self._epoch.fill_(int(epoch))
 
     def __len__(self) -> int:
         return len(self.dataset)

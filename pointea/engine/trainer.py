@@ -21,6 +21,7 @@ claims a best epoch that is not on disk.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -53,7 +54,8 @@ from .distributed import (
     setup_distributed,
 )
 from .factory import build_model, build_optimizer, build_scheduler, loss_function
-from .loops import NonFiniteLossError, autocast, evaluate, train_one_epoch
+from .loops import NonFiniteLossError, evaluate, train_one_epoch
+from .precision import autocast, tf32
 from .progress import bars_wanted
 from .resume import RESUME_OVERRIDABLE, prepare_run_dir, restore_training_state
 from .rundir import RunDirectory
@@ -137,29 +139,34 @@ def train(
     ctx = setup_distributed(cfg.device)
     run = RunDirectory(cfg.output_dir)
     try:
-        return _train(
-            cfg,
-            ctx,
-            run,
-            resume=resume,
-            overwrite=overwrite,
-            progress=bars_wanted(progress),
-            explicit=explicit,
-            data=data,
-            model_factory=model_factory or build_model,
-            hooks=hooks,
-        )
+        with contextlib.ExitStack() as scope:  # process-wide settings of this run
+            return _train(
+                cfg,
+                ctx,
+                run,
+                resume=resume,
+                overwrite=overwrite,
+                progress=bars_wanted(progress),
+                explicit=explicit,
+                data=data,
+                model_factory=model_factory or build_model,
+                hooks=hooks,
+                scope=scope,
+            )
     finally:
         run.release()
         cleanup_distributed()
 
 
-def _train(cfg, ctx, run, *, resume, overwrite, progress, explicit, data, model_factory, hooks):
+def _train(
+    cfg, ctx, run, *, resume, overwrite, progress, explicit, data, model_factory, hooks, scope
+):
     cfg, ckpt = _on_rank0_then_all(
         ctx,
         lambda: prepare_run_dir(run, cfg, resume=resume, overwrite=overwrite, explicit=explicit),
     )
     _check_runtime(cfg, ctx)
+    scope.enter_context(tf32(cfg.tf32, ctx.device))
     if data is None:  # rank 0 first (it may download / build caches), then the others
         data = _on_rank0_then_all(ctx, lambda: build_task_data(cfg), everywhere=True)
     check_point_count(data, cfg)
@@ -191,7 +198,6 @@ def _train(cfg, ctx, run, *, resume, overwrite, progress, explicit, data, model_
     for epoch in range(state.epoch + 1, cfg.epochs + 1):
         t0 = time.time()
         state.epoch = epoch
-        seed_everything(derive_seed(cfg.seed, epoch, ctx.rank))
         loaders.train_set.set_epoch(epoch)
         loaders.sampler.set_epoch(epoch)
         lr = optimizer.param_groups[0]["lr"]
@@ -214,6 +220,7 @@ def _train(cfg, ctx, run, *, resume, overwrite, progress, explicit, data, model_
             category_parts=data.category_parts,
             callbacks=hooks,
             state=state,
+            seed=derive_seed(cfg.seed, epoch, ctx.rank),
         )
         state.global_step += len(loaders.train)
         scheduler.step()  # after the optimizer steps of the epoch
@@ -285,6 +292,12 @@ def _check_runtime(cfg: TrainConfig, ctx: DistContext) -> None:
             f"--batch-size {cfg.batch_size} (the global batch) must be divisible by the "
             f"{ctx.world_size} processes"
         )
+    synced = ctx.distributed and cfg.sync_bn  # BatchNorm sees the combined batch
+    if cfg.batch_size // ctx.world_size < 2 and not synced:
+        raise InputError(
+            f"--batch-size {cfg.batch_size} over {ctx.world_size} processes leaves fewer than "
+            "2 clouds per process; BatchNorm needs at least 2: raise --batch-size or --sync-bn"
+        )
     if cfg.optimizer == "adam":
         _log(
             ctx,
@@ -310,7 +323,13 @@ def _build_loaders(cfg: TrainConfig, ctx: DistContext, data: TaskData) -> _Loade
         drop_last=False,
     )
     # full batches only (a 1-cloud batch breaks BatchNorm), unless the set is that small
-    drop_last = len(data.train) // ctx.world_size >= local_batch
+    per_process = len(data.train) // ctx.world_size
+    if len(data.train) < 2:
+        raise InputError(
+            f"the training split has {len(data.train)} cloud(s); BatchNorm needs at least 2 "
+            "per batch"
+        )
+    drop_last = per_process >= local_batch
     train_loader = make_loader(
         train_set,
         batch_size=local_batch,

@@ -1,0 +1,147 @@
+"""Runtime behaviour of the engine: RNG isolation, display independence, logs, TF32,
+persistent workers, batch-size guards, TensorBoard."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import Dataset
+
+from pointea.cli.train import main
+from pointea.engine import TensorBoardLogger, load_checkpoint
+from pointea.engine.data import make_loader
+from pointea.engine.precision import tf32
+from pointea.engine.seeding import EpochSeededDataset
+
+pytest_plugins = ["fixtures_engine"]  # the cls_root fixture
+
+TINY = ["--model", "pct_cls_tiny", "--batch-size", "4", "--num-points", "64", "--device", "cpu"]
+
+
+class _Draw(Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        return torch.rand(2), np.random.rand(), torch.randn(1)
+
+
+def test_per_sample_seeding_touches_only_the_cpu_generators(monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch, "manual_seed", lambda *a: calls.append("torch.manual_seed"))
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda *a: calls.append("cuda"))
+    monkeypatch.setattr(torch.cuda, "manual_seed", lambda *a: calls.append("cuda"))
+    ds = EpochSeededDataset(_Draw(), seed=5)
+    torch.default_generator.manual_seed(123)
+    outer = torch.get_rng_state()
+    np.random.seed(9)
+    np_outer = np.random.get_state()[1].copy()
+    a, b = ds[1], ds[1]
+    assert torch.equal(a[0], b[0]) and a[1] == b[1]  # the sample's own stream, repeatable
+    assert not torch.equal(ds[0][0], a[0])
+    assert calls == []  # neither torch.manual_seed (it reseeds CUDA) nor CUDA itself
+    assert torch.equal(torch.get_rng_state(), outer)  # the outer streams are put back
+    assert (np.random.get_state()[1] == np_outer).all()
+
+
+def test_epoch_reaches_persistent_workers():
+    ds = EpochSeededDataset(_Draw(), seed=1)
+    loader = make_loader(ds, batch_size=4, sampler=range(4), workers=1,
+                         device=torch.device("cpu"))
+    assert loader.persistent_workers
+    seen = []
+    for epoch in (1, 2, 1):
+        ds.set_epoch(epoch)
+        seen.append(next(iter(loader))[0])
+    assert torch.equal(seen[0], seen[2]) and not torch.equal(seen[0], seen[1])
+
+
+def test_tf32_is_set_for_cuda_runs_only_and_put_back():
+    before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    with tf32(True, torch.device("cpu")):
+        assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == before
+    for enabled in (True, False):
+        with tf32(enabled, torch.device("cuda")):  # flags only: no GPU needed
+            assert torch.backends.cuda.matmul.allow_tf32 is enabled
+            assert torch.backends.cudnn.allow_tf32 is enabled
+        assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == before
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def _params(out):
+    return load_checkpoint(out / "checkpoints/last.pt")["model"]
+
+
+def test_progress_bars_do_not_change_training(cls_root, tmp_path, monkeypatch):
+    args = ["--data-root", str(cls_root), *TINY, "--epochs", "2"]
+    terminal = _Terminal()
+    with monkeypatch.context() as m:
+        m.setattr(sys, "stderr", terminal)
+        assert main([*args, "--progress", "--output-dir", str(tmp_path / "bars")]) == 0
+    assert "epoch 1/2 train" in terminal.getvalue()  # the bars were really drawn
+    assert main([*args, "--no-progress", "--output-dir", str(tmp_path / "plain")]) == 0
+    a, b = _params(tmp_path / "bars"), _params(tmp_path / "plain")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    ma = (tmp_path / "bars/metrics.jsonl").read_text().splitlines()
+    mb = (tmp_path / "plain/metrics.jsonl").read_text().splitlines()
+    strip = [{k: v for k, v in json.loads(x).items() if k != "time_s"} for x in ma]
+    assert strip == [{k: v for k, v in json.loads(x).items() if k != "time_s"} for x in mb]
+
+
+def test_log_to_a_file_is_one_line_per_epoch(cls_root, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["--data-root", str(cls_root), *TINY, "--epochs", "2", "--progress",
+                 "--output-dir", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "\r" not in captured.err and "\r" not in captured.out  # not a terminal: no bars
+    epoch_lines = [x for x in captured.out.splitlines() if x.startswith("epoch ")]
+    assert len(epoch_lines) == 2
+
+
+def test_batch_size_one_is_refused_with_one_line(cls_root, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--data-root", str(cls_root), *TINY, "--batch-size", "1",
+              "--output-dir", str(tmp_path / "r")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "batch_size must be >= 2" in err and "BatchNorm" in err and "Traceback" not in err
+
+
+def test_a_last_batch_of_one_cloud_is_dropped(cls_root, tmp_path):
+    # 18 training shapes under full-train; batch 17 leaves a last batch of 1
+    out = tmp_path / "run"
+    assert main(["--data-root", str(cls_root), *TINY, "--batch-size", "17", "--epochs", "1",
+                 "--protocol", "full-train", "--no-progress", "--output-dir", str(out)]) == 0
+    assert load_checkpoint(out / "checkpoints/last.pt")["global_step"] == 1
+
+
+def test_tensorboard_logs_each_epoch(cls_root, tmp_path):
+    pytest.importorskip("tensorboard")
+    out = tmp_path / "run"
+    assert main(["--data-root", str(cls_root), *TINY, "--epochs", "2", "--no-progress",
+                 "--tensorboard", "--output-dir", str(out)]) == 0
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(out / "tensorboard"))
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("train/loss")] == [1, 2]
+    assert "test/overall_accuracy" in acc.Tags()["scalars"]
+
+
+def test_tensorboard_missing_is_a_clear_error(cls_root, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
+    with pytest.raises(Exception, match="pip install tensorboard"):
+        TensorBoardLogger()
+    rc = main(["--data-root", str(cls_root), *TINY, "--epochs", "1", "--no-progress",
+               "--tensorboard", "--output-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "pip install tensorboard" in err and "Traceback" not in err
