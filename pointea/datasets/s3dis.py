@@ -46,6 +46,7 @@ import torch
 from torch_geometric.data import Data
 
 from ..errors import DataError, DatasetNotFoundError
+from ..files import atomic_write
 from ._validate import parse_float_table, read_text
 
 __all__ = [
@@ -226,10 +227,7 @@ def load_room(room_dir: Path, cache_dir: Path | None) -> dict[str, np.ndarray]:
         except (OSError, ValueError, KeyError):
             pass  # unreadable or old cache: rebuilt below
     room = read_room(room_dir)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, fingerprint=np.array(key), **room)
-    os.replace(tmp, cache)
+    atomic_write(cache, lambda f: np.savez(f, fingerprint=np.array(key), **room))
     return room
 
 

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
+from ..files import atomic_folder
 from .s3dis import CLASSES, FOLDER
 
 __all__ = ["generate_room", "write_rooms"]
@@ -290,8 +291,15 @@ def write_rooms(
         raise InputError(
             f"{folder}: exists and was not written with these arguments; pass overwrite=True"
         )
-    tmp = folder.with_name(f".{FOLDER}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    with atomic_folder(folder, replace=True) as tmp:
+        _write_areas(tmp, areas, rooms_per_area, density, noise, seed)
+        (tmp / _MARKER).write_text(json.dumps(params))
+    return folder
+
+
+def _write_areas(
+    tmp: Path, areas: Sequence[int], rooms_per_area: int, density: float, noise: float, seed: int
+) -> None:
     kinds = ("office", "conferenceRoom", "hallway")
     for a in areas:
         counter: dict[str, int] = {}
@@ -312,11 +320,6 @@ def write_rooms(
                 _savetxt(room / "Annotations" / f"{cls}_{per_class[cls]}.txt", table)
                 rows.append(table)
             _savetxt(room / f"{name}.txt", np.concatenate(rows))
-    (tmp / _MARKER).write_text(json.dumps(params))
-    if folder.exists():
-        shutil.rmtree(folder)
-    os.replace(tmp, folder)
-    return folder
 
 
 def _savetxt(path: Path, table: np.ndarray) -> None:

@@ -8,7 +8,7 @@ A run folder (``--output-dir``) holds::
     checkpoints/best.pt   the best epoch on the validation split
     test_metrics.json     final numbers of best.pt on the test split
     training_curves.png   losses, accuracy / mIoU and learning rate per epoch
-    .pointea.lock         held (fcntl.flock) by the run using the folder
+    .pointea.lock         held (pointea.files.FileLock) by the run using the folder
 
 Only one run may use a folder at a time: :meth:`RunDirectory.acquire` takes an exclusive,
 non-blocking ``flock`` on the lock file and keeps it until :meth:`RunDirectory.release` or
@@ -18,16 +18,14 @@ process exit (the kernel drops it when the process dies, even on SIGKILL).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
-import socket
 from pathlib import Path
 from typing import Any
 
 from ..errors import TrainingError
-from ..serialization import atomic_write
+from ..files import FileLock, LockTimeout, atomic_write
 
 __all__ = ["RunDirectory"]
 
@@ -61,7 +59,7 @@ class RunDirectory:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
-        self._lock_fd: int | None = None
+        self._lock: FileLock | None = None
 
     config_path = property(lambda self: self.path / "config.json")
     metrics_path = property(lambda self: self.path / "metrics.jsonl")
@@ -79,43 +77,33 @@ class RunDirectory:
         Raises:
             TrainingError: another run holds the lock, or the folder is not writable.
         """
+        lock = FileLock(self.lock_path, timeout=0)
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            lock.acquire()
+        except LockTimeout as exc:  # before OSError: a TimeoutError is an OSError
+            raise TrainingError(
+                f"output folder {self.path} is in use by another run"
+                f"{f' ({exc.holder})' if exc.holder else ''}; wait for it to finish or choose "
+                "another --output-dir"
+            ) from exc
         except OSError as exc:
             raise TrainingError(
                 f"output folder {self.path}: cannot create or open its lock file "
                 f"({exc.strerror or exc}); pick a writable --output-dir"
             ) from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            holder = ""
-            with contextlib.suppress(OSError, ValueError):
-                holder = os.pread(fd, 200, 0).decode().strip()
-            os.close(fd)
-            raise TrainingError(
-                f"output folder {self.path} is in use by another run"
-                f"{f' ({holder})' if holder else ''}; wait for it to finish or choose "
-                "another --output-dir"
-            ) from exc
-        with contextlib.suppress(OSError):
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
-        self._lock_fd = fd
+        self._lock = lock
 
     def release(self) -> None:
         """Drop the lock (the lock file stays; it is harmless)."""
-        if self._lock_fd is not None:
-            with contextlib.suppress(OSError):
-                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     @property
     def locked(self) -> bool:
         """True while this object holds the lock."""
-        return self._lock_fd is not None
+        return self._lock is not None
 
     # -- contents ------------------------------------------------------------------------
     def existing_entries(self) -> list[str]:
