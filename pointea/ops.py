@@ -325,7 +325,7 @@ def knn_groups(
     Returns:
         ``(centre_idx, point_idx, k_uniform)``: edges from centre ``centre_idx[e]`` (index
         into ``centres``) to point ``point_idx[e]`` (index into ``pos``), grouped by centre
-        and nearest first. ``k_uniform`` is ``k`` when every centre got exactly ``k``
+        (nearest first with the CPU and pure-torch kernels). ``k_uniform`` is ``k`` when every centre got exactly ``k``
         neighbours, in which case the edges reshape to ``(num_centres, k)``; else ``None``.
         torch_cluster's CUDA kernel handles at most ``k = 100``; larger ``k`` on CUDA
         runs the pure-torch kernel.

@@ -54,7 +54,7 @@ def sampling(report: dict) -> None:
                 same if report[f"fps_{backend}_equal_cpu"] else None
             )
             report[f"fps_{backend}_ms_16x1024_to_512"] = _timed(
-                lambda: farthest_point_sample(cuda_pos, layout, 512)
+                lambda: farthest_point_sample(cuda_pos, layout, 512)  # noqa: B023
             )
             centres = cuda_pos[idx]
             report[f"knn_{backend}_ms_k32"] = _timed(
