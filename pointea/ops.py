@@ -5,7 +5,16 @@ features ``x`` are ``(total_points, C)`` and ``batch`` (``(total_points,)``, sor
 ``0..B-1``) says which cloud each point belongs to; ``batch=None`` means a single cloud.
 
 Sampling and grouping call ``torch_cluster`` directly: PyG 2.8's own ``fps`` / ``knn``
-require ``pyg-lib``, which cannot be installed everywhere.
+require ``pyg-lib``, which cannot be installed everywhere. Where torch_cluster has no
+kernels for the input's device (a CPU-only build next to a CUDA torch), the pure-torch
+kernels of :mod:`pointea.pure_sampling` run instead (:func:`sampling_kernel`,
+:func:`sampling_backend`, ``POINTEA_SAMPLING=torch``). On CUDA, torch_cluster's FPS gets
+coordinates it can handle (:func:`cuda_fps_coordinates`) and kNN with ``k > 100`` (its
+CUDA limit) runs in pure torch.
+
+Host reads: every value read back from a GPU waits for it. :func:`layout_of` reads twice,
+FPS and kNN on equal-size clouds read nothing themselves (their torch_cluster kernels do),
+and ``with input_checks(False):`` skips the value checks of :func:`check_cloud`.
 
 Centre counts: :func:`farthest_point_sample` gives every cloud ``min(num_samples, n_i)``
 centres, so a cloud with fewer points than ``num_samples`` keeps all of its points as
@@ -325,8 +334,9 @@ def knn_groups(
     Returns:
         ``(centre_idx, point_idx, k_uniform)``: edges from centre ``centre_idx[e]`` (index
         into ``centres``) to point ``point_idx[e]`` (index into ``pos``), grouped by centre
-        (nearest first with the CPU and pure-torch kernels). ``k_uniform`` is ``k`` when every centre got exactly ``k``
-        neighbours, in which case the edges reshape to ``(num_centres, k)``; else ``None``.
+        (nearest first with the CPU and pure-torch kernels). ``k_uniform`` is ``k`` when
+        every centre got exactly ``k`` neighbours, in which case the edges reshape to
+        ``(num_centres, k)``; else ``None``.
         torch_cluster's CUDA kernel handles at most ``k = 100``; larger ``k`` on CUDA
         runs the pure-torch kernel.
     """
