@@ -125,7 +125,7 @@ def layout_of(batch: Tensor | None, num_points: int, device: torch.device) -> Cl
         return CloudLayout(batch, 0, None, batch.new_zeros(0))
     # searchsorted on the sorted batch vector: no bincount (which reads its maximum)
     edges = torch.arange(num_clouds + 1, device=batch.device, dtype=batch.dtype)
-    counts = torch.diff(torch.searchsorted(batch, edges)).long()
+    counts = torch.diff(torch.searchsorted(batch.contiguous(), edges)).long()
     smallest, largest = torch.stack([counts.min(), counts.max()]).tolist()
     uniform = smallest if smallest == largest else None
     return CloudLayout(batch, num_clouds, uniform, counts)
@@ -347,7 +347,12 @@ def knn_groups(
         kernel = "torch"
     if kernel == "torch":
         edge = pure_sampling.knn(
-            pos.detach().float(), layout.sizes, centres.detach().float(), centre_layout.sizes, k
+            pos.detach().float(),
+            layout.sizes,
+            centres.detach().float(),
+            centre_layout.sizes,
+            k,
+            layout.uniform,
         )
     else:
         edge = _cluster().knn(

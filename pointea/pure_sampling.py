@@ -37,7 +37,9 @@ def pad_clouds(pos: Tensor, sizes: Tensor, uniform: int | None = None) -> tuple[
     if uniform is not None:
         return pos.view(sizes.numel(), uniform, pos.size(1)), starts
     width = int(sizes.max())
-    batch = torch.repeat_interleave(torch.arange(sizes.numel(), device=pos.device), sizes)
+    batch = torch.repeat_interleave(
+        torch.arange(sizes.numel(), device=pos.device), sizes, output_size=pos.size(0)
+    )
     local = torch.arange(pos.size(0), device=pos.device) - starts[batch]
     dense = pos.new_zeros(sizes.numel(), width, pos.size(1))
     dense[batch, local] = pos
@@ -88,22 +90,31 @@ def fps(
     return chosen[keep]
 
 
-def knn(pos: Tensor, sizes: Tensor, centres: Tensor, centre_sizes: Tensor, k: int) -> Tensor:
+def knn(
+    pos: Tensor,
+    sizes: Tensor,
+    centres: Tensor,
+    centre_sizes: Tensor,
+    k: int,
+    uniform: int | None = None,
+) -> Tensor:
     """Each centre's ``min(k, n_i)`` nearest points in its own cloud, nearest first.
 
     Args:
         pos: ``(N, 3)`` packed points of clouds of ``sizes`` ``(B,)``.
         centres: ``(M, 3)`` packed centres, ``centre_sizes`` ``(B,)`` per cloud.
         k: neighbours per centre.
+        uniform: the common cloud size of ``pos`` when all are equal (no padding, and
+            with ``uniform >= k`` no read of values back from the device).
 
     Returns:
         ``(2, E)`` edges ``[centre index, point index]``, grouped by centre.
     """
-    dense, starts = pad_clouds(pos, sizes)  # (B, W, 3)
+    dense, starts = pad_clouds(pos, sizes, uniform)  # (B, W, 3)
     width = dense.size(1)
     keep = min(k, width)
     centre_cloud = torch.repeat_interleave(
-        torch.arange(sizes.numel(), device=pos.device), centre_sizes
+        torch.arange(sizes.numel(), device=pos.device), centre_sizes, output_size=centres.size(0)
     )  # (M,)
     chunk = max(1, _KNN_CHUNK_PAIRS // max(width, 1))
     columns = torch.arange(width, device=pos.device)
@@ -116,6 +127,8 @@ def knn(pos: Tensor, sizes: Tensor, centres: Tensor, centre_sizes: Tensor, k: in
         picks.append(order + starts[cloud].unsqueeze(1))
         found.append(torch.arange(keep, device=pos.device) < sizes[cloud].unsqueeze(1))
     point = torch.cat(picks)
-    mask = torch.cat(found)
     centre = torch.arange(centres.size(0), device=pos.device).unsqueeze(1).expand_as(point)
+    if uniform is not None and uniform >= k:  # every centre has k neighbours
+        return torch.stack([centre.flatten(), point.flatten()])
+    mask = torch.cat(found)
     return torch.stack([centre[mask], point[mask]])

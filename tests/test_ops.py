@@ -359,3 +359,18 @@ def test_segment_softmax_half_input_with_float32_exp(monkeypatch, dtype):
     assert torch.allclose(out, ref, rtol=4 * torch.finfo(dtype).eps, atol=1e-5)
     lse = segment_logsumexp(src.to(dtype), layout)  # all in the half dtype
     assert lse.dtype == dtype
+
+
+def test_pure_sampling_reads_nothing_back_on_equal_size_clouds():
+    """The fallback on a GPU: FPS and kNN of equal-size clouds never wait for the device."""
+    pos, batch = make_batch([50, 50, 50])
+    layout = check_cloud(pos, batch)
+    with sampling_backend("torch"), HostReads() as reads:
+        idx, clayout = farthest_point_sample(pos, layout, 20)
+        knn_groups(pos, layout, pos[idx], clayout, 10)
+    assert reads.names == []
+    sizes = torch.tensor([50, 50, 50])
+    assert torch.equal(
+        pure_sampling.knn(pos, sizes, pos[idx], clayout.sizes, 10, uniform=50),
+        pure_sampling.knn(pos, sizes, pos[idx], clayout.sizes, 10),
+    )
