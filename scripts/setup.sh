@@ -102,8 +102,8 @@ fi
 # 4. torch-cluster: a prebuilt wheel where PyG's index is reachable, else built from
 #    source against the installed torch (pip caches the wheel: later set-ups take seconds).
 setup_check() {  # runpy: the file runs without pointea/ on sys.path, pointea not installed
-  "$venv/bin/python" -c "import runpy, sys; sys.argv[1:] = sys.argv[2:]; \
-runpy.run_path(sys.argv[1], run_name='__main__')" "$root/pointea/setup_check.py" "$@"
+  "$venv/bin/python" -c "import runpy, sys; path = sys.argv[1]; sys.argv[1:] = sys.argv[2:]; \
+runpy.run_path(path, run_name='__main__')" "$root/pointea/setup_check.py" "$@"
 }
 build_torch_cluster() {  # extra pip arguments: "$@"
   local jobs="${POINTEA_BUILD_JOBS:-$(nproc)}" cfg
