@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One prepared check of pointea on a machine with an NVIDIA GPU (about 5-8 minutes).
+# One prepared check of pointea on a machine with an NVIDIA GPU (under 8 minutes).
 #
 #   OUT=/path/to/results bash scripts/device_check.sh      # default OUT: ./device-out
 #
@@ -36,10 +36,22 @@ failed=0
 
 note() { printf '[device_check] %s\n' "$*" | tee -a "$summary"; }
 
+# The whole check stays under POINTEA_DEVICE_BUDGET seconds (default 450, 7.5 min):
+# every step's limit is cut to what is left, and a step with under 20 s left is skipped.
+budget="${POINTEA_DEVICE_BUDGET:-450}"
+began=$(date +%s)
+
 # run NAME LIMIT_SECONDS CMD...: run a step with a time limit, log and time it
 run() {
-  local name="$1" limit="$2" start status
+  local name="$1" limit="$2" start status left
   shift 2
+  left=$((budget - ($(date +%s) - began)))
+  if [ "$left" -lt 20 ]; then
+    note "$name: SKIPPED (time budget of $budget s spent)"
+    failed=1
+    return 1
+  fi
+  [ "$limit" -gt "$left" ] && limit="$left"
   start=$(date +%s)
   timeout --kill-after=10 "$limit" "$@" >"$out/$name.log" 2>&1
   status=$?
@@ -73,18 +85,18 @@ if [ "${POINTEA_DEVICE_SETUP:-}" = "skip" ]; then
   note "setup: skipped, using $py as it is"
 else
   POINTEA_TORCH=skip PYTHON="$python" POINTEA_CUDA_REBUILD="${POINTEA_CUDA_REBUILD:-0}" \
-    run setup 420 bash scripts/setup.sh || { note "setup failed: stopping"; exit 1; }
+    run setup 300 bash scripts/setup.sh || { note "setup failed: stopping"; exit 1; }
   py="$root/.venv/bin/python"
 fi
 note "sampling kernels: $("$py" -c 'import runpy,sys; sys.argv[1:]=[]; runpy.run_path("pointea/setup_check.py", run_name="__main__")' 2>&1 | tail -1)"
 
 # 2. What only a GPU shows.
-run probe 180 "$py" scripts/device_probe.py "$out/probe.json"
+run probe 120 "$py" scripts/device_probe.py "$out/probe.json"
 
 # 3. The tests on CUDA.
 marks=(-m "not slow")
 [ "${POINTEA_DEVICE_TESTS:-}" = "all" ] && marks=()
-POINTEA_TEST_DEVICE=cuda run pytest 300 "$py" -m pytest -q -p no:cacheprovider "${marks[@]}" \
+POINTEA_TEST_DEVICE=cuda run pytest 240 "$py" -m pytest -q -p no:cacheprovider "${marks[@]}" \
   --junitxml="$out/pytest.xml"
 grep -E "passed|failed|error" "$out/pytest.log" | tail -n 1 | sed 's/^/    /' | tee -a "$summary"
 
@@ -101,7 +113,7 @@ if "${bench[@]}" --help 2>/dev/null | grep -q -- "--device"; then
   if [ -n "$available" ] && [ ${#sections[@]} -gt 0 ]; then
     args+=(--sections "$(IFS=,; echo "${sections[*]}")")
   fi
-  run bench 240 "${bench[@]}" "${args[@]}"
+  run bench 150 "${bench[@]}" "${args[@]}"
 else
   note "bench: skipped (this pointea-bench has no --device option)"
 fi
@@ -124,7 +136,7 @@ print(f"rank {rank}: all_reduce ok")
 dist.destroy_process_group()
 EOF
   run nccl 60 "$py" -m torch.distributed.run --standalone --nproc_per_node=2 "$out/nccl_check.py"
-  run ddp 240 "$py" -m torch.distributed.run --standalone --nproc_per_node=2 \
+  run ddp 120 "$py" -m torch.distributed.run --standalone --nproc_per_node=2 \
     -m pointea.cli.train --synthetic --model pct_cls_tiny --epochs 1 --device cuda \
     --no-progress --data-root "$out/ddp-data" --output-dir "$out/ddp-run"
 else

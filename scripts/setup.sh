@@ -102,7 +102,7 @@ fi
 # 4. torch-cluster: a prebuilt wheel where PyG's index is reachable, else built from
 #    source against the installed torch (pip caches the wheel: later set-ups take seconds).
 setup_check() {  # runpy: the file runs without pointea/ on sys.path, pointea not installed
-  "$venv/bin/python" -c "import runpy, sys; path = sys.argv[1]; sys.argv[1:] = sys.argv[2:]; \
+  "$venv/bin/python" -W ignore -c "import runpy, sys; path = sys.argv[1]; sys.argv[1:] = sys.argv[2:]; \
 runpy.run_path(path, run_name='__main__')" "$root/pointea/setup_check.py" "$@"
 }
 build_torch_cluster() {  # extra pip arguments: "$@"
