@@ -119,7 +119,10 @@ build_torch_cluster() {  # extra pip arguments: "$@"
 cluster_pin="torch-cluster==1.6.3"
 if ! "$venv/bin/python" -c "import torch_cluster" 2>/dev/null; then
   wheel_index="$(setup_check --wheel-index)"
+  # a direct 5 s look first: where the host is unreachable this fails in about a second
   if [ "${POINTEA_PYG_WHEELS:-1}" != "0" ] \
+    && "$venv/bin/python" -c "import sys, urllib.request; \
+urllib.request.urlopen(sys.argv[1], timeout=5).close()" "$wheel_index" 2>/dev/null \
     && pip_install --only-binary torch-cluster --find-links "$wheel_index" \
       --timeout 5 --retries 0 "$cluster_pin" 2>/dev/null; then
     log "torch-cluster: prebuilt wheel from $wheel_index"
