@@ -143,6 +143,7 @@ case "$verdict" in
       log "torch-cluster: $(setup_check)"
     fi
     ;;
+  ok*) log "torch-cluster: ${verdict#ok }" ;;
   fallback*) log "WARNING: ${verdict#fallback }" ;;
   missing*) log "torch-cluster does not load: $verdict" >&2; exit 1 ;;
 esac
