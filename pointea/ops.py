@@ -110,22 +110,31 @@ def input_checks(enabled: bool) -> Iterator[None]:
         _INPUT_CHECKS.reset(token)
 
 
-def layout_of(batch: Tensor | None, num_points: int, device: torch.device) -> CloudLayout:
+def layout_of(
+    batch: Tensor | None, num_points: int, device: torch.device, *, ptr: Tensor | None = None
+) -> CloudLayout:
     """Build a :class:`CloudLayout` from a (validated) batch vector.
 
     Reads two values from the device (the cloud count, then the smallest and largest
-    cloud together): two synchronisations on a GPU, none for ``batch=None``.
+    cloud together): two synchronisations on a GPU, none for ``batch=None``. With PyG's
+    ``ptr`` (``(B + 1,)`` offsets of the clouds, ``data.ptr`` of a ``Batch``) the cloud
+    count is known on the host: one read.
     """
     if batch is None:
         counts = torch.full((1,), num_points, dtype=torch.long, device=device)
         zeros = torch.zeros(num_points, dtype=torch.long, device=device)
         return CloudLayout(zeros, 1, num_points, counts)
-    num_clouds = int(batch[-1]) + 1 if batch.numel() else 0
-    if num_clouds == 0:
+    if ptr is not None:
+        num_clouds = ptr.numel() - 1
+        counts = torch.diff(ptr.to(batch.device)).long()
+    else:
+        num_clouds = int(batch[-1]) + 1 if batch.numel() else 0
+    if num_clouds <= 0:
         return CloudLayout(batch, 0, None, batch.new_zeros(0))
-    # searchsorted on the sorted batch vector: no bincount (which reads its maximum)
-    edges = torch.arange(num_clouds + 1, device=batch.device, dtype=batch.dtype)
-    counts = torch.diff(torch.searchsorted(batch.contiguous(), edges)).long()
+    if ptr is None:
+        # searchsorted on the sorted batch vector: no bincount (which reads its maximum)
+        edges = torch.arange(num_clouds + 1, device=batch.device, dtype=batch.dtype)
+        counts = torch.diff(torch.searchsorted(batch.contiguous(), edges)).long()
     smallest, largest = torch.stack([counts.min(), counts.max()]).tolist()
     uniform = smallest if smallest == largest else None
     return CloudLayout(batch, num_clouds, uniform, counts)
@@ -137,6 +146,7 @@ def check_cloud(
     x: Tensor | None = None,
     *,
     x_channels: int | None = None,
+    ptr: Tensor | None = None,
 ) -> CloudLayout:
     """Validate a packed batch and return its layout.
 
@@ -144,7 +154,8 @@ def check_cloud(
     a ``pos`` that is not a finite float ``(N, 3)`` tensor, an empty cloud, a ``batch``
     vector that is not integer, 1-D, of the same length as ``pos``, sorted and without
     gaps, and an ``x`` of the wrong row or channel count. Inside ``input_checks(False)``
-    only the checks that read no tensor values run (see :func:`input_checks`).
+    only the checks that read no tensor values run (see :func:`input_checks`). ``ptr``:
+    PyG's cloud offsets, if at hand (saves a read, see :func:`layout_of`).
     """
     values = input_checks_enabled()
     if not isinstance(pos, Tensor):
@@ -176,7 +187,17 @@ def check_cloud(
             raise InputError(f"x: expected {x_channels} channels, got {x.size(1)}")
         if values and not bool(torch.isfinite(x).all()):
             raise InputError("x: non-finite values (NaN or inf)")
-    return layout_of(batch, pos.size(0), pos.device)
+    if ptr is not None and batch is not None:
+        if not isinstance(ptr, Tensor) or ptr.dim() != 1 or ptr.numel() < 2:
+            raise InputError("ptr: expected a 1-D tensor of cloud offsets (B + 1 entries)")
+        if values and not torch.equal(ptr.to(batch.device)[1:-1], _batch_offsets(batch)):
+            raise InputError("ptr: does not match the batch vector (PyG's Batch.ptr)")
+    return layout_of(batch, pos.size(0), pos.device, ptr=ptr)
+
+
+def _batch_offsets(batch: Tensor) -> Tensor:
+    """Inner cloud offsets of a sorted batch vector (where the index changes)."""
+    return (torch.nonzero(batch[1:] != batch[:-1]).flatten() + 1).to(torch.long)
 
 
 def _check_batch_values(batch: Tensor) -> None:

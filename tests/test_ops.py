@@ -374,3 +374,20 @@ def test_pure_sampling_reads_nothing_back_on_equal_size_clouds():
         pure_sampling.knn(pos, sizes, pos[idx], clayout.sizes, 10, uniform=50),
         pure_sampling.knn(pos, sizes, pos[idx], clayout.sizes, 10),
     )
+
+
+def test_pyg_ptr_saves_a_host_read():
+    from torch_geometric.data import Batch, Data
+
+    sizes = [30, 30, 30]
+    data = Batch.from_data_list([Data(pos=torch.rand(n, 3)) for n in sizes])
+    plain = check_cloud(data.pos, data.batch)
+    with input_checks(False), HostReads() as reads:
+        layout = check_cloud(data.pos, data.batch, ptr=data.ptr)
+    assert len(reads.names) == 1, reads.names  # the uniform size only
+    assert layout.num_clouds == 3 and layout.uniform == plain.uniform == 30
+    assert torch.equal(layout.sizes, plain.sizes)
+    ragged = Batch.from_data_list([Data(pos=torch.rand(n, 3)) for n in (5, 9)])
+    assert check_cloud(ragged.pos, ragged.batch, ptr=ragged.ptr).sizes.tolist() == [5, 9]
+    with pytest.raises(InputError, match="ptr: does not match"):
+        check_cloud(ragged.pos, ragged.batch, ptr=torch.tensor([0, 6, 14]))
