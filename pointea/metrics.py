@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 
 import torch
 from torch import Tensor
@@ -170,6 +171,9 @@ def category_part_mask(
     Args:
         category_parts: for each category, its global part ids.
         num_parts: total number of parts (default: largest id + 1).
+
+    Built on the CPU and moved in one copy; a fresh tensor on every call (the metrics
+    themselves use a per-device cached copy).
     """
     if len(category_parts) == 0:
         raise InputError("category_parts is empty")
@@ -177,12 +181,28 @@ def category_part_mask(
     num_parts = largest + 1 if num_parts is None else num_parts
     if largest >= num_parts:
         raise InputError(f"category_parts names part {largest} but num_parts is {num_parts}")
-    mask = torch.zeros(len(category_parts), num_parts, dtype=torch.bool, device=device)
+    mask = torch.zeros(len(category_parts), num_parts, dtype=torch.bool)
     for c, parts in enumerate(category_parts):
         if len(parts) == 0:
             raise InputError(f"category_parts[{c}] lists no parts")
         mask[c, list(parts)] = True
-    return mask
+    return mask.to(device) if device is not None else mask
+
+
+@lru_cache(maxsize=32)
+def _cached_part_mask(
+    parts: tuple[tuple[int, ...], ...], num_parts: int | None, device: torch.device
+) -> Tensor:
+    return category_part_mask(parts, num_parts, device=device)
+
+
+def _part_mask(
+    category_parts: Sequence[Sequence[int]], num_parts: int | None, device: torch.device
+) -> Tensor:
+    """:func:`category_part_mask`, built once per table, part count and device (read-only:
+    it is shared); a training step needs no host-to-device copy for it."""
+    key = tuple(tuple(int(p) for p in parts) for parts in category_parts)
+    return _cached_part_mask(key, num_parts, torch.device(device))
 
 
 def _point_categories(category: Tensor, batch: Tensor | None, num_points: int) -> Tensor:
@@ -222,12 +242,14 @@ def restrict_to_category(
     if isinstance(category_parts, Tensor):
         mask = category_parts.to(device=logits.device, dtype=torch.bool)
     else:
-        mask = category_part_mask(category_parts, logits.size(1), device=logits.device)
+        mask = _part_mask(category_parts, logits.size(1), logits.device)
     if mask.size(1) != logits.size(1):
         raise InputError(f"logits have {logits.size(1)} parts, the part table {mask.size(1)}")
     cat = _point_categories(category.to(logits.device), batch, logits.size(0))
-    if cat.numel() and (int(cat.min()) < 0 or int(cat.max()) >= mask.size(0)):
-        raise InputError(f"category ids must lie in [0, {mask.size(0) - 1}]")
+    if cat.numel():
+        low, high = torch.stack([cat.min(), cat.max()]).tolist()  # one host read
+        if low < 0 or high >= mask.size(0):
+            raise InputError(f"category ids must lie in [0, {mask.size(0) - 1}]")
     return logits.masked_fill(~mask[cat], float("-inf"))
 
 
@@ -269,7 +291,7 @@ def shape_ious(
     num_parts = max(max(p) for p in category_parts) + 1
     if pred_or_logits.dim() == 2:
         num_parts = max(num_parts, pred_or_logits.size(1))
-    mask = category_part_mask(category_parts, num_parts, device=target.device)
+    mask = _part_mask(category_parts, num_parts, target.device)
     if pred_or_logits.dim() == 2:
         pred = predict_parts(pred_or_logits, category, mask, batch)
     else:

@@ -8,6 +8,18 @@
 #
 # On a machine whose system Python already has torch (a GPU box with a CUDA build),
 # the venv is created with --system-site-packages and that torch is used as it is.
+#
+# torch-cluster: first PyG's prebuilt wheel for the installed torch (data.pyg.org, a 5 s
+# timeout; unreachable on machines that only see PyPI), else a source build with
+# setuptools' parallel build_ext. Switches for timing the build:
+#   POINTEA_BUILD_JOBS=N      compilers at once (default: nproc; 1 = the old serial build)
+#   POINTEA_BUILD_CFLAGS=...  extra compiler flags (default: -g0, no debug information)
+#   POINTEA_PYG_WHEELS=0      skip the prebuilt-wheel attempt
+#   PIP_NO_CACHE_DIR=1        ignore pip's cached wheel (a real cold build)
+#   POINTEA_CUDA_REBUILD=0    never rebuild torch-cluster for CUDA (see below)
+# With a CUDA torch, the script checks that torch-cluster has CUDA kernels
+# (pointea/setup_check.py) and rebuilds it with FORCE_CUDA=1 when nvcc exists; without
+# nvcc pointea runs its pure-torch FPS/kNN on the GPU and the script says so.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -87,12 +99,54 @@ else
   pip_install "$torch_pin"
 fi
 
-# 4. torch-cluster is source-only: build it against the installed torch (~6 min once;
-#    pip caches the wheel, so later set-ups on this machine take seconds).
+# 4. torch-cluster: a prebuilt wheel where PyG's index is reachable, else built from
+#    source against the installed torch (pip caches the wheel: later set-ups take seconds).
+setup_check() {  # runpy: the file runs without pointea/ on sys.path, pointea not installed
+  "$venv/bin/python" -W ignore -c "import runpy, sys; path = sys.argv[1]; sys.argv[1:] = sys.argv[2:]; \
+runpy.run_path(path, run_name='__main__')" "$root/pointea/setup_check.py" "$@"
+}
+build_torch_cluster() {  # extra pip arguments: "$@"
+  local jobs="${POINTEA_BUILD_JOBS:-$(nproc)}" cfg
+  cfg="$(mktemp)"
+  # setuptools builds torch-cluster's nine extensions one after another unless told
+  # `parallel` (its setup.py turns ninja off); DIST_EXTRA_CONFIG passes that in.
+  printf '[build_ext]\nparallel = %s\n' "$jobs" >"$cfg"
+  log "building torch-cluster from source ($jobs compilers at once; several minutes)"
+  DIST_EXTRA_CONFIG="$cfg" MAX_JOBS="$jobs" CFLAGS="${CFLAGS:-} ${POINTEA_BUILD_CFLAGS--g0}" \
+    pip_install --no-build-isolation "$@" "$cluster_pin" || { rm -f "$cfg"; return 1; }
+  rm -f "$cfg"
+}
+cluster_pin="torch-cluster==1.6.3"
 if ! "$venv/bin/python" -c "import torch_cluster" 2>/dev/null; then
-  log "building torch-cluster (several minutes the first time)"
-  MAX_JOBS="${MAX_JOBS:-$(nproc)}" pip_install --no-build-isolation "torch-cluster==1.6.3"
+  wheel_index="$(setup_check --wheel-index)"
+  # a direct 5 s look first: where the host is unreachable this fails in about a second
+  if [ "${POINTEA_PYG_WHEELS:-1}" != "0" ] \
+    && "$venv/bin/python" -c "import sys, urllib.request; \
+urllib.request.urlopen(sys.argv[1], timeout=5).close()" "$wheel_index" 2>/dev/null \
+    && pip_install --only-binary torch-cluster --find-links "$wheel_index" \
+      --timeout 5 --retries 0 "$cluster_pin" 2>/dev/null; then
+    log "torch-cluster: prebuilt wheel from $wheel_index"
+  else
+    log "no prebuilt torch-cluster wheel reachable ($wheel_index)"
+    build_torch_cluster
+  fi
 fi
+verdict="$(setup_check)"
+case "$verdict" in
+  rebuild*)
+    log "${verdict#rebuild }"
+    if [ "${POINTEA_CUDA_REBUILD:-1}" = "0" ]; then
+      log "POINTEA_CUDA_REBUILD=0: not rebuilding; pointea uses its pure-torch FPS/kNN on CUDA"
+    else
+      FORCE_CUDA=1 build_torch_cluster --no-cache-dir --force-reinstall --no-deps \
+        || log "the CUDA rebuild of torch-cluster failed: pointea will use its pure-torch FPS/kNN on CUDA"
+      log "torch-cluster: $(setup_check)"
+    fi
+    ;;
+  ok*) log "torch-cluster: ${verdict#ok }" ;;
+  fallback*) log "WARNING: ${verdict#fallback }" ;;
+  missing*) log "torch-cluster does not load: $verdict" >&2; exit 1 ;;
+esac
 
 # 5. The rest, then pointea itself (editable, dependencies already in place).
 log "installing python packages"

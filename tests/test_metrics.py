@@ -135,3 +135,36 @@ def test_segmentation_bad_inputs():
         shape_ious(torch.tensor([0, 1]), torch.tensor([0, 1]), torch.tensor([0, 1]), PARTS)
     with pytest.raises(InputError, match="part ids"):
         shape_ious(torch.tensor([0, 9]), torch.tensor([0, 1]), torch.tensor([0]), PARTS)
+
+
+def test_part_mask_built_once_per_device(monkeypatch, device):
+    """A training step used to rebuild the category part table on the device (one small
+    host-to-device copy per category); it is now built once per table and device."""
+    import pointea.metrics as metrics
+
+    built = []
+    make = metrics.category_part_mask
+    monkeypatch.setattr(
+        metrics, "category_part_mask", lambda *a, **k: built.append(1) or make(*a, **k)
+    )
+    parts = [[0, 1, 2], [3, 4], [5]]  # a table no other test uses: the cache is cold
+    logits = torch.randn(6, 6, device=device)
+    category = torch.tensor([0, 1], device=device)
+    batch = torch.tensor([0, 0, 0, 1, 1, 1], device=device)
+    target = torch.tensor([0, 1, 2, 3, 4, 3], device=device)
+    for _ in range(3):
+        pred = predict_parts(logits, category, parts, batch)
+        ious = shape_ious(logits, target, category, parts, batch)
+    assert len(built) == 1
+    assert pred.device == logits.device and ious.device == target.device
+    fresh = metrics.category_part_mask(parts, 6)  # the public function: a fresh tensor
+    assert fresh.tolist()[1] == [False, False, False, True, True, False]
+
+
+def test_part_mask_cache_follows_the_part_count():
+    logits = torch.zeros(2, 4)
+    logits[:, 3] = 5.0  # part 3 exists only in the wider table
+    category = torch.tensor([0])
+    assert predict_parts(logits, category, [[0, 1], [2, 3]]).tolist() == [0, 0]
+    assert predict_parts(logits[:, :3], category, [[0, 1], [2]]).tolist() == [0, 0]
+    assert predict_parts(logits, torch.tensor([1]), [[0, 1], [2, 3]]).tolist() == [3, 3]

@@ -1,0 +1,111 @@
+"""The set-up check that catches a CPU-only torch-cluster next to a CUDA torch."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from pointea import setup_check
+from pointea.setup_check import diagnose, find_nvcc, probe, pyg_wheel_index
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(
+    "torch_cuda, cluster_cuda, nvcc, action",
+    [
+        (None, -1, None, "ok"),  # CPU torch, CPU torch-cluster
+        (None, None, None, "missing"),
+        ("12.4", 12040, None, "ok"),  # CUDA torch, CUDA torch-cluster
+        ("12.4", -1, "/usr/local/cuda/bin/nvcc", "rebuild"),  # the silent CPU-only build
+        ("12.4", -1, None, "fallback"),
+        ("12.4", None, "/usr/bin/nvcc", "missing"),
+    ],
+)
+def test_diagnose(torch_cuda, cluster_cuda, nvcc, action):
+    verdict = diagnose(torch_cuda, cluster_cuda, nvcc)
+    assert verdict.action == action
+    assert str(verdict).startswith(action + " ")
+    if action == "rebuild":
+        assert "FORCE_CUDA=1" in verdict.message and "--no-cache-dir" in verdict.message
+    if action == "fallback":
+        assert "pure-torch" in verdict.message
+
+
+def _fake_nvcc(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    nvcc = folder / "nvcc"
+    nvcc.write_text("#!/bin/sh\n")
+    nvcc.chmod(nvcc.stat().st_mode | stat.S_IXUSR)
+    return nvcc
+
+
+def test_find_nvcc_on_path_and_under_cuda_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.delenv("CUDA_HOME", raising=False)
+    monkeypatch.delenv("CUDA_PATH", raising=False)
+    if not os.access("/usr/local/cuda/bin/nvcc", os.X_OK):
+        assert find_nvcc() is None
+    home = _fake_nvcc(tmp_path / "cuda" / "bin")
+    monkeypatch.setenv("CUDA_HOME", str(tmp_path / "cuda"))
+    assert find_nvcc() == str(home)
+    on_path = _fake_nvcc(tmp_path / "bin")
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    assert find_nvcc() == str(on_path)
+
+
+def test_probe_sees_this_cpu_only_torch_cluster_as_wrong_for_a_cuda_torch(monkeypatch, tmp_path):
+    """This machine's torch-cluster has no CUDA kernels: with torch claiming CUDA, the
+    probe must ask for a rebuild (nvcc present) or announce the fallback (no nvcc)."""
+    import torch_cluster  # noqa: F401
+
+    if int(torch.ops.torch_cluster.cuda_version()) != -1:
+        pytest.skip("this torch-cluster has CUDA kernels")
+    monkeypatch.setattr(torch.version, "cuda", None)
+    assert probe().action == "ok"
+    monkeypatch.setattr(torch.version, "cuda", "12.4")
+    monkeypatch.setattr(setup_check, "find_nvcc", lambda: None)
+    assert probe().action == "fallback"
+    monkeypatch.setattr(setup_check, "find_nvcc", lambda: "/opt/cuda/bin/nvcc")
+    assert probe().action == "rebuild"
+
+
+def test_pyg_wheel_index():
+    assert pyg_wheel_index("2.5.1+cu124", "12.4") == (
+        "https://data.pyg.org/whl/torch-2.5.0+cu124.html"
+    )
+    assert pyg_wheel_index("2.13.0", None) == "https://data.pyg.org/whl/torch-2.13.0+cpu.html"
+
+
+@pytest.mark.slow
+def test_runs_by_path_without_pointea_installed(tmp_path):
+    """setup.sh runs the file by path (runpy, so pointea/ is not put on sys.path) before
+    pointea is installed: it must import nothing of pointea."""
+    env = {**os.environ, "PYTHONPATH": ""}
+    script = ROOT / "pointea" / "setup_check.py"
+    run = f"import runpy; runpy.run_path({str(script)!r}, run_name='__main__')"
+    out = subprocess.run(
+        [sys.executable, "-c", run],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[0] in {"ok", "missing", "rebuild", "fallback"}
+    index = subprocess.run(
+        [sys.executable, "-c", f"import sys; sys.argv[1:] = ['--wheel-index']; {run}"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert index.stdout.startswith("https://data.pyg.org/whl/torch-")
