@@ -1,0 +1,147 @@
+"""Numbers in text: rows of floats parsed in bulk, with the offending line named on failure."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from .files import fail, first_line
+
+__all__ = [
+    "COMMENTS",
+    "fast_table",
+    "parse_float_rows",
+    "parse_float_table",
+    "check_finite",
+    "all_numbers",
+]
+
+COMMENTS = ("#", "//", "%")
+
+
+def fast_table(lines: Sequence[str], delimiter: str | None = None) -> np.ndarray | None:
+    """numpy's C parser on well-formed rows (about 20x faster than splitting in Python).
+
+    Returns ``None`` on any irregularity; the caller then parses line by line, which
+    finds the offending line for the error message.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "input contained no data"
+            arr = np.loadtxt(
+                lines, dtype=np.float64, delimiter=delimiter, comments=list(COMMENTS), ndmin=2
+            )
+    except (ValueError, IndexError, TypeError):
+        return None
+    return arr if arr.size else None
+
+
+def parse_float_rows(
+    path: Path, rows: list[tuple[int, list[str]]], what: str, min_cols: int = 3
+) -> np.ndarray:
+    """``rows`` = ``(line number, tokens)``; returns ``(len(rows), ncols)`` float64.
+
+    All rows must have the same number of columns (at least ``min_cols``).
+    """
+    if not rows:
+        return np.zeros((0, min_cols))
+    ncols = len(rows[0][1])
+    for lineno, toks in rows:
+        if len(toks) != ncols:
+            raise fail(
+                path,
+                f"line {lineno}: {what} row has {len(toks)} values, the first row has {ncols}",
+            )
+    if ncols < min_cols:
+        raise fail(
+            path, f"line {rows[0][0]}: {what} rows need at least {min_cols} values, found {ncols}"
+        )
+    flat = [t for _, toks in rows for t in toks]
+    try:
+        arr = np.array(flat, dtype=np.float64)
+    except ValueError:
+        for lineno, toks in rows:
+            for t in toks:
+                try:
+                    float(t)
+                except ValueError:
+                    raise fail(path, f"line {lineno}: {t[:40]!r} is not a number") from None
+        raise fail(path, f"{what} rows hold values that are not numbers") from None
+    return arr.reshape(len(rows), ncols)
+
+
+def all_numbers(tokens: list[str]) -> bool:
+    try:
+        for t in tokens:
+            float(t)
+    except ValueError:
+        return False
+    return True
+
+
+def check_finite(arr: np.ndarray, path: Path, field: str, index_name: str = "shape") -> None:
+    """Raise if ``arr`` holds NaN or infinity, naming the first bad sample."""
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        where = np.argwhere(bad)[0]
+        raise DataError(
+            f"{path}: {field} holds {int(bad.sum())} non-finite value(s) (NaN or inf); "
+            f"first at {index_name} index {tuple(int(i) for i in where)}"
+        )
+
+
+def parse_float_table(text: str, path: Path, ncols: int, sep: str | None, what: str) -> np.ndarray:
+    """Parse a table of numbers (one row per line) into a ``(rows, ncols)`` float32 array.
+
+    Uses numpy's C parser (``np.loadtxt``), which checks that every row has the same
+    number of fields; on failure the offending row is located and named.
+
+    Args:
+        text: the file's content.
+        path: the file (for messages).
+        ncols: required number of columns on every row.
+        sep: ``","`` for comma-separated rows, ``None`` for whitespace-separated.
+        what: a short description used in messages.
+    """
+    if not text.strip():
+        raise DataError(f"{path}: the {what} file holds no rows")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            table = np.loadtxt(
+                io.StringIO(text), dtype=np.float64, delimiter=sep, ndmin=2, comments=None
+            )
+    except (ValueError, TypeError, IndexError) as exc:
+        _diagnose_rows(text, path, ncols, sep, what)
+        raise DataError(f"{path}: cannot parse the {what} file: {first_line(exc)}") from exc
+    if table.shape[1] != ncols:
+        _diagnose_rows(text, path, ncols, sep, what)
+        raise DataError(f"{path}: the {what} file has {table.shape[1]} columns, expected {ncols}")
+    check_finite(table, path, f"the {what} values", index_name="(row, column)")
+    return table.astype(np.float32)
+
+
+def _diagnose_rows(text: str, path: Path, ncols: int, sep: str | None, what: str) -> None:
+    """Raise a DataError naming the first malformed row (returns if none is found)."""
+    for i, line in enumerate(text.splitlines()):
+        if not line.strip():
+            continue
+        fields = line.split(",") if sep == "," else line.split()
+        if len(fields) != ncols:
+            raise DataError(
+                f"{path}: row {i + 1} of the {what} file has {len(fields)} fields, "
+                f"expected {ncols}: {line.strip()[:80]!r}"
+            )
+        for field in fields:
+            try:
+                float(field)
+            except ValueError:
+                raise DataError(
+                    f"{path}: row {i + 1} of the {what} file holds {field.strip()[:40]!r}, "
+                    f"which is not a number"
+                ) from None
