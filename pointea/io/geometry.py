@@ -34,10 +34,27 @@ def check_faces(path: Path, faces: np.ndarray, num_vertices: int) -> np.ndarray:
     return faces
 
 
-def fan_triangulate(polys: list[list[int]]) -> np.ndarray:
-    """Triangulate polygons ``[a, b, c, d, ...]`` as fans ``(a,b,c), (a,c,d), ...``."""
-    tris = [(p[0], p[i], p[i + 1]) for p in polys for i in range(1, len(p) - 1)]
-    return np.asarray(tris, dtype=np.int64).reshape(-1, 3)
+def fan_triangulate(corners: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Triangulate polygons as fans ``(a,b,c), (a,c,d), ...`` (trimesh's and assimp's way).
+
+    Args:
+        corners: ``(sum(counts),)`` vertex indices of every polygon, one after the other.
+        counts: ``(P,)`` corners per polygon; polygons with fewer than 3 are skipped.
+
+    Returns:
+        ``(sum(max(counts - 2, 0)), 3)`` int64 triangles, in polygon order.
+    """
+    corners = np.asarray(corners, dtype=np.int64)
+    counts = np.asarray(counts, dtype=np.int64)
+    if counts.size and np.all(counts == 3):
+        return corners.reshape(-1, 3)
+    starts = np.cumsum(counts) - counts
+    ntri = np.maximum(counts - 2, 0)
+    first = np.repeat(starts, ntri)  # (T,) where each triangle's polygon starts
+    local = np.arange(int(ntri.sum())) - np.repeat(np.cumsum(ntri) - ntri, ntri)
+    return np.stack(
+        [corners[first], corners[first + 1 + local], corners[first + 2 + local]], axis=1
+    ).reshape(-1, 3)
 
 
 def check_points(points: np.ndarray, source: str = "points", what: str = "point") -> None:

@@ -11,7 +11,7 @@ import numpy as np
 
 from .files import decode_text, fail, read_bytes
 from .geometry import check_faces, fan_triangulate
-from .tables import fast_table, parse_float_rows
+from .tables import fast_table, parse_float_rows, whole_numbers
 from .types import Mesh, PointCloud
 
 __all__ = ["read_ply"]
@@ -299,14 +299,17 @@ def read_ply(path: Path) -> tuple[PointCloud, Mesh | None]:
         if key is None:
             raise fail(path, "PLY element 'face' has no 'vertex_indices' list")
         lists = face[key]
-        if isinstance(lists, np.ndarray):
-            polys = lists.astype(np.int64)
-            if polys.shape[1] < 3:
+        if isinstance(lists, np.ndarray):  # every face has the same number of corners
+            if lists.shape[1] < 3:
                 raise fail(path, "PLY faces have fewer than 3 vertices")
-            tris = np.concatenate(
-                [polys[:, [0, i, i + 1]] for i in range(1, polys.shape[1] - 1)], axis=0
-            )
+            sizes = np.full(len(lists), lists.shape[1], dtype=np.int64)
+            corners = lists.reshape(-1)
         else:
-            tris = fan_triangulate([[int(v) for v in p] for p in lists if len(p) >= 3])
+            sizes = np.array([len(p) for p in lists], dtype=np.int64)
+            corners = np.concatenate([np.asarray(p).reshape(-1) for p in lists])
+        whole = whole_numbers(np.asarray(corners, dtype=np.float64))
+        if whole is None:
+            raise fail(path, "PLY face indices must be whole numbers")
+        tris = fan_triangulate(whole, sizes)
         mesh = Mesh(pts, check_faces(path, tris, len(pts)), str(path))
     return cloud, mesh

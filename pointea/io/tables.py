@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,9 @@ __all__ = [
     "parse_float_table",
     "check_finite",
     "all_numbers",
+    "ragged_rows",
+    "leading_columns",
+    "whole_numbers",
 ]
 
 COMMENTS = ("#", "//", "%")
@@ -145,3 +148,77 @@ def _diagnose_rows(text: str, path: Path, ncols: int, sep: str | None, what: str
                     f"{path}: row {i + 1} of the {what} file holds {field.strip()[:40]!r}, "
                     f"which is not a number"
                 ) from None
+
+
+def ragged_rows(rows: Sequence[str]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Rows of whitespace-separated numbers of varying length, parsed in one pass.
+
+    Returns ``(values, offsets)``: float64 ``values`` of every row one after the other and
+    ``offsets`` ``(len(rows) + 1,)`` with row ``i`` at ``values[offsets[i]:offsets[i + 1]]``;
+    ``None`` when a token is not a number (the caller then names the line).
+    """
+    if not rows:
+        return np.zeros(0), np.zeros(1, dtype=np.int64)
+    # "nan" between rows marks their ends; a row that itself holds "nan" is not valid
+    # where this is used (indices, counts), and the count check below catches it.
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # numpy warns (not raises) on a bad token
+            flat = np.fromstring(" nan ".join(rows), dtype=np.float64, sep=" ")
+    except (ValueError, DeprecationWarning):
+        return None
+    ends = np.flatnonzero(np.isnan(flat))
+    if len(ends) != len(rows) - 1:
+        return None
+    # values: everything but the markers; offsets: marker k ends row k, k markers precede it
+    values = np.delete(flat, ends)
+    bounds = ends - np.arange(len(ends))
+    offsets = np.concatenate([[0], bounds, [len(values)]]).astype(np.int64)
+    return values, offsets
+
+
+def whole_numbers(values: np.ndarray) -> np.ndarray | None:
+    """``values`` as int64 if every one is a whole number within +-2^53, else ``None``."""
+    if values.size and (
+        not np.all(np.isfinite(values))
+        or np.any(np.abs(values) > 2**53)
+        or np.any(values != np.round(values))
+    ):
+        return None
+    return values.astype(np.int64)
+
+
+def leading_columns(
+    path: Path, rows: Sequence[str], ncols: int, line_of: Callable[[int], int], what: str
+) -> np.ndarray:
+    """The first ``ncols`` numbers of every row (rows may be wider, and of varying width).
+
+    Args:
+        path: the file (for messages).
+        rows: the text rows.
+        ncols: how many leading numbers to keep.
+        line_of: maps a row index to its line number in the file (called on errors only).
+        what: what a row is, for messages (``"vertex"``).
+
+    Returns:
+        ``(len(rows), ncols)`` float64.
+    """
+    arr = fast_table(rows)
+    if arr is not None and arr.shape[1] >= ncols:
+        return arr[:, :ncols]
+    heads = []
+    for k, row in enumerate(rows):
+        toks = row.split()
+        if len(toks) < ncols:
+            raise fail(
+                path, f"line {line_of(k)}: {what} needs {ncols} coordinates, got {len(toks)}"
+            )
+        heads.append(toks[:ncols])
+    try:
+        return np.array(heads, dtype=np.float64).reshape(len(rows), ncols)
+    except ValueError:
+        for k, toks in enumerate(heads):
+            bad = next((t for t in toks if not all_numbers([t])), None)
+            if bad is not None:
+                raise fail(path, f"line {line_of(k)}: {bad[:40]!r} is not a number") from None
+        raise
