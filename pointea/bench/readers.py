@@ -92,7 +92,7 @@ def write_format(path: Path, fmt: str, size: int) -> None:
         tri = v[f]
         body = "".join(
             "facet normal 0 0 0\nouter loop\n"
-            + "".join("vertex %.7g %.7g %.7g\n" % tuple(c) for c in t)
+            + "".join("vertex {:.7g} {:.7g} {:.7g}\n".format(*c) for c in t)
             + "endloop\nendfacet\n"
             for t in tri.tolist()
         )
@@ -269,7 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="sizes 10^3..10^5 instead of 10^4..10^6")
     p.add_argument("--reps", type=int, default=3, help="timed repetitions (median)")
     p.add_argument("--formats", nargs="+", choices=FORMATS, help="a subset of the formats")
-    p.add_argument("--output-dir", type=Path, default=Path("bench") / "readers", help="where tables go")
+    p.add_argument(
+        "--output-dir", type=Path, default=Path("bench") / "readers", help="where tables go"
+    )
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
