@@ -11,7 +11,7 @@ import numpy as np
 
 from .files import decode_text, fail, read_bytes
 from .geometry import check_faces, fan_triangulate
-from .tables import fast_table, parse_float_rows, whole_numbers
+from .tables import fast_table, parse_float_rows, ragged_rows, whole_numbers
 from .types import Mesh, PointCloud
 
 __all__ = ["read_ply"]
@@ -195,6 +195,35 @@ def _read_ply_binary_lists(
     return out, offset
 
 
+def _ascii_lists(el: _PlyElement, lines: list[str]) -> dict[str, Any] | None:
+    """Records with list properties, all parsed at once (``None``: irregular, go slow)."""
+    parsed = ragged_rows(lines)
+    if parsed is None:
+        return None
+    values, offsets = parsed
+    width = np.diff(offsets)
+    pos = offsets[:-1].copy()  # (records,) where each record's next value is
+    res: dict[str, Any] = {}
+    for p in el.props:
+        if np.any(pos >= offsets[1:]):
+            return None
+        if p.count_dtype is None:
+            res[p.name] = values[pos]
+            pos += 1
+            continue
+        n = whole_numbers(values[pos])
+        if n is None or np.any(n < 0) or np.any(pos + 1 + n > offsets[1:]):
+            return None
+        if np.all(n == n[0]):
+            res[p.name] = values[(pos + 1)[:, None] + np.arange(n[0])]
+        else:
+            res[p.name] = [
+                values[a : a + k] for a, k in zip((pos + 1).tolist(), n.tolist(), strict=True)
+            ]
+        pos += 1 + n
+    return res if np.all(pos <= offsets[:-1] + width) else None
+
+
 def _read_ply_ascii(
     path: Path, data: bytes, offset: int, elements: list[_PlyElement]
 ) -> dict[str, dict[str, Any]]:
@@ -211,6 +240,12 @@ def _read_ply_ascii(
             arr = fast_table(lines[cursor : cursor + el.count])
             if arr is not None and arr.shape == (el.count, len(el.props)):
                 out[el.name] = {p.name: arr[:, j] for j, p in enumerate(el.props)}
+                cursor += el.count
+                continue
+        if not scalar and el.count and cursor + el.count <= len(lines):
+            parsed = _ascii_lists(el, lines[cursor : cursor + el.count])
+            if parsed is not None:
+                out[el.name] = parsed
                 cursor += el.count
                 continue
         rows: list[tuple[int, list[str]]] = []
