@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from pointea import io
+from pointea.errors import DataError
 
 trimesh = pytest.importorskip("trimesh")
 plyfile = pytest.importorskip("plyfile")
@@ -275,3 +276,40 @@ def test_off_variants_match_truth_and_trimesh(tmp_path, kind):
     if kind in ("OFF", "OFF_face_colors"):
         tm = trimesh.load(str(path), process=False)
         assert_same((mesh.vertices, mesh.faces), (tm.vertices, tm.faces))
+
+
+# --------------------------------------------------------------------------- glTF / GLB
+def test_glb_scene_is_read_in_world_coordinates(tmp_path):
+    rng = np.random.default_rng(8)
+    a = trimesh.Trimesh(rng.random((6, 3)), polygons(rng, 6, 5, (3,)), process=False)
+    b = trimesh.Trimesh(rng.random((5, 3)), polygons(rng, 5, 4, (3,)), process=False)
+    move = trimesh.transformations.translation_matrix([2.0, 0.0, -1.0])
+    scene = trimesh.Scene()
+    scene.add_geometry(a, node_name="a")
+    scene.add_geometry(b, node_name="b", transform=move)
+    path = tmp_path / "s.glb"
+    path.write_bytes(scene.export(file_type="glb"))
+    mesh = io.read_mesh(path)
+    b_world = b.copy()
+    b_world.apply_transform(move)
+    truth = (
+        np.concatenate([a.vertices, b_world.vertices]),
+        np.concatenate([a.faces, b.faces + len(a.vertices)]),
+    )
+    assert_same((mesh.vertices, mesh.faces), truth)
+    assert io.load_points(path, 64).meta["surface_sampled"]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"glTF\x02\x00\x00\x00\xff\xff\x00\x00" + b"\0" * 20, "truncated: the GLB header"),
+        (b"not a glb at all, just text", "not a GLB file"),
+        (b"glTF\x02\x00\x00\x00\x20\x00\x00\x00" + b"\xff" * 20, "corrupt or unsupported glTF"),
+    ],
+)
+def test_bad_glb_gets_one_line(tmp_path, content, message):
+    path = tmp_path / "bad.glb"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=rf"bad\.glb: {message}"):
+        io.read_mesh(path)

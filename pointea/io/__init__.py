@@ -10,6 +10,7 @@ extension                 read as
                           ``binary_compressed`` (through open3d)
 ``.ply``                  ASCII or binary PLY; a cloud, or a mesh when it has faces
 ``.off .obj .stl``        triangle / polygon meshes (polygons are fanned into triangles)
+``.glb .gltf``            glTF 2.0 scenes (through trimesh; meshes placed by their nodes)
 ``.h5 .hdf5``             an entry of a ModelNet40 / ShapeNetPart HDF5 file:
                           ``file.h5:17`` or ``file.h5#17`` (``file.h5`` alone: every entry)
 ========================  =============================================================
@@ -25,7 +26,7 @@ return empty geometry on bad input instead of raising); open3d is only used for
 compressed PCD and is imported lazily.
 
 Each format lives in its own module (``ply``, ``obj``, ``off``, ``stl``, ``pcd``,
-``text``, ``hdf5``); ``readers`` dispatches on the extension.
+``text``, ``hdf5``, ``gltf``); ``readers`` dispatches on the extension.
 
 Typical use::
 

@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import DataError
 from .files import fail
 from .geometry import check_points, sample_surface
+from .gltf import read_gltf
 from .hdf5 import read_h5_entry
 from .inputs import parse_input_spec
 from .obj import read_obj
@@ -108,6 +109,8 @@ def read_mesh(path: str | os.PathLike, *, check: bool = True) -> Mesh:
         mesh = _guard(path, read_obj)
     elif suffix == ".stl":
         mesh = _guard(path, read_stl)
+    elif suffix in (".glb", ".gltf"):
+        mesh = _guard(path, read_gltf)
     elif suffix == ".ply":
         mesh = _guard(path, read_ply)[1]
         if mesh is None:
@@ -158,7 +161,7 @@ def load_points(
             check_points(mesh.vertices, name, what="vertex")
             pts, nrm = sample_surface(mesh, num_points, seed=seed)
             cloud = PointCloud(pts, normals=nrm, source=name, meta={"surface_sampled": True})
-    elif suffix in (".off", ".obj", ".stl"):
+    elif suffix in MESH_EXTENSIONS:
         mesh = read_mesh(path)
         pts, nrm = sample_surface(mesh, num_points, seed=seed)
         cloud = PointCloud(pts, normals=nrm, source=name, meta={"surface_sampled": True})

@@ -20,7 +20,7 @@ __all__ = [
 ]
 
 CLOUD_EXTENSIONS: tuple[str, ...] = (".xyz", ".txt", ".pts", ".pcd", ".ply")
-MESH_EXTENSIONS: tuple[str, ...] = (".off", ".obj", ".stl", ".ply")
+MESH_EXTENSIONS: tuple[str, ...] = (".off", ".obj", ".stl", ".ply", ".glb", ".gltf")
 HDF5_EXTENSIONS: tuple[str, ...] = (".h5", ".hdf5")
 SUPPORTED_EXTENSIONS: tuple[str, ...] = tuple(
     sorted(set(CLOUD_EXTENSIONS + MESH_EXTENSIONS + HDF5_EXTENSIONS))
