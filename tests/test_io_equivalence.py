@@ -104,7 +104,7 @@ EVERYTHING = {
     "colors": True,
     "latin1": True,
 }
-# case: (generator options, whether trimesh 4.x reads it right: where it does not, why)
+# case: (generator options, whether trimesh 5.2 reads it right: where it does not, why)
 OBJ_CASES = {
     "plain": ({}, True),
     "crlf": ({"crlf": True}, True),
@@ -272,7 +272,7 @@ def test_off_variants_match_truth_and_trimesh(tmp_path, kind):
     path.write_text(text)
     mesh = io.read_mesh(path)
     assert_same((mesh.vertices, mesh.faces), (verts, fan(polys)))
-    # trimesh 4.x's OFF reader fails on pentagons and up under numpy 2 (string ufunc error)
+    # trimesh 5.2's OFF reader fails on pentagons and up under numpy 2 (string ufunc error)
     if kind in ("OFF", "OFF_face_colors"):
         tm = trimesh.load(str(path), process=False)
         assert_same((mesh.vertices, mesh.faces), (tm.vertices, tm.faces))

@@ -225,7 +225,7 @@ def section_readers(rep: Report, args: Any) -> None:
                 res.update(format=fmt, size=size, megabytes=mb)
                 data.append(res)
                 if "error" in res:
-                    rows.append([fmt, f"{size:,}", f"{mb:.1f}", res["error"], "", "", "", "", ""])
+                    rows.append([fmt, f"{size:,}", f"{mb:.2f}", res["error"], "", "", "", "", ""])
                     previous = None
                     continue
                 growth = f"{res['pointea'] / previous:.1f}x" if previous else "-"
@@ -234,15 +234,16 @@ def section_readers(rep: Report, args: Any) -> None:
                     [
                         fmt,
                         f"{size:,}",
-                        f"{mb:.1f}",
-                        f"{mb / res['pointea']:.0f}",
-                        f"{mb / res['library']:.0f}",
+                        f"{mb:.2f}",
+                        f"{mb / res['pointea']:.3g}",
+                        f"{mb / res['library']:.3g}",
                         LIBRARY.get(fmt, "trimesh"),
                         f"{res['pointea'] / res['library']:.2f}",
                         growth,
                         f"{res['peak_bytes'] / (mb * 1e6):.1f}x",
                     ]
                 )
+                print(" | ".join(rows[-1]), file=sys.stderr, flush=True)
     rep.data["readers"] = data
     rep.add(
         "## Readers: pointea against the libraries (same run, median of "
