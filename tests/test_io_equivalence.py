@@ -116,14 +116,14 @@ OBJ_CASES = {
     # trimesh resolves relative indices against the wrong vertices after the first object
     "negative_multi_object": ({"objects": 2, "negative": True}, False),
     "quads_ngons": ({"sizes": (3, 4, 5, 7)}, True),
-    # trimesh does not join continued lines (it drops the continued part)
-    "continuation": ({"sizes": (4, 5), "continuation": True}, False),
+    "continuation": ({"sizes": (4, 5), "continuation": True}, True),
     "comment_lines": ({"comments": True}, True),
     # trimesh fails on "f 1 2 3  # comment" (ValueError from np.fromstring)
     "trailing_comments": ({"comments": "trailing"}, False),
     "latin1_bytes": ({"latin1": True}, True),
     "vertex_colors": ({"colors": True}, True),
     "everything_trimesh_reads": (EVERYTHING, True),
+    # with relative indices over several objects and trailing comments: see above
     "everything": (
         {**EVERYTHING, "negative": True, "comments": "trailing", "continuation": True},
         False,

@@ -69,7 +69,7 @@ def read_obj(path: Path) -> Mesh:
     verts = leading_columns(path, vrows, 3, lambda k: _line_of(text, _VERTEX, k), "vertex")
     nv = len(verts)
     # Corners are "v", "v/vt", "v//vn" or "v/vt/vn": keep the vertex index.
-    corner_rows = [_AFTER_SLASH.sub("", r) for r in frows] if "/" in text else frows
+    corner_rows = _AFTER_SLASH.sub("", "\n".join(frows)).split("\n") if "/" in text else frows
     parsed = ragged_rows(corner_rows)
     if parsed is None:
         for k, row in enumerate(corner_rows):
