@@ -36,6 +36,7 @@ Typical use::
 
 from __future__ import annotations
 
+from .files import display_name
 from .geometry import (
     check_points,
     estimate_normals,
@@ -79,4 +80,5 @@ __all__ = [
     "resample_indices",
     "prepare_points",
     "write_ply",
+    "display_name",
 ]
