@@ -15,7 +15,7 @@ from .types import Mesh
 __all__ = ["read_stl"]
 
 
-_VERTEX = re.compile(r"^[ \t]*vertex\b([^\n]*)", re.M | re.I)
+_VERTEX = re.compile(r"\n[ \t]*vertex\b([^\n]*)", re.I)  # on "\n" + text: see obj.py
 
 
 def _is_binary(data: bytes) -> bool:
@@ -46,6 +46,7 @@ def read_stl(path: Path) -> Mesh:
     text = decode_text(path, data)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = "\n" + text
     rows = _VERTEX.findall(text)
     if not rows:
         raise fail(path, "the mesh has no facets (no 'vertex' lines)")

@@ -203,7 +203,15 @@ def leading_columns(
     Returns:
         ``(len(rows), ncols)`` float64.
     """
-    arr = fast_table(rows)
+    parsed = ragged_rows(rows)
+    if parsed is not None:
+        values, offsets = parsed
+        width = np.diff(offsets)
+        if len(rows) and np.all(width == width[0]) and width[0] >= ncols:
+            return values.reshape(len(rows), -1)[:, :ncols]
+        if np.all(width >= ncols):  # some rows wider (vertex colours on some)
+            return values[offsets[:-1, None] + np.arange(ncols)]
+    arr = fast_table(rows)  # rows holding "nan", comments
     if arr is not None and arr.shape[1] >= ncols:
         return arr[:, :ncols]
     heads = []
