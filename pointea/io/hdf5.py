@@ -143,17 +143,10 @@ def h5_dataset(
     return ds
 
 
-def h5_array(
-    f: Any,
-    path: str | os.PathLike,
-    key: str,
-    *,
-    ndim: int,
-    tail: Sequence[int | None] = (),
-    kinds: str = "f",
-) -> np.ndarray:
-    """Read dataset ``key`` fully into memory after :func:`h5_dataset`'s checks."""
-    ds = h5_dataset(f, path, key, ndim=ndim, tail=tail, kinds=kinds)
+def h5_array(f: Any, path: str | os.PathLike, key: str, **checks: Any) -> np.ndarray:
+    """Read dataset ``key`` fully into memory after :func:`h5_dataset`'s ``checks``
+    (``ndim``, ``tail``, ``kinds``)."""
+    ds = h5_dataset(f, path, key, **checks)
     try:
         arr = ds[()]
     except MemoryError:
