@@ -9,7 +9,7 @@ import numpy as np
 
 from ..o3d import import_open3d, quiet_stdout
 from .files import decode_text, fail, read_bytes
-from .tables import fast_table, parse_float_rows
+from .tables import fast_table, parse_float_rows, uniform_table
 from .types import PointCloud
 
 __all__ = ["read_pcd"]
@@ -88,7 +88,9 @@ def read_pcd(path: Path) -> PointCloud:
     if mode == "ascii":
         text = decode_text(path, data[offset:])
         lines = text.splitlines()
-        arr = fast_table(lines[:npts]) if len(lines) >= npts else None
+        arr = uniform_table(lines[:npts], sum(counts)) if len(lines) >= npts else None
+        if arr is None:
+            arr = fast_table(lines[:npts]) if len(lines) >= npts else None
         if arr is None or arr.shape != (npts, sum(counts)):
             rows = [(lineno + i + 1, ln.split()) for i, ln in enumerate(lines)]
             rows = [r for r in rows if r[1]]
