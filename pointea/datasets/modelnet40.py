@@ -25,15 +25,13 @@ import torch
 from torch_geometric.data import Data
 
 from ..errors import DataError, DatasetNotFoundError, InputError
+from ..io.files import read_text
+from ..io.hdf5 import h5_array, open_h5
+from ..io.tables import check_finite, parse_float_table
 from ._base import CachedArchiveDataset, as_tensor, locate_archive
 from ._validate import (
-    check_finite,
     check_labels,
-    h5_array,
-    open_h5,
-    parse_float_table,
     read_lines,
-    read_text,
     to_int64_labels,
 )
 

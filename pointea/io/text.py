@@ -1,0 +1,78 @@
+"""Text point clouds: ``.xyz .txt .pts`` rows ``x y z [more columns]``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .files import decode_text, fail, read_bytes
+from .tables import COMMENTS, all_numbers, fast_table, parse_float_rows
+from .types import PointCloud
+
+__all__ = ["read_text_cloud", "as_colors"]
+
+
+def read_text_cloud(path: Path) -> PointCloud:
+    text = decode_text(path, read_bytes(path))
+    lines = text.splitlines()
+    # Locate the first data rows: an optional header row (column names, or a Leica .pts
+    # point count) is skipped.
+    data_rows = []
+    for i, line in enumerate(lines):
+        s = line.strip()
+        if s and not s.startswith(COMMENTS):
+            data_rows.append(i)
+            if len(data_rows) == 2:
+                break
+    if not data_rows:
+        raise fail(path, "holds no data rows (only blank lines or comments)")
+    start = data_rows[0]
+    first = lines[start].replace(",", " ").replace(";", " ").split()
+    if len(data_rows) > 1 and (
+        not all_numbers(first)
+        or (len(first) == 1 and len(lines[data_rows[1]].replace(",", " ").split()) >= 3)
+    ):
+        start = data_rows[1]
+    head = lines[start]
+    arr = None
+    if ";" not in head:
+        arr = fast_table(lines[start:], "," if "," in head else None)
+        if arr is not None and arr.shape[1] < 3:
+            arr = None
+    if arr is None:
+        rows = [
+            (lineno, s.replace(",", " ").replace(";", " ").split())
+            for lineno, s in ((i + 1, lines[i].strip()) for i in range(start, len(lines)))
+            if s and not s.startswith(COMMENTS)
+        ]
+        arr = parse_float_rows(path, rows, "point")
+    cloud = PointCloud(points=arr[:, :3], source=str(path))
+    ncols = arr.shape[1]
+    if path.suffix.lower() == ".pts" and ncols in (4, 7):
+        if ncols == 7:  # Leica PTS: x y z intensity r g b
+            cloud.colors = as_colors(arr[:, 4:7])
+        return cloud
+    if ncols >= 6:
+        extra = arr[:, 3:6]
+        norms = np.sqrt((extra * extra).sum(axis=1))
+        if np.all(np.isfinite(norms)) and np.median(np.abs(norms - 1.0)) < 0.05:
+            cloud.normals = extra  # ModelNet40 resampled / ShapeNetPart: x y z nx ny nz
+        else:
+            cloud.colors = as_colors(extra)  # x y z r g b (0..1 or 0..255), else None
+    if ncols in (4, 7):  # x y z label / ShapeNetPart: x y z nx ny nz part
+        last = arr[:, -1]
+        if np.all(np.isfinite(last)) and np.all(last == np.round(last)) and np.all(last >= 0):
+            cloud.labels = last.astype(np.int64)
+    return cloud
+
+
+def as_colors(values: np.ndarray) -> np.ndarray | None:
+    """Colour columns in ``[0, 1]`` or ``0..255`` as floats in ``[0, 1]`` (else ``None``)."""
+    if not np.all(np.isfinite(values)) or values.min() < 0:
+        return None
+    if values.max() <= 1.0:
+        return values
+    if values.max() <= 255.0:
+        return values / 255.0
+    return None
