@@ -47,7 +47,8 @@ from torch_geometric.data import Data
 
 from ..errors import DataError, DatasetNotFoundError
 from ..files import atomic_write
-from ._validate import parse_float_table, read_text
+from ..io.files import read_text
+from ..io.tables import parse_float_table
 
 __all__ = [
     "CLASSES",
