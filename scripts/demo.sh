@@ -33,8 +33,34 @@ echo "evaluating $out/checkpoints/best.pt on the test split:"
 .venv/bin/pointea-eval "$out/checkpoints/best.pt" --no-progress
 
 echo
-echo "rendering predictions on test shapes:"
+echo "rendering predictions on test shapes (coloured by height, far points darker):"
 .venv/bin/pointea-predict "$out/checkpoints/best.pt" --render-grid "$out/predictions.png"
+
+echo
+echo "an interactive page of predictions on eight test shapes (turn them around in a browser):"
+h5=$(.venv/bin/python - "$out" <<'PY'
+import json, sys
+from pathlib import Path
+
+cfg = json.loads((Path(sys.argv[1]) / "config.json").read_text())
+print(Path(cfg["data_root"] or "data/synthetic") / "modelnet40_ply_hdf5_2048" / "ply_data_test0.h5")
+PY
+)
+inputs=()
+for i in 0 3 6 9 12 15 18 21; do inputs+=("$h5:$i"); done
+.venv/bin/pointea-predict "$out/checkpoints/best.pt" "${inputs[@]}" --html "$out/predictions.html" \
+  >/dev/null
+echo "wrote $out/predictions.html"
+.venv/bin/python - "$out" <<'PY'
+import sys
+from pathlib import Path
+
+from pointea.visualization import screenshot_html
+
+run = Path(sys.argv[1])
+shot = screenshot_html(run / "predictions.html", run / "predictions_html.png", (900, 900))
+print(f"wrote {shot}" if shot else "(no chromium here: no screenshot of the page)")
+PY
 
 if [ ${#data[@]} -gt 0 ]; then
   .venv/bin/python - "$out" <<'PY'

@@ -19,8 +19,6 @@ synthetic shapes; without, the shapes' true parts. Everything is generated offli
 from __future__ import annotations
 
 import argparse
-import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -110,30 +108,10 @@ def html_view(shapes, page: Path, what: str) -> Path:
 
 
 def screenshot(page: Path, png: Path) -> Path | None:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
+    shot = viz.screenshot_html(page, png)
+    if shot is None:
         print("chromium not installed: skipped the screenshot of the HTML view", file=sys.stderr)
-        return None
-    subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--enable-unsafe-swiftshader",
-            "--use-angle=swiftshader",
-            "--proxy-server=127.0.0.1:9",
-            "--hide-scrollbars",
-            "--window-size=900,640",
-            "--virtual-time-budget=5000",
-            f"--screenshot={png}",
-            page.resolve().as_uri(),
-        ],
-        capture_output=True,
-        timeout=300,
-        check=False,
-    )
-    return png if png.is_file() else None
+    return shot
 
 
 def main(argv: list[str] | None = None) -> int:

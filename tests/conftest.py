@@ -1,7 +1,19 @@
+from __future__ import annotations
+
 import os
+from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
+from fixtures import (
+    write_modelnet_hdf5,
+    write_modelnet_resampled,
+    write_shapenet_hdf5,
+    write_shapenet_text,
+)
+
+from pointea.datasets import ensure_synthetic
 
 # Small, deterministic, and friendly to a 2-core machine shared with other jobs.
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
@@ -28,15 +40,30 @@ def _seed():
     yield
 
 
-def make_batch(sizes, channels=None, seed=0, device="cpu"):
-    """Random packed clouds of the given sizes: (pos, batch[, x])."""
-    g = torch.Generator().manual_seed(seed)
-    pos = torch.rand(sum(sizes), 3, generator=g) * 2 - 1
-    batch = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
-    if channels is None:
-        return pos.to(device), batch.to(device)
-    return (
-        pos.to(device),
-        batch.to(device),
-        torch.randn(sum(sizes), channels, generator=g).to(device),
+@pytest.fixture(scope="module")
+def cls_root(tmp_path_factory):
+    """3 classes x 6 training and 2 test clouds of 128 points (seconds to train on)."""
+    root = tmp_path_factory.mktemp("cls_data")
+    return ensure_synthetic(
+        "modelnet40", root=root, num_classes=3, train_per_class=6, test_per_class=2, points=128
     )
+
+
+@pytest.fixture
+def modelnet_hdf5_root(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    return tmp_path, write_modelnet_hdf5(tmp_path)
+
+
+@pytest.fixture
+def modelnet_resampled_root(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    return tmp_path, write_modelnet_resampled(tmp_path)
+
+
+@pytest.fixture
+def shapenet_text_root(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    return tmp_path, write_shapenet_text(tmp_path)
+
+
+@pytest.fixture
+def shapenet_hdf5_root(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    return tmp_path, write_shapenet_hdf5(tmp_path)

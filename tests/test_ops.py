@@ -1,7 +1,6 @@
 import pytest
 import torch
-from conftest import make_batch
-from host_reads import HostReads
+from fixtures import HostReads, make_batch
 
 from pointea import pure_sampling
 from pointea.errors import InputError

@@ -6,8 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from fixtures import REPO_ROOT as ROOT
 
 
 def test_import_does_not_load_open3d():

@@ -51,6 +51,7 @@ from .interactive import (
     figure_html,
     has_display,
     labeled_figure,
+    screenshot_html,
     show,
     write_html,
 )
@@ -87,6 +88,7 @@ __all__ = [
     "labeled_figure",
     "figure_html",
     "write_html",
+    "screenshot_html",
     "has_display",
     "show",
 ]

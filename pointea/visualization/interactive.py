@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import html
 import os
+import shutil
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +25,15 @@ from ..o3d import import_open3d
 from .colors import BACKGROUND, as_numpy, labels_to_colors
 from .render import check_cloud
 
-__all__ = ["cloud_figure", "labeled_figure", "figure_html", "write_html", "has_display", "show"]
+__all__ = [
+    "cloud_figure",
+    "labeled_figure",
+    "figure_html",
+    "write_html",
+    "screenshot_html",
+    "has_display",
+    "show",
+]
 
 _UP_VEC = {"x": (1, 0, 0), "y": (0, 1, 0), "z": (0, 0, 1)}
 
@@ -155,6 +165,38 @@ def write_html(
     )
     data = page.encode("utf-8")
     return atomic_write(path, lambda f: f.write(data))
+
+
+def screenshot_html(
+    page: str | os.PathLike, png: str | os.PathLike, size: tuple[int, int] = (900, 640)
+) -> Path | None:
+    """A PNG of an HTML page as headless Chromium draws it, with no network access.
+
+    Every request goes to a closed local port, so the page must be self-contained (as
+    :func:`write_html` makes it). Returns the PNG's path, or ``None`` when Chromium is
+    not installed (``apt-get install chromium``) or drew nothing.
+    """
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        return None
+    png = Path(png)
+    cmd = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--enable-unsafe-swiftshader",
+        "--use-angle=swiftshader",
+        "--proxy-server=127.0.0.1:9",
+        "--proxy-bypass-list=<-loopback>",
+        "--hide-scrollbars",
+        f"--window-size={size[0]},{size[1]}",
+        "--virtual-time-budget=5000",
+        f"--screenshot={png.resolve()}",
+        Path(page).resolve().as_uri(),
+    ]
+    subprocess.run(cmd, capture_output=True, timeout=300, check=False)
+    return png if png.is_file() else None
 
 
 def has_display() -> bool:

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from fixtures import REPO_ROOT as ROOT
 
 from pointea import setup_check
 from pointea.setup_check import diagnose, find_nvcc, probe, pyg_wheel_index
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(

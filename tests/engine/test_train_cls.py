@@ -10,8 +10,6 @@ import torch
 from pointea.cli.train import main
 from pointea.engine import TrainConfig, load_checkpoint, train
 
-pytest_plugins = ["fixtures_engine"]  # the cls_root fixture
-
 # bit-identical comparisons: CPU only (CUDA's atomics are not bitwise reproducible)
 TINY = ["--model", "pct_cls_tiny", "--batch-size", "4", "--num-points", "64", "--no-progress",
         "--device", "cpu"]

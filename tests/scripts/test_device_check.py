@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from fixtures import REPO_ROOT as ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "device_check.sh"
 
 

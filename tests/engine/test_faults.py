@@ -18,8 +18,6 @@ import pointea.serialization as serialization
 from pointea.cli.train import main
 from pointea.engine import Callback, load_checkpoint
 
-pytest_plugins = ["fixtures_engine"]  # the cls_root fixture
-
 # bit-identical comparisons: CPU only (CUDA's atomics are not bitwise reproducible)
 TINY = ["--model", "pct_cls_tiny", "--batch-size", "4", "--num-points", "64", "--no-progress",
         "--seed", "3", "--device", "cpu"]

@@ -12,7 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from fixtures_data import MN_HDF5, write_modelnet_hdf5, write_shapenet_hdf5
+from fixtures import MN_HDF5, write_modelnet_hdf5, write_shapenet_hdf5
 
 from pointea.cli.data import main as data_main
 from pointea.datasets import ModelNet40, ShapeNetPart

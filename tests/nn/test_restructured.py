@@ -10,8 +10,7 @@ import copy
 
 import pytest
 import torch
-from conftest import make_batch
-from test_attention import naive_external
+from fixtures import make_batch, naive_external
 
 from pointea.models import PCTSegmenter
 from pointea.nn import ExternalAttention, NeighborEmbedding, OffsetAttention

@@ -10,9 +10,10 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from fixtures_data import (
+from fixtures import (
     CLASS_NAMES,
     MN_HDF5,
+    REPO_ROOT,
     write_modelnet_hdf5,
     write_modelnet_resampled,
 )
@@ -320,9 +321,8 @@ def test_resampled_list_errors(mn_resampled):
 
 def test_bench_data_script_runs(capsys):
     import runpy
-    from pathlib import Path
 
-    script = Path(__file__).resolve().parents[1] / "scripts" / "bench_data.py"
+    script = REPO_ROOT / "scripts" / "bench_data.py"
     mod = runpy.run_path(str(script), run_name="bench_data")
     assert mod["main"](["--shapes", "40", "--points", "64", "--batch-size", "4",
                         "--num-points", "32", "--batches", "2", "--threads", "1"]) == 0

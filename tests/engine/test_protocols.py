@@ -13,8 +13,6 @@ from pointea.engine.data import build_split, build_task_data
 from pointea.engine.seeding import EpochSeededDataset
 from pointea.ops import farthest_point_sample, layout_of
 
-pytest_plugins = ["fixtures_engine"]  # the cls_root fixture
-
 TINY = ["--model", "pct_cls_tiny", "--batch-size", "4", "--num-points", "64", "--no-progress",
         "--device", "cpu"]
 

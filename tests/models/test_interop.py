@@ -1,10 +1,10 @@
 """Importing PCT_Pytorch checkpoints; save_pretrained / load_pretrained / load_model."""
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
+from fixtures import fake_pct_state_dict, pct_keys
 
 from pointea.errors import CheckpointError
 from pointea.models import (
@@ -15,36 +15,6 @@ from pointea.models import (
     load_pretrained,
     save_pretrained,
 )
-
-# The public checkpoint's 113 keys with shapes and dtypes (a copy of the project's
-# shared/pct_pytorch_checkpoint_keys.tsv).
-KEYS_TSV = Path(__file__).parent / "data" / "pct_pytorch_checkpoint_keys.tsv"
-
-
-def pct_keys():
-    """(key, shape, dtype) rows of the public checkpoint's 113 keys."""
-    rows = []
-    for line in KEYS_TSV.read_text().splitlines()[1:]:
-        key, shape, dtype = line.split("\t")
-        dims = tuple(int(d) for d in shape.strip("()").split(",") if d.strip())
-        rows.append((key, dims, dtype))
-    return rows
-
-
-def fake_pct_state_dict(seed=0):
-    """A state dict with exactly the public checkpoint's keys, shapes and dtypes."""
-    g = torch.Generator().manual_seed(seed)
-    state = {}
-    for key, shape, dtype in pct_keys():
-        if dtype == "int64":
-            state[key] = torch.tensor(7, dtype=torch.int64)
-        elif key.endswith("running_var"):
-            state[key] = torch.rand(shape, generator=g) + 0.5
-        else:
-            state[key] = torch.randn(shape, generator=g) * 0.1
-    for i in range(1, 5):  # query and key projections share one tensor in PCT
-        state[f"module.pt_last.sa{i}.k_conv.weight"] = state[f"module.pt_last.sa{i}.q_conv.weight"]
-    return state
 
 
 def test_key_table_is_the_published_one():

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
+from fixtures import off_text, pcd_bytes, ply_bytes, stl_ascii, stl_binary  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra.numpy import arrays  # noqa: E402
-from test_io import off_text, pcd_bytes, ply_bytes, stl_ascii, stl_binary  # noqa: E402
 
 from pointea import io  # noqa: E402
 from pointea.errors import DataError  # noqa: E402

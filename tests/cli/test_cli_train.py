@@ -10,8 +10,6 @@ import pytest
 from pointea.cli import evaluate as eval_cli
 from pointea.cli.train import main, main_seg
 
-pytest_plugins = ["fixtures_engine"]  # the cls_root fixture
-
 TINY = ["--model", "pct_cls_tiny", "--batch-size", "4", "--num-points", "64", "--no-progress",
         "--epochs", "1"]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-from fixtures_data import (
+from fixtures import (
     MN_HDF5,
     MN_RESAMPLED,
     SN_HDF5,

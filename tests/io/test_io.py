@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import struct
-
 import numpy as np
 import pytest
+from fixtures import off_text, pcd_bytes, ply_bytes, stl_ascii, stl_binary
 
 from pointea import io
 from pointea.errors import DataError
@@ -19,73 +18,6 @@ SQUARE_V = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]], dtype=np.float
 
 
 # ------------------------------------------------------------------ fixture writers
-def ply_bytes(points, fmt="ascii", faces=None, extra_header="", labels=None):
-    n = len(points)
-    head = ["ply", f"format {fmt} 1.0", "comment test", f"element vertex {n}",
-            "property float x", "property float y", "property float z"]
-    if labels is not None:
-        head.append("property int label")
-    if faces is not None:
-        head += [f"element face {len(faces)}", "property list uchar int vertex_indices"]
-    head += [extra_header] if extra_header else []
-    head.append("end_header")
-    out = ("\n".join(head) + "\n").encode()
-    if fmt == "ascii":
-        for i, p in enumerate(points):
-            row = " ".join(repr(float(v)) for v in p)
-            if labels is not None:
-                row += f" {int(labels[i])}"
-            out += (row + "\n").encode()
-        for f in faces or []:
-            out += (f"{len(f)} " + " ".join(map(str, f)) + "\n").encode()
-    else:
-        e = "<" if fmt == "binary_little_endian" else ">"
-        for i, p in enumerate(points):
-            out += struct.pack(e + "3f", *p)
-            if labels is not None:
-                out += struct.pack(e + "i", int(labels[i]))
-        for f in faces or []:
-            out += struct.pack(e + "B", len(f)) + struct.pack(e + f"{len(f)}i", *f)
-    return out
-
-
-def pcd_bytes(points, mode="ascii", fields="x y z", extra=None):
-    cols = [points] + ([extra] if extra is not None else [])
-    table = np.column_stack(cols).astype(np.float32)
-    k = table.shape[1]
-    head = ["# .PCD v0.7", "VERSION 0.7", f"FIELDS {fields}", "SIZE " + " ".join(["4"] * k),
-            "TYPE " + " ".join(["F"] * k), "COUNT " + " ".join(["1"] * k),
-            f"WIDTH {len(points)}", "HEIGHT 1", "VIEWPOINT 0 0 0 1 0 0 0",
-            f"POINTS {len(points)}", f"DATA {mode}"]
-    out = ("\n".join(head) + "\n").encode()
-    if mode == "ascii":
-        out += "\n".join(" ".join(repr(float(v)) for v in r) for r in table).encode() + b"\n"
-    else:
-        out += table.astype("<f4").tobytes()
-    return out
-
-
-def off_text(v, faces, header="OFF"):
-    lines = [header, f"{len(v)} {len(faces)} 0"] if header == "OFF" else [header]
-    lines += [" ".join(map(str, p)) for p in v]
-    lines += [f"{len(f)} " + " ".join(map(str, f)) for f in faces]
-    return "\n".join(lines) + "\n"
-
-
-def stl_binary(tris, header=b"binary stl"):
-    out = header.ljust(80, b" ") + struct.pack("<I", len(tris))
-    for t in tris:
-        out += struct.pack("<3f", 0, 0, 1) + struct.pack("<9f", *np.ravel(t)) + b"\0\0"
-    return out
-
-
-def stl_ascii(tris):
-    s = "solid t\n"
-    for t in tris:
-        s += " facet normal 0 0 1\n  outer loop\n"
-        s += "".join(f"   vertex {a} {b} {c}\n" for a, b, c in t)
-        s += "  endloop\n endfacet\n"
-    return s + "endsolid t\n"
 
 
 def write(tmp_path, name, content):
@@ -119,8 +51,9 @@ def test_ply_mesh_is_sampled(tmp_path, fmt):
 
 def test_ply_mixed_polygon_sizes_binary(tmp_path):
     v = np.vstack([SQUARE_V, [[2, 0, 0]]])
-    p = write(tmp_path, "m.ply", ply_bytes(v, "binary_little_endian",
-                                           faces=[[0, 1, 2, 3], [1, 4, 2]]))
+    p = write(
+        tmp_path, "m.ply", ply_bytes(v, "binary_little_endian", faces=[[0, 1, 2, 3], [1, 4, 2]])
+    )
     assert io.read_mesh(p).faces.shape == (3, 3)
 
 
@@ -179,8 +112,10 @@ def test_off_variants(tmp_path):
 
 
 def test_obj_faces_with_slashes_and_negative_indices(tmp_path):
-    text = ("o sq\n" + "".join(f"v {a} {b} {c}\n" for a, b, c in SQUARE_V) + "vn 0 0 1\n"
-            "f 1/1/1 2/2/1 3/3/1\nf -4//1 -2//1 -1//1\n")
+    text = (
+        "o sq\n" + "".join(f"v {a} {b} {c}\n" for a, b, c in SQUARE_V) + "vn 0 0 1\n"
+        "f 1/1/1 2/2/1 3/3/1\nf -4//1 -2//1 -1//1\n"
+    )
     mesh = io.read_mesh(write(tmp_path, "a.obj", text))
     np.testing.assert_array_equal(mesh.faces, [[0, 1, 2], [0, 2, 3]])
 
@@ -188,8 +123,10 @@ def test_obj_faces_with_slashes_and_negative_indices(tmp_path):
 def test_stl_binary_and_ascii(tmp_path):
     tris = SQUARE_V[[[0, 1, 2], [0, 2, 3]]]
     # A binary STL whose header starts with "solid" must still be read as binary.
-    for name, content in [("b.stl", stl_binary(tris, b"solid but binary")),
-                          ("a.stl", stl_ascii(tris))]:
+    for name, content in [
+        ("b.stl", stl_binary(tris, b"solid but binary")),
+        ("a.stl", stl_ascii(tris)),
+    ]:
         mesh = io.read_mesh(write(tmp_path, name, content))
         np.testing.assert_allclose(mesh.vertices[mesh.faces], tris)
 
@@ -198,8 +135,13 @@ def test_open3d_written_files_read_the_same(tmp_path):
     o3d = pytest.importorskip("open3d")
     mesh = o3d.geometry.TriangleMesh.create_box(1.0, 2.0, 3.0)
     mesh.compute_triangle_normals()  # open3d writes STL only with them
-    for ext, ascii_ in [("off", True), ("obj", True), ("ply", False), ("ply", True),
-                        ("stl", False)]:
+    for ext, ascii_ in [
+        ("off", True),
+        ("obj", True),
+        ("ply", False),
+        ("ply", True),
+        ("stl", False),
+    ]:
         path = str(tmp_path / f"box_{ascii_}.{ext}")
         o3d.io.write_triangle_mesh(path, mesh, write_ascii=ascii_)
         m = io.read_mesh(path)
@@ -239,13 +181,19 @@ BAD_FILES = [
     ("noply.ply", b"plx\n", "not a PLY file"),
     ("nohead.ply", b"ply\nformat ascii 1.0\nelement vertex 2\n", "end_header"),
     ("badfmt.ply", b"ply\nformat weird 1.0\nend_header\n", "unknown format"),
-    ("noxyz.ply", b"ply\nformat ascii 1.0\nelement vertex 1\nproperty float q\nend_header\n1\n",
-     "no property x"),
+    (
+        "noxyz.ply",
+        b"ply\nformat ascii 1.0\nelement vertex 1\nproperty float q\nend_header\n1\n",
+        "no property x",
+    ),
     ("trunc_a.ply", ply_bytes(PTS[:5], "ascii")[:-40], "truncated|line"),
     ("trunc_b.ply", ply_bytes(PTS[:5], "binary_little_endian")[:-7], "truncated"),
-    ("absurd.ply", b"ply\nformat binary_little_endian 1.0\nelement vertex 99999999999\n"
-     b"property float x\nproperty float y\nproperty float z\nend_header\n\0\0\0\0",
-     "truncated.*99999999999"),
+    (
+        "absurd.ply",
+        b"ply\nformat binary_little_endian 1.0\nelement vertex 99999999999\n"
+        b"property float x\nproperty float y\nproperty float z\nend_header\n\0\0\0\0",
+        "truncated.*99999999999",
+    ),
     ("badface.ply", ply_bytes(PTS[:3], "ascii", faces=[[0, 1, 9]]), "vertex 9.*3 vertices"),
     ("noface.off", off_text(SQUARE_V, []), "no faces"),
     ("trunc.off", off_text(SQUARE_V, [[0, 1, 2]])[:-8], "truncated|malformed"),
@@ -263,10 +211,12 @@ BAD_FILES = [
     ("nodata.pcd", b"VERSION 0.7\nFIELDS x y z\n", "no DATA"),
     ("trunc.pcd", pcd_bytes(PTS[:10], "binary")[:-5], "truncated"),
     ("trunc_a.pcd", pcd_bytes(PTS[:10], "ascii").rsplit(b"\n", 4)[0], "truncated"),
-    ("nofield.pcd", pcd_bytes(PTS[:3], "ascii").replace(b"FIELDS x y z", b"FIELDS a b c"),
-     "no field x"),
-    ("mismatch.pcd", pcd_bytes(PTS[:3], "ascii").replace(b"SIZE 4 4 4", b"SIZE 4 4"),
-     "disagree"),
+    (
+        "nofield.pcd",
+        pcd_bytes(PTS[:3], "ascii").replace(b"FIELDS x y z", b"FIELDS a b c"),
+        "no field x",
+    ),
+    ("mismatch.pcd", pcd_bytes(PTS[:3], "ascii").replace(b"SIZE 4 4 4", b"SIZE 4 4"), "disagree"),
     ("zero.pcd", pcd_bytes(PTS[:0], "ascii"), "empty"),
     ("data.foo", b"1 2 3\n", "unsupported file extension .foo"),
     ("noext", b"1 2 3\n", "unsupported file extension"),
@@ -318,8 +268,9 @@ def test_normalize_matches_training_transform():
     assert np.isclose(np.linalg.norm(ours, axis=1).max(), 1.0)
 
 
-@pytest.mark.parametrize("pts", [np.array([[3.0, 4.0, 5.0]]), np.full((10, 3), 7.0)],
-                         ids=["single", "identical"])
+@pytest.mark.parametrize(
+    "pts", [np.array([[3.0, 4.0, 5.0]]), np.full((10, 3), 7.0)], ids=["single", "identical"]
+)
 def test_zero_extent_clouds_are_centred_not_divided_by_zero(pts, tmp_path):
     out, centre, scale = io.normalize_unit_sphere(pts)
     assert scale == 1.0 and np.all(out == 0) and np.allclose(centre, pts[0])
@@ -330,7 +281,7 @@ def test_zero_extent_clouds_are_centred_not_divided_by_zero(pts, tmp_path):
 
 def test_huge_coordinates_do_not_overflow():
     pts = RNG.normal(size=(100, 3)) * 1e37  # squares would overflow float64 at ~1e154 only,
-    pts[0] = 3e38                            # but float32 casts and sums must stay finite
+    pts[0] = 3e38  # but float32 casts and sums must stay finite
     out, _, _ = io.normalize_unit_sphere(pts)
     assert np.all(np.isfinite(out)) and np.isclose(np.abs(np.linalg.norm(out, axis=1)).max(), 1)
 
@@ -374,8 +325,9 @@ def test_degenerate_mesh_has_no_surface(tmp_path):
 def test_write_ply_round_trip(tmp_path, binary):
     lab = np.arange(len(PTS)) % 5
     cols = RNG.random((len(PTS), 3))
-    path = io.write_ply(tmp_path / "out.ply", PTS, colors=cols, normals=NRM, labels=lab,
-                        binary=binary)
+    path = io.write_ply(
+        tmp_path / "out.ply", PTS, colors=cols, normals=NRM, labels=lab, binary=binary
+    )
     back = io.read_point_cloud(path)
     np.testing.assert_allclose(back.points, PTS, rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(back.labels, lab)
@@ -391,8 +343,9 @@ def test_byte_order_mark_and_crlf(tmp_path):
     p = write(tmp_path, "bom.xyz", "\ufeff1 2 3\r\n4 5 6\r\n".encode("utf-8"))
     np.testing.assert_allclose(io.read_point_cloud(p).points, [[1, 2, 3], [4, 5, 6]])
     crlf = ply_bytes(PTS[:4], "ascii").replace(b"\n", b"\r\n")
-    np.testing.assert_allclose(io.read_point_cloud(write(tmp_path, "crlf.ply", crlf)).points,
-                               PTS[:4], rtol=1e-6)
+    np.testing.assert_allclose(
+        io.read_point_cloud(write(tmp_path, "crlf.ply", crlf)).points, PTS[:4], rtol=1e-6
+    )
 
 
 def test_nan_message_says_how_to_skip(tmp_path):

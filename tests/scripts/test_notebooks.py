@@ -11,11 +11,11 @@ import os
 from pathlib import Path
 
 import pytest
+from fixtures import REPO_ROOT as REPO
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
-REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 TINY = ["--batch-size", "4", "--num-points", "64", "--no-progress", "--epochs", "1"]
 
@@ -27,16 +27,52 @@ def runs(tmp_path_factory):
     from pointea.datasets import ensure_synthetic
 
     base = tmp_path_factory.mktemp("nb")
-    cls_data = ensure_synthetic("modelnet40", root=base / "cls", num_classes=3,
-                                train_per_class=4, test_per_class=3, points=96)
-    seg_data = ensure_synthetic("shapenetpart", root=base / "seg", categories=["Mug", "Chair"],
-                                train_per_category=3, val_per_category=1,
-                                test_per_category=3, points=96)
+    cls_data = ensure_synthetic(
+        "modelnet40",
+        root=base / "cls",
+        num_classes=3,
+        train_per_class=4,
+        test_per_class=3,
+        points=96,
+    )
+    seg_data = ensure_synthetic(
+        "shapenetpart",
+        root=base / "seg",
+        categories=["Mug", "Chair"],
+        train_per_category=3,
+        val_per_category=1,
+        test_per_category=3,
+        points=96,
+    )
     out = {}
-    assert main(["--data-root", str(cls_data), "--model", "pct_cls_tiny", *TINY,
-                 "--output-dir", str(base / "run_cls")]) == 0
-    assert main_seg(["--data-root", str(seg_data), "--model", "pct_seg_tiny", *TINY,
-                     "--output-dir", str(base / "run_seg")]) == 0
+    assert (
+        main(
+            [
+                "--data-root",
+                str(cls_data),
+                "--model",
+                "pct_cls_tiny",
+                *TINY,
+                "--output-dir",
+                str(base / "run_cls"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main_seg(
+            [
+                "--data-root",
+                str(seg_data),
+                "--model",
+                "pct_seg_tiny",
+                *TINY,
+                "--output-dir",
+                str(base / "run_seg"),
+            ]
+        )
+        == 0
+    )
     out["classification"] = base / "run_cls" / "checkpoints" / "best.pt"
     out["segmentation"] = base / "run_seg" / "checkpoints" / "best.pt"
     # The same segmenter as a save_pretrained folder (no record of its data).
@@ -44,8 +80,7 @@ def runs(tmp_path_factory):
     from pointea.models.hub import save_pretrained
 
     model, _ = load_model(out["segmentation"])
-    out["segmentation_pretrained"] = save_pretrained(model, base / "seg_pretrained",
-                                                     num_points=64)
+    out["segmentation_pretrained"] = save_pretrained(model, base / "seg_pretrained", num_points=64)
     out["segmentation_data"] = seg_data
     return out
 
@@ -55,8 +90,9 @@ def execute(path: Path, env: dict[str, str], cwd: Path) -> nbformat.NotebookNode
     old = dict(os.environ)
     os.environ.update(env)  # the kernel inherits this process's environment
     try:
-        client = nbclient.NotebookClient(nb, timeout=180, kernel_name="python3",
-                                         resources={"metadata": {"path": str(cwd)}})
+        client = nbclient.NotebookClient(
+            nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
+        )
         client.execute()
     finally:
         os.environ.clear()
@@ -75,8 +111,12 @@ def images(nb: nbformat.NotebookNode) -> list[bytes]:
 
 
 def stream_text(nb: nbformat.NotebookNode) -> str:
-    return "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", [])
-                   if o.get("output_type") == "stream")
+    return "".join(
+        o.get("text", "")
+        for c in nb.cells
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "stream"
+    )
 
 
 def test_notebooks_are_committed_without_outputs():
@@ -93,13 +133,19 @@ def test_notebooks_are_committed_without_outputs():
 @pytest.mark.parametrize("task", ["classification", "segmentation"])
 def test_visualize_predictions_runs(runs, task, tmp_path):
     out_dir = tmp_path / "out"
-    env = {"POINTEA_CHECKPOINT": str(runs[task]), "POINTEA_NUM_SHAPES": "4",
-           "POINTEA_MAX_EVAL": "5", "POINTEA_OUTPUT_DIR": str(out_dir)}
+    env = {
+        "POINTEA_CHECKPOINT": str(runs[task]),
+        "POINTEA_NUM_SHAPES": "4",
+        "POINTEA_MAX_EVAL": "5",
+        "POINTEA_OUTPUT_DIR": str(out_dir),
+    }
     if task == "segmentation":  # a pretrained folder: the data root comes from the env
-        env.update(POINTEA_CHECKPOINT=str(runs["segmentation_pretrained"]),
-                   POINTEA_DATA_ROOT=str(runs["segmentation_data"]), POINTEA_MAX_EVAL="")
-    nb = execute(REPO / "notebooks" / "visualize_predictions.ipynb", env,
-                 cwd=REPO / "notebooks")
+        env.update(
+            POINTEA_CHECKPOINT=str(runs["segmentation_pretrained"]),
+            POINTEA_DATA_ROOT=str(runs["segmentation_data"]),
+            POINTEA_MAX_EVAL="",
+        )
+    nb = execute(REPO / "notebooks" / "visualize_predictions.ipynb", env, cwd=REPO / "notebooks")
     pngs = images(nb)
     assert len(pngs) >= 2 and all(p[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
     text = stream_text(nb)
@@ -110,17 +156,23 @@ def test_visualize_predictions_runs(runs, task, tmp_path):
     assert (out_dir / "prediction_grid.png").is_file()
     assert any(out_dir.glob("shape0_*.ply"))
     # the interactive view is shown inline, plotly.js included (no network needed)
-    html = [o["data"]["text/html"] for c in nb.cells for o in c.get("outputs", [])
-            if "text/html" in o.get("data", {})]
-    assert any("Plotly.newPlot" in "".join(h) and "<script src=" not in "".join(h)
-               for h in html)
+    html = [
+        o["data"]["text/html"]
+        for c in nb.cells
+        for o in c.get("outputs", [])
+        if "text/html" in o.get("data", {})
+    ]
+    assert any("Plotly.newPlot" in "".join(h) and "<script src=" not in "".join(h) for h in html)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("task", ["classification", "segmentation"])
 def test_external_attention_notebook_runs(runs, task, tmp_path):
-    nb = execute(REPO / "notebooks" / "external_attention.ipynb",
-                 {"POINTEA_CHECKPOINT": str(runs[task])}, cwd=REPO)
+    nb = execute(
+        REPO / "notebooks" / "external_attention.ipynb",
+        {"POINTEA_CHECKPOINT": str(runs[task])},
+        cwd=REPO,
+    )
     assert len(images(nb)) == 3  # cost plot, memory-unit grid, strongest-unit render
     text = stream_text(nb)
     assert "FAILED" not in text and f"({task})" in text

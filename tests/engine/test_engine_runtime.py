@@ -18,8 +18,6 @@ from pointea.engine.data import make_loader
 from pointea.engine.precision import tf32
 from pointea.engine.seeding import EpochSeededDataset
 
-pytest_plugins = ["fixtures_engine"]  # the cls_root fixture
-
 TINY = ["--model", "pct_cls_tiny", "--batch-size", "4", "--num-points", "64", "--device", "cpu"]
 
 

@@ -2,29 +2,11 @@
 
 import pytest
 import torch
-from conftest import make_batch
+from fixtures import make_batch, naive_external
 
 from pointea.errors import InputError
 from pointea.nn import ExternalAttention, NeighborEmbedding, OffsetAttention, SelfAttention
 from pointea.ops import CloudLayout, check_cloud
-
-
-def naive_external(layer: ExternalAttention, x: torch.Tensor) -> torch.Tensor:
-    """External attention for ONE cloud, written out plainly."""
-    q = layer.in_proj(x) if layer.in_proj is not None else x
-    n = x.size(0)
-    q = q.view(n, layer.heads, layer.head_channels)
-    outs = []
-    for h in range(layer.heads):
-        logits = q[:, h] @ layer.memory_key.weight.t()  # (N, S)
-        attn = torch.softmax(logits, dim=0)  # over the points
-        attn = attn / (1e-9 + attn.sum(dim=1, keepdim=True))  # over the memory
-        mv = (
-            layer.memory_key.weight if layer.memory_value is None else layer.memory_value.weight.t()
-        )
-        outs.append(attn @ mv)  # (N, D)
-    out = torch.cat(outs, dim=1)
-    return layer.out_proj(out) if layer.out_proj is not None else out
 
 
 def naive_self(layer: SelfAttention, x: torch.Tensor) -> torch.Tensor:
