@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from test_train_resume import StopAfter
 
 from pointea.datasets.s3dis import NUM_CLASSES
 from pointea.datasets.synthetic_rooms import write_rooms
@@ -137,17 +138,6 @@ def _strip_times(path):
     return [{k: v for k, v in json.loads(x).items() if k != "time_s"} for x in lines]
 
 
-class StopAfter(Callback):
-    """Interrupt right after epoch ``epoch`` was checkpointed (like Ctrl-C)."""
-
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, state, record):
-        if record["epoch"] == self.epoch:
-            raise KeyboardInterrupt
-
-
 class CountSteps(Callback):
     def __init__(self):
         self.steps, self.shapes = 0, set()
@@ -162,12 +152,14 @@ class CountSteps(Callback):
 
 def test_semseg_trains_through_the_engine(small_rooms, tmp_path):
     """The s3dis task runs the same train() as the other tasks: hooks, run folder,
-    checkpoints of kind "semseg", whole-room and block-vote test numbers side by side."""
+    checkpoints of kind "semseg", whole-room and block-vote test numbers side by side
+    (under bf16 autocast, which the block-vote sums must survive)."""
     from pointea.cli.semseg import main
 
     counter = CountSteps()
     out = tmp_path / "run"
-    argv = ["--data-root", str(small_rooms), *TRAIN, "--block-vote", "--output-dir", str(out)]
+    argv = ["--data-root", str(small_rooms), *TRAIN, "--block-vote", "--bf16",
+            "--output-dir", str(out)]
     assert main(argv, callbacks=[counter]) == 0
     assert counter.steps == 2 * 2 and counter.shapes == {(256, NUM_CLASSES)}
     test = json.loads((out / "test_metrics.json").read_text())
