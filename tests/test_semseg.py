@@ -174,6 +174,12 @@ def test_semseg_trains_through_the_engine(small_rooms, tmp_path):
     assert ck["task"] == "semseg" and ck["model_name"] == "pct_semseg_tiny"
     assert [r["epoch"] for r in _strip_times(out)] == [1, 2]
     assert main(argv) == 1  # a second run into the folder is refused
+    from pointea.cli.evaluate import main as evaluate_main
+
+    assert evaluate_main([str(out), "--output", str(tmp_path / "ev.json"), "--no-progress"]) == 0
+    ev = json.loads((tmp_path / "ev.json").read_text())
+    assert ev["task"] == "s3dis" and ev["points"] == "all"
+    assert ev["per_class_iou"] == test["per_class_iou"] and ev["mean_iou"] == test["mean_iou"]
 
 
 @pytest.mark.slow  # three short training runs with whole-room validation
