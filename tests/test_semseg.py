@@ -237,3 +237,36 @@ def test_cli_rejects_settings_that_do_not_fit_scenes(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main_train(["--block-vote", "--output-dir", str(tmp_path / "y")])
     assert "only apply to s3dis" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # two torchrun processes (gloo, CPU)
+def test_torchrun_two_processes_train_and_score_every_room_once(small_rooms, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    # no dropout (each process has its own masks) and SGD: Adam's normalised step would
+    # blow float-rounding noise in near-zero gradients (biases before BatchNorm) up to lr
+    argv = ["--data-root", str(small_rooms), *TRAIN, "--dropout", "0", "--batch-size", "4",
+            "--optimizer", "sgd", "--lr", "0.01"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    runs = {}
+    for nproc in (1, 2):
+        out = tmp_path / f"p{nproc}"
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1",
+               f"--nproc_per_node={nproc}", "-m", "pointea.cli.semseg", *argv,
+               "--output-dir", str(out)]
+        proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=600)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        assert proc.stdout.count("whole rooms, exact") == 1  # only rank 0 reports
+        runs[nproc] = out
+    one = json.loads((runs[1] / "test_metrics.json").read_text())
+    two = json.loads((runs[2] / "test_metrics.json").read_text())
+    # the test rooms are sharded over the processes; each point is counted once
+    assert two["num_rooms"] == one["num_rooms"] and two["num_points"] == one["num_points"]
+    a = load_checkpoint(runs[1] / "checkpoints/last.pt")
+    b = load_checkpoint(runs[2] / "checkpoints/last.pt")
+    for key, value in a["model"].items():
+        if value.is_floating_point():
+            assert torch.allclose(value, b["model"][key], rtol=1e-4, atol=1e-5), key
