@@ -15,7 +15,12 @@ from torch import Tensor
 
 from .metrics import confusion_matrix
 
-__all__ = ["SemSegMeter", "semseg_metrics", "semseg_metrics_from_confusion"]
+__all__ = [
+    "SemSegMeter",
+    "majority_baseline",
+    "semseg_metrics",
+    "semseg_metrics_from_confusion",
+]
 
 
 def semseg_metrics_from_confusion(cm: Tensor, class_names: Sequence[str] | None = None) -> dict:
@@ -49,6 +54,23 @@ def semseg_metrics(
 ) -> dict:
     """Metrics of one set of points: ``pred`` class ids ``(N,)`` or logits ``(N, C)``."""
     return semseg_metrics_from_confusion(confusion_matrix(pred, target, num_classes), class_names)
+
+
+def majority_baseline(train_counts, test_counts, class_names: Sequence[str] | None = None) -> dict:
+    """Metrics of predicting the training points' most frequent class everywhere.
+
+    Args:
+        train_counts / test_counts: points per class ``(C,)`` of the two splits.
+    """
+    train_counts = torch.as_tensor(train_counts)
+    test_counts = torch.as_tensor(test_counts, dtype=torch.long)
+    c = test_counts.numel()
+    majority = int(train_counts.argmax())
+    cm = torch.zeros(c, c, dtype=torch.long)
+    cm[:, majority] = test_counts
+    out = semseg_metrics_from_confusion(cm, class_names)
+    out["class"] = class_names[majority] if class_names is not None else majority
+    return out
 
 
 class SemSegMeter:

@@ -7,10 +7,11 @@ import json
 import numpy as np
 import pytest
 import torch
+from test_train_resume import StopAfter
 
 from pointea.datasets.s3dis import NUM_CLASSES
 from pointea.datasets.synthetic_rooms import write_rooms
-from pointea.engine.semseg_train import SemSegConfig, train_semseg
+from pointea.engine import Callback, TrainConfig, load_checkpoint, train
 from pointea.errors import InputError
 from pointea.metrics_semseg import SemSegMeter, semseg_metrics, semseg_metrics_from_confusion
 from pointea.models import create_model, list_models
@@ -127,60 +128,90 @@ def small_rooms(tmp_path_factory):
     return root
 
 
-def _cfg(rooms, out, **kw):
-    base = dict(
-        data_root=str(rooms),
-        output_dir=str(out),
-        epochs=2,
-        steps_per_epoch=2,
-        batch_size=2,
-        num_points=128,
-        val_fraction=0.2,
-        seed=5,
-    )
-    return SemSegConfig(**{**base, **kw})
+TRAIN = ["--model", "pct_semseg_tiny", "--epochs", "2", "--steps-per-epoch", "2",
+         "--batch-size", "2", "--num-points", "128", "--val-fraction", "0.2", "--seed", "5",
+         "--device", "cpu", "--no-progress"]
 
 
-class Killed(Exception):
-    pass
+def _strip_times(path):
+    lines = (path / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(x).items() if k != "time_s"} for x in lines]
 
 
-@pytest.mark.slow  # four short training runs with whole-room validation
+class CountSteps(Callback):
+    def __init__(self):
+        self.steps, self.shapes = 0, set()
+
+    def on_forward_end(self, state, batch, logits):
+        self.shapes.add(tuple(logits.shape))
+        return logits
+
+    def on_step_end(self, state, loss):
+        self.steps += 1
+
+
+def test_semseg_trains_through_the_engine(small_rooms, tmp_path):
+    """The s3dis task runs the same train() as the other tasks: hooks, run folder,
+    checkpoints of kind "semseg", whole-room and block-vote test numbers side by side
+    (under bf16 autocast, which the block-vote sums must survive)."""
+    from pointea.cli.semseg import main
+
+    counter = CountSteps()
+    out = tmp_path / "run"
+    argv = ["--data-root", str(small_rooms), *TRAIN, "--block-vote", "--bf16",
+            "--output-dir", str(out)]
+    assert main(argv, callbacks=[counter]) == 0
+    assert counter.steps == 2 * 2 and counter.shapes == {(256, NUM_CLASSES)}
+    test = json.loads((out / "test_metrics.json").read_text())
+    for key in ("block_vote", "majority_baseline"):
+        assert {"overall_accuracy", "mean_iou"} <= set(test[key]), key
+    assert test["mean_iou"] is not None
+    assert test["task"] == "s3dis" and len(test["per_class_iou"]) == NUM_CLASSES
+    assert test["num_points"] == test["block_vote"]["num_points"] > 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["optimizer"] == "adamw" and config["steps_per_epoch"] == 2
+    ck = load_checkpoint(out / "checkpoints" / "best.pt")
+    assert ck["task"] == "semseg" and ck["model_name"] == "pct_semseg_tiny"
+    assert [r["epoch"] for r in _strip_times(out)] == [1, 2]
+    assert main(argv) == 1  # a second run into the folder is refused
+    from pointea.cli.evaluate import main as evaluate_main
+
+    assert evaluate_main([str(out), "--output", str(tmp_path / "ev.json"), "--no-progress"]) == 0
+    ev = json.loads((tmp_path / "ev.json").read_text())
+    assert ev["task"] == "s3dis" and ev["points"] == "all"
+    assert ev["per_class_iou"] == test["per_class_iou"] and ev["mean_iou"] == test["mean_iou"]
+
+
+@pytest.mark.slow  # three short training runs with whole-room validation
 def test_resume_after_a_kill_is_identical(small_rooms, tmp_path):
-    rooms = small_rooms
-    full = train_semseg(_cfg(rooms, tmp_path / "full"), log=lambda _: None)
+    from pointea.cli.semseg import main
 
-    def kill_after_first_epoch(line):
-        if json.loads(line).get("epoch") == 1:
-            raise Killed
-
-    with pytest.raises(Killed):
-        train_semseg(_cfg(rooms, tmp_path / "cut"), log=kill_after_first_epoch)
-    resumed = train_semseg(_cfg(rooms, tmp_path / "cut", resume=True), log=lambda _: None)
-    assert resumed["whole_room"] == full["whole_room"]
-    a = torch.load(tmp_path / "full/checkpoints/last.pt", weights_only=True)
-    b = torch.load(tmp_path / "cut/checkpoints/last.pt", weights_only=True)
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    base = ["--data-root", str(small_rooms), *TRAIN]
+    assert main([*base, "--output-dir", str(full)]) == 0
+    assert main([*base, "--output-dir", str(cut)], callbacks=[StopAfter(1)]) == 130
+    assert load_checkpoint(cut / "checkpoints/last.pt")["epoch"] == 1
+    assert main(["--resume", str(cut), "--no-progress"]) == 0
+    a = load_checkpoint(full / "checkpoints/last.pt")
+    b = load_checkpoint(cut / "checkpoints/last.pt")
     for k, v in a["model"].items():
         assert torch.equal(v, b["model"][k]), k
-    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in a["history"]]
-    assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in b["history"]]
-    lines = (tmp_path / "cut/metrics.jsonl").read_text().splitlines()
-    assert [json.loads(x)["epoch"] for x in lines] == [1, 2]
-    with pytest.raises(Exception, match="--resume"):
-        train_semseg(_cfg(rooms, tmp_path / "full"), log=lambda _: None)
+    assert _strip_times(full) == _strip_times(cut)
+    ta = json.loads((full / "test_metrics.json").read_text())
+    assert ta == json.loads((cut / "test_metrics.json").read_text())
 
 
 @pytest.mark.slow
 def test_training_beats_the_majority_baseline(rooms, tmp_path):
-    report = train_semseg(
-        _cfg(rooms, tmp_path / "learn", epochs=8, steps_per_epoch=8, num_points=1024, lr=5e-3),
-        log=lambda _: None,
+    cfg = TrainConfig(
+        task="s3dis", model="pct_semseg_tiny", data_root=str(rooms), epochs=8,
+        steps_per_epoch=8, batch_size=2, num_points=1024, lr=5e-3, val_fraction=0.2, seed=5,
+        device="cpu", output_dir=str(tmp_path / "learn"),
     )
-    assert report["whole_room"]["mean_iou"] > 2 * report["majority_baseline"]["mean_iou"]
-    assert (
-        report["whole_room"]["overall_accuracy"] > report["majority_baseline"]["overall_accuracy"]
-    )
-    assert len(report["whole_room"]["per_class_iou"]) == NUM_CLASSES
+    report = train(cfg, progress=False).test_metrics
+    assert report["mean_iou"] > 2 * report["majority_baseline"]["mean_iou"]
+    assert report["overall_accuracy"] > report["majority_baseline"]["overall_accuracy"]
+    assert len(report["per_class_iou"]) == NUM_CLASSES
 
 
 def test_cli_reports_missing_s3dis_with_where_to_get_it(tmp_path, capsys):
@@ -188,3 +219,54 @@ def test_cli_reports_missing_s3dis_with_where_to_get_it(tmp_path, capsys):
 
     assert main(["--data-root", str(tmp_path), "--output-dir", str(tmp_path / "run")]) == 2
     assert "buildingparser.stanford.edu" in capsys.readouterr().err
+
+
+def test_cli_rejects_settings_that_do_not_fit_scenes(tmp_path, capsys):
+    from pointea.cli.semseg import main
+    from pointea.cli.train import main as main_train
+
+    for bad, match in (
+        (["--download"], "buildingparser"),
+        (["--model", "pct_seg_tiny"], "not a scene"),
+        (["--test-area", "7"], "test_area"),
+        (["--steps-per-epoch", "0"], "steps_per_epoch"),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            main([*bad, "--output-dir", str(tmp_path / "x")])
+        assert exc.value.code == 2 and match in capsys.readouterr().err, bad
+    with pytest.raises(SystemExit):
+        main_train(["--block-vote", "--output-dir", str(tmp_path / "y")])
+    assert "only apply to s3dis" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # two torchrun processes (gloo, CPU)
+def test_torchrun_two_processes_train_and_score_every_room_once(small_rooms, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    # no dropout (each process has its own masks) and SGD: Adam's normalised step would
+    # blow float-rounding noise in near-zero gradients (biases before BatchNorm) up to lr
+    argv = ["--data-root", str(small_rooms), *TRAIN, "--dropout", "0", "--batch-size", "4",
+            "--optimizer", "sgd", "--lr", "0.01"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    runs = {}
+    for nproc in (1, 2):
+        out = tmp_path / f"p{nproc}"
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1",
+               f"--nproc_per_node={nproc}", "-m", "pointea.cli.semseg", *argv,
+               "--output-dir", str(out)]
+        proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=600)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        assert proc.stdout.count("whole rooms, exact") == 1  # only rank 0 reports
+        runs[nproc] = out
+    one = json.loads((runs[1] / "test_metrics.json").read_text())
+    two = json.loads((runs[2] / "test_metrics.json").read_text())
+    # the test rooms are sharded over the processes; each point is counted once
+    assert two["num_rooms"] == one["num_rooms"] and two["num_points"] == one["num_points"]
+    a = load_checkpoint(runs[1] / "checkpoints/last.pt")
+    b = load_checkpoint(runs[2] / "checkpoints/last.pt")
+    for key, value in a["model"].items():
+        if value.is_floating_point():
+            assert torch.allclose(value, b["model"][key], rtol=1e-4, atol=1e-5), key

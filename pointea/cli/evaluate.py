@@ -23,7 +23,7 @@ from ..errors import CheckpointError, DatasetNotFoundError, InputError, PointeaE
 __all__ = ["build_parser", "evaluate_checkpoint", "main"]
 
 PROG = "pointea-eval"
-_TASK_OF_KIND = {"classification": "modelnet40", "segmentation": "shapenetpart"}
+_TASK_OF_KIND = {"classification": "modelnet40", "segmentation": "shapenetpart", "semseg": "s3dis"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,21 +177,30 @@ def evaluate_checkpoint(
     cfg.epochs = max(cfg.epochs or 1, 1)
     cfg = cfg.resolved()
     hparams = getattr(model, "hparams", {}) or {}
+    if votes > 1 and kind == "semseg":
+        problems.append("--votes: scenes are scored on whole rooms, exactly (no voting)")
     if all_points and kind != "segmentation":
         problems.append("--all-points: only part segmentation scores points")
     if problems:
         raise CheckpointError(f"{checkpoint}: does not match: " + "; ".join(problems))
 
     dataset = build_split(cfg, split, train=False)
-    num_classes = dataset.num_classes
-    model_classes = hparams.get("num_classes" if kind == "classification" else "num_parts")
+    scene = kind == "semseg"  # whole S3DIS rooms, every point, one room per batch
+    num_classes = len(dataset_classes := _scene_classes()) if scene else dataset.num_classes
+    model_classes = hparams.get("num_parts" if kind == "segmentation" else "num_classes")
     if model_classes is not None and int(model_classes) != num_classes:
         raise CheckpointError(
             f"{checkpoint}: the model predicts {model_classes} "
             f"{'classes' if kind == 'classification' else 'parts'} but the {cfg.task} "
             f"{split} split at {cfg.data_root or 'data'} has {num_classes}"
         )
-    names = list(dataset.class_names if kind == "classification" else dataset.categories)
+    names = list(
+        dataset_classes
+        if scene
+        else dataset.class_names
+        if kind == "classification"
+        else dataset.categories
+    )
     saved_names = info.get("class_names")
     if kind == "classification" and saved_names and list(saved_names) != names:
         print(
@@ -215,7 +224,7 @@ def evaluate_checkpoint(
         }
     loader = make_loader(
         EpochSeededDataset(dataset, cfg.seed),
-        batch_size=batch_size,
+        batch_size=1 if scene else batch_size,
         sampler=None,
         workers=workers,
         device=dev,
@@ -252,9 +261,16 @@ def evaluate_checkpoint(
         "checkpoint": str(checkpoint),
         "votes": votes,
         "epoch": info.get("epoch"),
-        "points": cfg.num_points,
+        "points": "all" if scene else cfg.num_points,
+        **({"points_scored": result["num_points"]} if scene else {}),
         **result,
     }
+
+
+def _scene_classes() -> tuple[str, ...]:
+    from ..datasets.s3dis import CLASSES
+
+    return CLASSES
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -308,11 +324,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from ..engine.report import format_metrics
 
-    kind = "classification" if result["task"] == "modelnet40" else "segmentation"
-    count = result.get("num_samples", result.get("num_shapes"))
+    kind = {v: k for k, v in _TASK_OF_KIND.items()}.get(result["task"], "segmentation")
+    count = result.get("num_samples", result.get("num_shapes", result.get("num_rooms")))
+    unit = {"classification": "clouds", "semseg": "rooms"}.get(kind, "shapes")
     print(
-        f"{args.checkpoint} on {result['task']} {args.split} ({count} "
-        f"{'clouds' if kind == 'classification' else 'shapes'}, "
+        f"{args.checkpoint} on {result['task']} {args.split} ({count} {unit}, "
         + (
             f"every point: {result['points_scored']} points)"
             if result.get("points") == "all"

@@ -1,4 +1,5 @@
-"""``pointea-train`` (shape classification) and ``pointea-seg`` (part segmentation).
+"""``pointea-train`` (shape classification), ``pointea-seg`` (part segmentation) and
+``pointea-semseg`` (scene semantic segmentation, :mod:`pointea.cli.semseg`).
 
 Thin entry points: the flags are derived from :class:`~pointea.engine.TrainConfig`'s
 fields (help text from their metadata, defaults from the task's recipe), parsed into one
@@ -22,7 +23,14 @@ from typing import Any
 from ..engine.config import RECIPES, SETTING_GROUPS, TrainConfig
 from ..errors import DatasetNotFoundError, PointeaError, TrainingError
 
-__all__ = ["add_setting_arguments", "build_parser", "main", "main_seg", "parse_config"]
+__all__ = [
+    "add_setting_arguments",
+    "build_parser",
+    "main",
+    "main_seg",
+    "parse_config",
+    "run_task",
+]
 
 _EPILOG = """\
 recipe defaults (the reference training scripts' values; docs/REPRODUCING.md):
@@ -34,6 +42,10 @@ recipe defaults (the reference training scripts' values; docs/REPRODUCING.md):
                 epochs, batch 32, 2048 random points, plain cross-entropy over the 50
                 parts, no augmentation but the point order (dgcnn.pytorch
                 main_partseg.py); predictions restricted to the shape's category parts.
+  s3dis         AdamW lr 2e-3, weight decay 1e-4, cosine to lr/100 over 20 epochs of
+                20 steps, batch 4 rooms x 4096 points drawn from the whole room
+                (docs/SCENES.md); validation rooms from the training areas, the test
+                area segmented whole in one exact pass (--block-vote: also 1 m blocks).
 protocols (--protocol): validation (default) selects the best epoch on a validation
   split (10%% carved from ModelNet40's train; ShapeNetPart's val) and never on test;
   full-train trains on every training shape (ShapeNetPart: train + val, as the
@@ -47,12 +59,8 @@ a second run into it is refused (lock file), a non-empty one needs --resume or
 examples:
   %(prog)s --synthetic --model {tiny} --epochs 10
       train on the offline procedural data (generated on first use)
-  %(prog)s --data-root data --download --output-dir runs/a
-      the real dataset, downloaded into data/ when missing
-  %(prog)s --output-dir runs/a --resume
+{examples}  %(prog)s --output-dir runs/a --resume
       continue that run after a crash or Ctrl-C (same final numbers as without the stop)
-  pointea-eval runs/a/checkpoints/best.pt --votes 10
-      evaluate the selected checkpoint on test, with test-time voting
 
 exit status: 0 done, 1 the run failed (non-finite loss, folder in use, disk full),
 2 bad flags, data or checkpoint, 130 interrupted.
@@ -65,6 +73,42 @@ distributed (DistributedDataParallel; --batch-size is the global batch):
   shared filesystem). NCCL on GPUs, gloo on CPU; only rank 0 writes files.
 """
 
+
+#: task -> (program, what it trains, tiny preset, torchrun module + task flag)
+_ENTRIES = {
+    "modelnet40": ("pointea-train", "ModelNet40 classification.", "pct_cls_tiny", "train"),
+    "shapenetpart": (
+        "pointea-seg",
+        "ShapeNetPart part segmentation.",
+        "pct_seg_tiny",
+        "train --task shapenetpart",
+    ),
+    "s3dis": (
+        "pointea-semseg",
+        "S3DIS semantic segmentation of whole rooms.",
+        "pct_semseg_tiny",
+        "semseg",
+    ),
+}
+
+_DOWNLOAD_EXAMPLE = """\
+  %(prog)s --data-root data --download --output-dir runs/a
+      the real dataset, downloaded into data/ when missing
+"""
+_EVAL_EXAMPLE = """\
+  pointea-eval runs/a/checkpoints/best.pt --votes 10
+      evaluate the selected checkpoint on test, with test-time voting
+"""
+#: task-specific lines of the ``--help`` examples
+_EXAMPLES = {
+    "modelnet40": _DOWNLOAD_EXAMPLE + _EVAL_EXAMPLE,
+    "shapenetpart": _DOWNLOAD_EXAMPLE + _EVAL_EXAMPLE,
+    "s3dis": """\
+  %(prog)s --data-root data --test-area 5 --block-vote --output-dir runs/a
+      S3DIS as published (data/Stanford3dDataset_v1.2_Aligned_Version, fetched by hand),
+      Area 5 held out, block-and-vote numbers beside the whole-room ones
+""",
+}
 
 #: command-line options that are not settings of the run
 _SESSION_OPTIONS = ("resume", "overwrite", "progress", "tensorboard")
@@ -123,17 +167,13 @@ def add_setting_arguments(parser: argparse.ArgumentParser, task: str) -> None:
 def build_parser(task: str = "modelnet40", prog: str | None = None) -> argparse.ArgumentParser:
     """The argument parser of ``pointea-train`` (``task="modelnet40"``) or ``pointea-seg``:
     the settings' flags derived from :class:`TrainConfig`, plus the session options."""
-    seg = task == "shapenetpart"
+    entry = _ENTRIES[task]
     parser = argparse.ArgumentParser(
-        prog=prog or ("pointea-seg" if seg else "pointea-train"),
+        prog=prog or entry[0],
         description=(
-            "Train a PCT-style point transformer with external (or self) attention on "
-            + ("ShapeNetPart part segmentation." if seg else "ModelNet40 classification.")
+            "Train a PCT-style point transformer with external (or self) attention on " + entry[1]
         ),
-        epilog=_EPILOG.format(
-            tiny="pct_seg_tiny" if seg else "pct_cls_tiny",
-            module="train --task shapenetpart" if seg else "train",
-        ),
+        epilog=_EPILOG.format(tiny=entry[2], module=entry[3], examples=_EXAMPLES[task]),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
@@ -213,7 +253,9 @@ class _Usage(Exception):
     pass
 
 
-def _run(argv: Sequence[str] | None, task: str, callbacks: Sequence[Any] = ()) -> int:
+def run_task(argv: Sequence[str] | None, task: str, callbacks: Sequence[Any] = ()) -> int:
+    """Parse ``argv`` as the command line of ``task``'s trainer and run it; returns the
+    exit status (0 done, 1 failed, 2 bad flags / data / checkpoint, 130 interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     cfg, args, explicit = parse_config(argv, task)
     prog = build_parser(task).prog
@@ -256,6 +298,8 @@ def _error(message: str) -> None:
 
 def _download_hint(cfg) -> str:
     root = cfg.data_root or "data"
+    if cfg.kind == "semseg":
+        return "Or train on the offline procedural rooms with --synthetic."
     return (
         f"With internet access, rerun with --download (--data-root {root}) to fetch it; "
         "or train on the offline procedural stand-in with --synthetic."
@@ -266,12 +310,12 @@ def main(argv: Sequence[str] | None = None, *, callbacks: Sequence[Any] = ()) ->
     """``pointea-train``: ModelNet40 classification (``--task`` switches).
 
     ``callbacks``: :class:`pointea.engine.Callback` hooks for the run (Python callers)."""
-    return _run(argv, "modelnet40", callbacks)
+    return run_task(argv, "modelnet40", callbacks)
 
 
 def main_seg(argv: Sequence[str] | None = None, *, callbacks: Sequence[Any] = ()) -> int:
     """``pointea-seg``: ShapeNetPart part segmentation."""
-    return _run(argv, "shapenetpart", callbacks)
+    return run_task(argv, "shapenetpart", callbacks)
 
 
 if __name__ == "__main__":  # python -m pointea.cli.train (torchrun)

@@ -14,6 +14,11 @@ README points to)
     SGD lr 0.1, momentum 0.9, weight decay 1e-4, cosine annealing to lr / 100 over 200
     epochs, batch 32, 2048 points, plain cross-entropy over the 50 parts, no
     augmentation except the per-epoch point order.
+scene semantic segmentation (``s3dis``; pointea's own recipe, docs/SCENES.md)
+    AdamW lr 2e-3, weight decay 1e-4, cosine to lr / 100 over 20 epochs of 20 steps,
+    batch 4 rooms, 4096 points drawn uniformly from each whole room per sample
+    (PointNet / DGCNN train on 4096-point samples of 1 m blocks); validation rooms
+    carved from the training areas (``val_fraction``), the test area segmented whole.
 
 Deliberate differences from the references: the references keep the epoch that scores
 best on the test set; pointea never selects on test. ``protocol="validation"`` (the
@@ -38,6 +43,7 @@ from ..errors import InputError
 
 __all__ = [
     "ADAM_LR",
+    "OPTIMIZERS",
     "PROTOCOLS",
     "RECIPES",
     "SETTING_GROUPS",
@@ -61,6 +67,11 @@ TASKS: dict[str, dict[str, str]] = {
         "model": "pct_seg",
         "metric": "instance_miou",
     },
+    "s3dis": {
+        "kind": "semseg",
+        "model": "pct_semseg",
+        "metric": "mean_iou",
+    },
 }
 
 #: keys of a saved config.json that are not TrainConfig fields (provenance only)
@@ -73,15 +84,19 @@ VERSION_KEYS = (
     "resolved_device",
 )
 
+#: the optimisers of ``--optimizer``
+OPTIMIZERS = ("sgd", "adam", "adamw")
+
 #: the two training protocols (see the module docstring)
 PROTOCOLS = ("validation", "full-train")
 
-#: learning rate of Adam (both tasks); SGD's is the recipe's ``lr``
+#: learning rate of Adam / AdamW when the task's recipe uses another optimiser
 ADAM_LR = 1e-3
 
 #: per-task values of the settings left at ``None`` (sources: docs/REPRODUCING.md)
 RECIPES: dict[str, dict[str, Any]] = {
     "modelnet40": {  # PCT_Pytorch main.py / data.py / util.py
+        "optimizer": "sgd",
         "epochs": 250,
         "batch_size": 32,
         "num_points": 1024,
@@ -92,10 +107,23 @@ RECIPES: dict[str, dict[str, Any]] = {
         "point_dropout": 0.875,
     },
     "shapenetpart": {  # dgcnn.pytorch main_partseg.py / data.py
+        "optimizer": "sgd",
         "epochs": 200,
         "batch_size": 32,
         "num_points": 2048,
         "lr": 0.1,  # SGD; min_lr = lr / 100
+        "weight_decay": 1e-4,
+        "label_smoothing": 0.0,
+        "augment": False,
+        "point_dropout": 0.0,
+    },
+    "s3dis": {  # pointea's scene recipe (docs/SCENES.md, "Training")
+        "optimizer": "adamw",  # AdamW: the usual optimiser of point transformers on S3DIS
+        "epochs": 20,
+        "steps_per_epoch": 20,  # each step draws batch_size random rooms
+        "batch_size": 4,
+        "num_points": 4096,  # PointNet / DGCNN S3DIS sample size
+        "lr": 2e-3,
         "weight_decay": 1e-4,
         "label_smoothing": 0.0,
         "augment": False,
@@ -134,14 +162,16 @@ class TrainConfig:
 
     task: str = setting(
         "modelnet40",
-        "modelnet40: shape classification; shapenetpart: part segmentation",
+        "modelnet40: shape classification; shapenetpart: part segmentation; s3dis: "
+        "semantic segmentation of rooms",
         _M,
         choices=tuple(TASKS),
     )
     model: str | None = setting(
         None,
         "registry preset: pct_cls / pct_cls_tiny (classification), pct_seg / pct_seg_tiny "
-        "(segmentation); default: the full model of the task",
+        "(segmentation), pct_semseg / pct_semseg_tiny (s3dis); default: the full model of "
+        "the task",
         _M,
         metavar="NAME",
     )
@@ -203,13 +233,15 @@ class TrainConfig:
         _D,
         metavar="N",
     )
-    optimizer: str = setting(
-        "sgd",
-        "sgd, or adam (Adam at 1e-3 is reported to diverge for PCT)",
+    optimizer: str | None = setting(
+        None,
+        "sgd, adam (Adam at 1e-3 is reported to diverge for PCT) or adamw",
         _O,
-        choices=("sgd", "adam"),
+        choices=OPTIMIZERS,
     )
-    lr: float | None = setting(None, "initial learning rate (Adam: 1e-3)", _O)
+    lr: float | None = setting(
+        None, "initial learning rate (Adam / AdamW unless the recipe's: 1e-3)", _O
+    )
     min_lr: float | None = setting(
         None, "final learning rate of the cosine schedule (default: lr / 100)", _O
     )
@@ -241,9 +273,31 @@ class TrainConfig:
         None, "largest share of points replaced by the first point (0: off)", _D, metavar="R"
     )
     val_fraction: float = setting(
-        0.1, "modelnet40: share of train carved out for validation", _D, metavar="F"
+        0.1,
+        "modelnet40: share of train carved out for validation; s3dis: share of the "
+        "training-area rooms",
+        _D,
+        metavar="F",
     )
     split_seed: int = setting(0, "seed of that validation carve-out (fixed, not --seed)", _D)
+    test_area: int = setting(
+        5, "s3dis: held-out area (5: the Area-5 protocol; 1..6 in turn: 6-fold CV)", _D
+    )
+    steps_per_epoch: int | None = setting(
+        None, "s3dis: optimiser steps per epoch (each draws --batch-size room samples)", _O
+    )
+    synthetic_rooms_per_area: int = setting(
+        3, "s3dis --synthetic: procedural rooms written per area", _D, metavar="N"
+    )
+    synthetic_density: float = setting(
+        150.0, "s3dis --synthetic: points per square metre of surface", _D, metavar="D"
+    )
+    chunk_size: int = setting(
+        65_536, "s3dis: points per chunk of the exact whole-room inference", _R, metavar="N"
+    )
+    block_vote: bool = setting(
+        False, "s3dis: also score the test area with 1 m blocks and voting (side by side)", _R
+    )
     seed: int = setting(0, "seed of initialisation, shuffling, augmentation and dropout", _R)
     device: str = setting("auto", "auto (CUDA when present), cpu, cuda, cuda:1 ...", _R)
     workers: int | None = setting(
@@ -267,7 +321,7 @@ class TrainConfig:
 
     @property
     def kind(self) -> str:
-        """``"classification"`` or ``"segmentation"``."""
+        """``"classification"``, ``"segmentation"`` or ``"semseg"``."""
         return TASKS[self.task]["kind"]
 
     @property
@@ -281,9 +335,10 @@ class TrainConfig:
         recipe = RECIPES[self.task]
         cfg = dataclasses.replace(self)
         cfg.model = cfg.model or TASKS[cfg.task]["model"]
-        for name, value in recipe.items():
+        for name, value in recipe.items():  # optimizer first: it decides the lr
             if getattr(cfg, name) is None:
-                setattr(cfg, name, value if name != "lr" or cfg.optimizer == "sgd" else ADAM_LR)
+                own = name != "lr" or cfg.optimizer in (recipe["optimizer"], "sgd")
+                setattr(cfg, name, value if own else ADAM_LR)
         if cfg.min_lr is None:
             cfg.min_lr = cfg.lr / 100
         if cfg.eval_batch_size is None:
@@ -312,8 +367,8 @@ class TrainConfig:
             problems.append("tie_memories (--tie-memories) only applies to external attention")
         if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
             problems.append(f"dropout must lie in [0, 1), got {self.dropout}")
-        if self.optimizer not in ("sgd", "adam"):
-            problems.append(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
+        if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
+            problems.append(f"optimizer must be one of {list(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.protocol not in PROTOCOLS:
             problems.append(f"protocol must be one of {list(PROTOCOLS)}, got {self.protocol!r}")
         if self.epochs is not None and self.epochs < 1:
@@ -353,7 +408,8 @@ class TrainConfig:
             problems.append("synthetic (--synthetic) data is generated offline; drop --download")
         if self.categories is not None and self.task != "shapenetpart":
             problems.append("categories (--categories) only applies to part segmentation")
-        if self.model is not None and self.task in TASKS:
+        problems += self._scene_problems()
+        if self.model is not None and self.task in TASKS and TASKS[self.task]["kind"] != "semseg":
             kind = TASKS[self.task]["kind"]
             wrong = "_seg" if kind == "classification" else "_cls"
             if wrong in self.model:
@@ -364,6 +420,40 @@ class TrainConfig:
                 )
         if problems:
             raise InputError("invalid settings: " + "; ".join(problems))
+
+    def _scene_problems(self) -> list[str]:
+        """The settings that only make sense for (or must not be given to) ``s3dis``."""
+        problems: list[str] = []
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            problems.append(f"steps_per_epoch must be >= 1, got {self.steps_per_epoch}")
+        if self.chunk_size < 1:
+            problems.append(f"chunk_size must be >= 1, got {self.chunk_size}")
+        if self.synthetic_rooms_per_area < 1:
+            problems.append(
+                f"synthetic_rooms_per_area must be >= 1, got {self.synthetic_rooms_per_area}"
+            )
+        if not self.synthetic_density > 0:
+            problems.append(f"synthetic_density must be > 0, got {self.synthetic_density}")
+        if self.test_area not in range(1, 7):
+            problems.append(f"test_area must be one of 1..6, got {self.test_area}")
+        if self.task not in TASKS or TASKS[self.task]["kind"] != "semseg":
+            if self.steps_per_epoch is not None or self.block_vote:
+                problems.append(
+                    "steps_per_epoch / block_vote (--steps-per-epoch, --block-vote) only "
+                    "apply to s3dis"
+                )
+            return problems
+        if self.download:
+            problems.append(
+                "download (--download): S3DIS is distributed behind a form "
+                "(http://buildingparser.stanford.edu/dataset.html); download it by hand, or "
+                "use --synthetic"
+            )
+        if self.use_normals:
+            problems.append("use_normals (--normals): S3DIS rooms have no normals")
+        if self.model is not None and self.model.startswith(("pct_cls", "pct_seg")):
+            problems.append(f"model {self.model!r} is not a scene (semseg) model")
+        return problems
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-value dict (``dataclasses.asdict``)."""

@@ -53,6 +53,17 @@ class TaskData:
 
 def data_root(cfg: TrainConfig) -> Path:
     """The dataset root of ``cfg`` (the offline synthetic set is generated on first use)."""
+    if cfg.synthetic and cfg.kind == "semseg":  # procedural rooms in the S3DIS layout
+        from ..datasets.synthetic_rooms import write_rooms
+
+        root = Path(cfg.data_root or "data/rooms")
+        write_rooms(
+            root,
+            rooms_per_area=cfg.synthetic_rooms_per_area,
+            density=cfg.synthetic_density,
+            seed=cfg.split_seed,
+        )
+        return root
     if cfg.synthetic:
         from ..datasets.synthetic import ensure_synthetic
 
@@ -106,6 +117,10 @@ def build_split(
         train: use the training transform (default: only for ``"train"``).
     """
     root = Path(root) if root is not None else data_root(cfg)
+    if cfg.kind == "semseg":
+        return _scene_split(
+            cfg, split, root, split in ("train", "trainval") if train is None else train
+        )
     transform = build_transforms(cfg, split == "train" if train is None else train)
     common: dict[str, Any] = {
         "transform": transform,
@@ -125,6 +140,18 @@ def build_split(
     return ShapeNetPart(root, split, categories=cfg.categories, **common)
 
 
+def _scene_split(cfg: TrainConfig, split: str, root: Path, train: bool) -> Dataset:
+    """S3DIS rooms of ``split``; training splits as :class:`RoomSamples` of
+    ``steps_per_epoch x batch_size`` random samples per epoch."""
+    from ..datasets import S3DIS
+    from ..datasets.room_samples import RoomSamples
+
+    rooms = S3DIS(root, split, cfg.test_area, cfg.val_fraction)
+    if not train:
+        return rooms
+    return RoomSamples(rooms, cfg.num_points, cfg.steps_per_epoch * cfg.batch_size)
+
+
 def build_task_data(cfg: TrainConfig, root: str | Path | None = None) -> TaskData:
     """The train / val / test datasets of ``cfg.task`` with their transforms.
 
@@ -138,12 +165,23 @@ def build_task_data(cfg: TrainConfig, root: str | Path | None = None) -> TaskDat
     va, te = (build_split(cfg, s, root) for s in ("val", "test"))
     if full:
         selected = "none (full-train protocol: the last epoch is kept)"
+    elif cfg.kind == "semseg":
+        selected = f"val ({len(va)} rooms of the training areas, never Area {cfg.test_area})"
+        if len(va) == 0:
+            raise InputError(
+                f"--val-fraction {cfg.val_fraction} leaves no validation room among the "
+                f"training areas' {len(tr.rooms)} rooms; raise it or use --protocol full-train"
+            )
     elif cfg.kind == "classification":
         selected = f"val ({cfg.val_fraction:.0%} of train, split seed {cfg.split_seed})"
     else:
         selected = "val (ShapeNetPart's own)"
     if cfg.kind == "classification":
         return TaskData(tr, va, te, tr.num_classes, list(tr.class_names), None, selected)
+    if cfg.kind == "semseg":
+        from ..datasets.s3dis import CLASSES
+
+        return TaskData(tr, va, te, len(CLASSES), list(CLASSES), None, selected)
     parts = [list(p) for p in tr.category_parts]
     return TaskData(tr, va, te, tr.num_classes, list(tr.categories), parts, selected)
 

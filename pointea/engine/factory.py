@@ -22,15 +22,14 @@ def build_model(cfg: TrainConfig, data: TaskData) -> nn.Module:
     """Create the registry model ``cfg.model`` sized for ``data``."""
     from ..models import create_model
 
-    kwargs: dict[str, Any] = {
-        "attention": cfg.attention,
-        "in_channels": 6 if cfg.use_normals else 3,
-    }
+    kwargs: dict[str, Any] = {"attention": cfg.attention}
+    if cfg.kind != "semseg":  # scenes: the model's own 9 channels (xyz, rgb, location)
+        kwargs["in_channels"] = 6 if cfg.use_normals else 3
     for name in _MODEL_OPTIONS:
         value = getattr(cfg, name)
         if value is not None:
             kwargs[name] = value
-    if cfg.kind == "classification":
+    if cfg.kind in ("classification", "semseg"):
         kwargs["num_classes"] = data.num_classes
     else:
         kwargs["num_parts"] = data.num_classes
@@ -52,11 +51,14 @@ def loss_function(cfg: TrainConfig, num_classes: int) -> Callable[[Tensor, Tenso
 
 
 def build_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
-    """SGD with momentum or Adam, with ``cfg``'s learning rate and weight decay."""
+    """SGD with momentum, Adam or AdamW, with ``cfg``'s learning rate and weight decay
+    (L2 for SGD / Adam, decoupled for AdamW)."""
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(
             model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
         )
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 

@@ -32,8 +32,11 @@ class NonFiniteLossError(TrainingError):
 
 
 def forward_batch(model: nn.Module, batch: Any, kind: str) -> Tensor:
-    """Logits of a PyG batch: ``(num_clouds, classes)`` or ``(num_points, parts)``."""
+    """Logits of a PyG batch: ``(num_clouds, classes)``, ``(num_points, parts)`` or
+    ``(num_points, classes)`` (scenes: ``model(pos, x, batch)``)."""
     x = getattr(batch, "x", None)
+    if kind == "semseg":
+        return model(batch.pos, x, batch.batch)
     if kind == "classification":
         return model(batch.pos, batch.batch, x)
     return model(batch.pos, batch.category.view(-1), batch.batch, x)
@@ -166,6 +169,8 @@ def evaluate(
     autocast: Any = None,
     progress: bool = False,
     desc: str = "eval",
+    chunk_size: int = 65_536,
+    block_vote: bool = False,
 ) -> dict[str, Any]:
     """Evaluate ``model`` on ``loader`` (this process's shard); metrics summed over ranks.
 
@@ -173,14 +178,36 @@ def evaluate(
     per-axis scaling U[0.8, 1.25] of each cloud are averaged (test-time voting); the
     voting draws are seeded by ``vote_seed`` and repeatable.
 
+    Scenes (``kind="semseg"``): each sample of ``loader`` is a whole room (``pos``,
+    ``rgb``, ``y``), segmented in one exact pass (:func:`~pointea.models.semseg.room_logits`,
+    ``chunk_size`` points at a time); ``votes`` does not apply. With ``block_vote`` the
+    rooms are also scored with the literature's 1 m block-and-vote protocol
+    (:func:`~pointea.models.semseg.block_vote_logits`), reported under ``block_vote``.
+
     Returns:
         classification: ``overall_accuracy``, ``mean_class_accuracy``,
         ``per_class_accuracy``, ``num_samples`` (+ ``loss``);
         segmentation: ``instance_miou``, ``class_miou``, ``per_category_iou``,
-        ``point_accuracy``, ``num_shapes`` (+ ``loss``).
+        ``point_accuracy``, ``num_shapes`` (+ ``loss``);
+        semseg: ``overall_accuracy``, ``mean_class_accuracy``, ``mean_iou``,
+        ``per_class_iou``, ``per_class_accuracy``, ``num_points``, ``num_rooms``
+        (+ ``loss``, + ``block_vote``).
     """
     ctx = ctx or DistContext(device=next(model.parameters()).device)
     model.eval()
+    if kind == "semseg":
+        return _evaluate_rooms(
+            model,
+            loader,
+            num_classes=num_classes,
+            class_names=class_names,
+            loss_fn=loss_fn,
+            ctx=ctx,
+            autocast=autocast,
+            chunk_size=chunk_size,
+            block_vote=block_vote,
+            bar=ProgressBar(len(loader), desc, enabled=progress and ctx.is_main),
+        )
     if kind == "classification":
         meter: Any = ClassificationMeter(num_classes, class_names)
     else:
@@ -221,4 +248,41 @@ def evaluate(
     if loss_fn is not None:
         loss_sum = all_reduce_sum(loss_sum.cpu(), ctx)
         out["loss"] = float(loss_sum[0] / loss_sum[1]) if loss_sum[1] > 0 else None
+    return out
+
+
+def _evaluate_rooms(
+    model, loader, *, num_classes, class_names, loss_fn, ctx, autocast, chunk_size, block_vote, bar
+) -> dict[str, Any]:
+    """Whole rooms in one exact pass (and block-and-vote when asked); see :func:`evaluate`."""
+    from ..metrics_semseg import SemSegMeter
+    from ..models.semseg import block_vote_logits, room_logits
+
+    exact, voted = SemSegMeter(num_classes, class_names), SemSegMeter(num_classes, class_names)
+    sums = torch.zeros(3, dtype=torch.float64)  # loss * n, n, rooms
+    for batch in loader:
+        for room in batch.to_data_list():
+            target = room.y.view(-1).to(ctx.device)
+            with autocast or contextlib.nullcontext():
+                logits = room_logits(model, room.pos, room.rgb, chunk_size).float()
+            exact.update(logits.argmax(1), target)
+            if loss_fn is not None:
+                sums[0] += float(loss_fn(logits, target)) * target.numel()
+                sums[1] += target.numel()
+            sums[2] += 1
+            if block_vote:
+                with autocast or contextlib.nullcontext():
+                    votes = block_vote_logits(model, room.pos, room.rgb)
+                voted.update(votes.argmax(1), target)
+        bar.update()
+    bar.close()
+    exact.load_state(all_reduce_sum(exact.state(), ctx))
+    sums = all_reduce_sum(sums, ctx)
+    out = exact.compute()
+    out["num_rooms"] = int(sums[2])
+    if loss_fn is not None:
+        out["loss"] = float(sums[0] / sums[1]) if sums[1] > 0 else None
+    if block_vote:
+        voted.load_state(all_reduce_sum(voted.state(), ctx))
+        out["block_vote"] = voted.compute()
     return out

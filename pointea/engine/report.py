@@ -15,6 +15,8 @@ def _pct(value: Any) -> str:
 def format_metrics(metrics: dict[str, Any], kind: str, *, max_items: int = 16) -> list[str]:
     """Lines with the headline metrics and the per-class / per-category table."""
     lines: list[str] = []
+    if kind == "semseg":
+        return _scene_lines(metrics)
     if kind == "classification":
         lines.append(f"  overall accuracy     {_pct(metrics.get('overall_accuracy'))}")
         lines.append(f"  mean class accuracy  {_pct(metrics.get('mean_class_accuracy'))}")
@@ -42,6 +44,30 @@ def format_metrics(metrics: dict[str, Any], kind: str, *, max_items: int = 16) -
     return lines
 
 
+def _scene_lines(metrics: dict[str, Any]) -> list[str]:
+    """OA / mAcc / mIoU of the whole-room pass, block voting and the majority class."""
+    lines = []
+    for key, label in (
+        (None, "whole rooms, exact"),
+        ("block_vote", "1 m blocks + voting"),
+        ("majority_baseline", "majority class"),
+    ):
+        m = metrics if key is None else metrics.get(key)
+        if isinstance(m, dict):
+            lines.append(
+                f"  {label:<20} OA {_pct(m.get('overall_accuracy'))}  mAcc "
+                f"{_pct(m.get('mean_class_accuracy'))}  mIoU {_pct(m.get('mean_iou'))}"
+            )
+    names, ious = metrics.get("class_names") or [], metrics.get("per_class_iou") or []
+    cells = [
+        f"{n[:10]:>10} {100 * v:5.1f}" for n, v in zip(names, ious, strict=False) if v is not None
+    ]
+    if cells:
+        lines.append("  per-class IoU (whole rooms):")
+        lines += ["   " + "  ".join(cells[i : i + 4]) for i in range(0, len(cells), 4)]
+    return lines
+
+
 def _selection_line(cfg: Any, test: dict[str, Any]) -> str:
     protocol = test.get("protocol", "validation")
     if protocol == "full-train":
@@ -60,7 +86,8 @@ def format_summary(
 ) -> str:
     """The end-of-run summary: settings, best epoch, test numbers and written files."""
     bar = "=" * 72
-    count = test.get("num_samples", test.get("num_shapes"))
+    count = test.get("num_samples", test.get("num_shapes", test.get("num_rooms")))
+    unit = {"classification": "clouds", "semseg": "rooms"}.get(cfg.kind, "shapes")
     lines = [
         bar,
         f"pointea run {run.path}",
@@ -69,7 +96,7 @@ def format_summary(
         f"{cfg.optimizer} lr {cfg.lr:g}, seed {cfg.seed}"
         + (", synthetic data" if cfg.synthetic else ""),
         _selection_line(cfg, test),
-        f"test split ({count} {'clouds' if cfg.kind == 'classification' else 'shapes'}), best.pt:",
+        f"test split ({count} {unit}), best.pt:",
         *format_metrics(test, cfg.kind),
         f"files: {run.test_metrics_path.name}, {run.metrics_path.name}, "
         f"{run.curves_path.name}, checkpoints/{{best,last}}.pt, {run.config_path.name}",

@@ -80,6 +80,12 @@ __all__ = [
 ]
 
 
+#: evaluation entries kept out of ``metrics.jsonl`` (tables, not numbers per epoch)
+_PER_CLASS_KEYS = frozenset(
+    {"loss", "per_class_accuracy", "per_category_iou", "per_class_iou", "class_names"}
+)
+
+
 @dataclass
 class RunResult:
     """What :func:`train` returns (on every process; files only on rank 0)."""
@@ -191,6 +197,7 @@ def _train(
         ctx=ctx,
         autocast=autocast(cfg, ctx.device) if (cfg.amp or cfg.bf16) else None,
         progress=progress,
+        chunk_size=cfg.chunk_size,
     )
     hooks.on_train_start(state)
     t_run = time.time()
@@ -242,11 +249,7 @@ def _train(
             "train_loss": stats["train_loss"],
             "train_accuracy": stats["train_accuracy"],
             "val_loss": val.get("loss"),
-            **{
-                f"val_{k}": v
-                for k, v in val.items()
-                if k not in ("loss", "per_class_accuracy", "per_category_iou")
-            },
+            **{f"val_{k}": v for k, v in val.items() if k not in _PER_CLASS_KEYS},
             "lr": lr,
             "skipped_batches": stats["skipped_batches"],
             "best_epoch": state.best_epoch,
@@ -344,6 +347,8 @@ def _build_loaders(cfg: TrainConfig, ctx: DistContext, data: TaskData) -> _Loade
             f"{local_batch} per process; lower --batch-size"
         )
     eval_batch = max(1, cfg.eval_batch_size // ctx.world_size)
+    if cfg.kind == "semseg":  # whole rooms, one at a time
+        eval_batch = 1
 
     def eval_loader(ds):
         # evaluation transforms may draw too (random subsets): fixed streams, epoch 0
@@ -468,7 +473,13 @@ def _test_best(state: TrainState, data: TaskData, test_loader, eval_kw) -> dict[
         raise failure
     state.best_epoch, state.best_metric = best_epoch, best_metric
     load_model_state(state.model, best_state, run.best_path)
-    test = evaluate(state.model, test_loader, desc="test", **eval_kw)
+    test = evaluate(state.model, test_loader, desc="test", block_vote=cfg.block_vote, **eval_kw)
+    if cfg.kind == "semseg":  # the floor to beat: the training rooms' most frequent class
+        from ..metrics_semseg import majority_baseline
+
+        test["majority_baseline"] = majority_baseline(
+            data.train.rooms.class_counts(), data.test.class_counts(), data.class_names
+        )
     return {
         "task": cfg.task,
         "split": "test",

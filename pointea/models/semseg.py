@@ -254,5 +254,5 @@ def block_vote_logits(
         )
         p = model(pos[index], x[index], batch).softmax(dim=1)
         # a padded repeat votes once more for its point: harmless, as in the public code
-        probs.index_add_(0, index, p)
+        probs.index_add_(0, index, p.to(probs.dtype))  # float sums under autocast too
     return probs
