@@ -42,7 +42,7 @@ import torch
 from pointea.datasets import S3DIS
 from pointea.models import create_model
 from pointea.models.semseg import segment_room
-from pointea.viz_scenes import save_room_comparison
+from pointea.visualization.scenes import save_room_comparison
 
 out = Path(sys.argv[1])
 cfg = json.loads((out / "config.json").read_text())

@@ -28,7 +28,7 @@ from .shapenetpart import (
     part_label,
 )
 from .synthetic import ensure_synthetic, trivial_baseline_accuracy
-from .synthetic_rooms import write_rooms
+from .synthetic.rooms import write_rooms
 
 __all__ = [
     "ModelNet40",

@@ -125,7 +125,7 @@ def find_s3dis(root: str | os.PathLike) -> Path:
         f"that folder).\nS3DIS cannot be downloaded automatically: fill in the form at "
         f"{FORM_URL}, download Stanford3dDataset_v1.2_Aligned_Version.zip, and extract it so "
         f"that {root / FOLDER / 'Area_1'} exists. For an offline stand-in in the same layout "
-        f"run pointea.datasets.synthetic_rooms.write_rooms({str(root)!r})."
+        f"run pointea.datasets.synthetic.rooms.write_rooms({str(root)!r})."
     )
 
 

@@ -54,7 +54,7 @@ class TaskData:
 def data_root(cfg: TrainConfig) -> Path:
     """The dataset root of ``cfg`` (the offline synthetic set is generated on first use)."""
     if cfg.synthetic and cfg.kind == "semseg":  # procedural rooms in the S3DIS layout
-        from ..datasets.synthetic_rooms import write_rooms
+        from ..datasets.synthetic.rooms import write_rooms
 
         root = Path(cfg.data_root or "data/rooms")
         write_rooms(

@@ -22,7 +22,7 @@ from pointea.datasets.s3dis import (
     read_room,
     room_split,
 )
-from pointea.datasets.synthetic_rooms import generate_room, write_rooms
+from pointea.datasets.synthetic.rooms import generate_room, write_rooms
 from pointea.errors import DataError, DatasetNotFoundError
 
 FUZZ = settings(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pointea.errors import InputError
-from pointea.viz_scenes import render_room, render_room_comparison, save_room_comparison
+from pointea.visualization.scenes import render_room, render_room_comparison, save_room_comparison
 
 
 def _room(n=400, seed=0):

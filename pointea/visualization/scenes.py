@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets.s3dis import CLASS_COLORS, CLASSES
-from .errors import InputError
-from .viz import Panel, compose, render_points, save_png
+from ..datasets.s3dis import CLASS_COLORS, CLASSES
+from ..errors import InputError
+from .figures import Panel, compose, save_png
+from .render import render_points
 
 __all__ = ["render_room", "render_room_comparison", "save_room_comparison"]
 

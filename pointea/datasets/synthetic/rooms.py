@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
-from ..files import atomic_folder
-from .s3dis import CLASSES, FOLDER
+from ...errors import InputError
+from ...files import atomic_folder
+from ..s3dis import CLASSES, FOLDER
 
 __all__ = ["generate_room", "write_rooms"]
 

@@ -10,7 +10,7 @@ import torch
 from test_train_resume import StopAfter
 
 from pointea.datasets.s3dis import NUM_CLASSES
-from pointea.datasets.synthetic_rooms import write_rooms
+from pointea.datasets.synthetic.rooms import write_rooms
 from pointea.engine import Callback, TrainConfig, load_checkpoint, train
 from pointea.errors import InputError
 from pointea.metrics_semseg import SemSegMeter, semseg_metrics, semseg_metrics_from_confusion
