@@ -2,7 +2,7 @@
 
 ``section_scenes(rep, args)`` follows :mod:`pointea.bench.run`'s sections (a ``Report``
 and the parsed ``pointea-bench`` arguments: ``threads``, ``quick``, ``chunk``,
-``memory_budget_gib``). Each measurement runs in a fresh process (``--child``), so its
+``memory_budget_gib``). Each measurement runs in a fresh process (the harness's children), so its
 peak resident memory is its own. External attention segments each room exactly in
 chunks (:func:`pointea.models.semseg.room_logits`); self attention runs the plain
 forward while its ``N x N`` maps fit the memory budget, and beyond it the table gives
@@ -14,16 +14,14 @@ the memory one such map would need. Also runnable alone::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import torch
 
+from .harness import child, measure
 from .run import Report, machine_info, table
 
 __all__ = ["section_scenes", "main"]
@@ -32,6 +30,7 @@ SIZES = [100_000, 250_000, 500_000, 1_000_000, 2_000_000]
 QUICK_SIZES = [100_000, 250_000]
 
 
+@child("scene_room")
 def _child(spec: dict) -> dict:
     """One whole-room inference in this process: seconds and peak RSS above the start."""
     from pointea.models import create_model
@@ -54,22 +53,6 @@ def _child(spec: dict) -> dict:
     return {"seconds": seconds, "peak_bytes": max(peak, 0), "points": int(logits.size(0))}
 
 
-def _measure(spec: dict, threads: int, timeout: float = 1800) -> dict:
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    cmd = [sys.executable, "-m", "pointea.bench.scenes", "--child", json.dumps(spec)]
-    cmd += ["--threads", str(threads)]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    if proc.returncode != 0:
-        tail = (proc.stderr.strip().splitlines() or ["killed"])[-1]
-        return {
-            "error": f"killed by signal {-proc.returncode}" if proc.returncode < 0 else tail[:160]
-        }
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def _gib(n: float) -> str:
     return f"{n / 2**30:.2f} GiB"
 
@@ -87,8 +70,14 @@ def section_scenes(rep: Report, args) -> None:
             if attention == "self" and sa_map > budget:
                 res = {"skipped": f"needs >= {_gib(sa_map)} per map"}
             else:
-                spec = {"model": model, "attention": attention, "n": n, "chunk": args.chunk}
-                res = _measure(spec, args.threads)
+                spec = {
+                    "kind": "scene_room",
+                    "model": model,
+                    "attention": attention,
+                    "n": n,
+                    "chunk": args.chunk,
+                }
+                res = measure(spec, args.threads)
             data.append({"n": n, "attention": attention, **res})
             if "seconds" in res:
                 row += [f"{res['seconds']:.2f} s", _gib(res["peak_bytes"])]
@@ -114,16 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory-budget-gib", type=float, default=4.0)
     p.add_argument("--quick", action="store_true")
     p.add_argument("--output-dir", type=Path, default=Path("bench"))
-    p.add_argument("--child", help=argparse.SUPPRESS)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     torch.set_num_threads(args.threads)
-    if args.child:
-        print(json.dumps(_child(json.loads(args.child))))
-        return 0
     args.scene_sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     args.scene_model = args.model
     rep = Report(args.output_dir)
