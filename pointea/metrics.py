@@ -1,7 +1,8 @@
 """Evaluation metrics: shape classification and part segmentation.
 
-Classification (DESIGN.md section 4): overall accuracy (OA), mean per-class accuracy
-(mAcc) and per-class accuracy, all from a confusion matrix.
+Classification (the protocol of PointNet and PCT; sources in docs/REPRODUCING.md): overall
+accuracy (OA), mean per-class accuracy (mAcc) and per-class accuracy, all from a confusion
+matrix.
 
 Part segmentation: predictions are restricted to the parts of the shape's known
 category (:func:`restrict_to_category`). A shape's IoU is the mean, over its category's
