@@ -1,11 +1,12 @@
-"""The one-screen summary printed at the end of a run or an evaluation."""
+"""What a run prints: one line per epoch, and the one-screen summary at the end of a run
+or an evaluation."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["format_metrics", "format_summary"]
+__all__ = ["format_epoch_line", "format_metrics", "format_summary"]
 
 
 def _pct(value: Any) -> str:
@@ -104,3 +105,14 @@ def format_summary(
         bar,
     ]
     return "\n".join(lines)
+
+
+def format_epoch_line(rec: dict[str, Any], epochs: int, metric: str, improved: bool) -> str:
+    """One epoch's log line; ``*`` marks a new best on the selection metric."""
+    val = rec.get(f"val_{metric}")
+    val_txt = f"{100 * val:.2f}%" if isinstance(val, float) else "n/a"
+    return (
+        f"epoch {rec['epoch']:>3}/{epochs}  train loss {rec['train_loss']:.4f}  "
+        f"train acc {100 * rec['train_accuracy']:.1f}%  val {metric} {val_txt}"
+        f"{' *' if improved else ''}  lr {rec['lr']:.2e}  {rec['time_s']:.1f}s"
+    )

@@ -57,6 +57,7 @@ from .factory import build_model, build_optimizer, build_scheduler, loss_functio
 from .loops import NonFiniteLossError, evaluate, train_one_epoch
 from .precision import autocast, tf32
 from .progress import bars_wanted
+from .report import format_epoch_line, format_summary
 from .resume import RESUME_OVERRIDABLE, prepare_run_dir, restore_training_state
 from .rundir import RunDirectory
 from .seeding import EpochSeededDataset, derive_seed, seed_everything
@@ -260,8 +261,6 @@ def _train(
     test_record = _test_best(state, data, loaders.test, eval_kw)
     if ctx.is_main:
         run.write_json(run.test_metrics_path, test_record)
-        from .report import format_summary
-
         print(format_summary(cfg, test_record, state.history, run, time.time() - t_run), flush=True)
     hooks.on_train_end(state, test_record)
     return RunResult(run.path, state.best_epoch, state.best_metric, test_record, state.history)
@@ -445,7 +444,7 @@ def _end_epoch(state, record, improved, hooks, data):
         if failure is None:
             hooks.on_checkpoint(state, written)
             run.append_metrics(record)
-            _log(ctx, _epoch_line(record, cfg, cfg.selection_metric, improved))
+            _log(ctx, format_epoch_line(record, cfg.epochs, cfg.selection_metric, improved))
     failure = broadcast_object(failure, ctx)
     if failure is not None:
         raise failure
@@ -495,13 +494,3 @@ def _test_best(state: TrainState, data: TaskData, test_loader, eval_kw) -> dict[
 def _log(ctx: DistContext, msg: str, *, err: bool = False) -> None:
     if ctx.is_main:
         print(msg, file=sys.stderr if err else sys.stdout, flush=True)
-
-
-def _epoch_line(rec: dict[str, Any], cfg: TrainConfig, metric: str, improved: bool) -> str:
-    val = rec.get(f"val_{metric}")
-    val_txt = f"{100 * val:.2f}%" if isinstance(val, float) else "n/a"
-    return (
-        f"epoch {rec['epoch']:>3}/{cfg.epochs}  train loss {rec['train_loss']:.4f}  "
-        f"train acc {100 * rec['train_accuracy']:.1f}%  val {metric} {val_txt}"
-        f"{' *' if improved else ''}  lr {rec['lr']:.2e}  {rec['time_s']:.1f}s"
-    )
