@@ -105,12 +105,13 @@ class NeighborEmbedding(nn.Module):
         w_nbr, w_centre = self.lin1.weight.split(self.in_channels, dim=1)
         per_point = F.linear(x, w_nbr)  # (N, C_out)
         per_centre = F.linear(x.index_select(0, centre), w_centre - w_nbr)  # (M, C_out)
-        # index_select: its backward (index_add_) is much faster than indexing's index_put_
+        # index_select: its backward (index_add_) is much faster than indexing's index_put_;
+        # the gathered tensor is fresh and its backward needs no values: add in place
         h = per_point.index_select(0, edge_point)
         if k_uniform is not None:  # k consecutive edges per centre: broadcast the centre
-            h = (h.view(-1, k_uniform, self.out_channels) + per_centre.unsqueeze(1)).flatten(0, 1)
+            h.view(-1, k_uniform, self.out_channels).add_(per_centre.unsqueeze(1))
         else:
-            h = h + per_centre.index_select(0, edge_centre)
+            h.add_(per_centre.index_select(0, edge_centre))
         h = F.relu(self.norm1(h), inplace=True)
         if k_uniform is not None and fusable_norm(self.norm2):
             # LBR + max fused; the sign flip makes every batch-norm scale non-negative
