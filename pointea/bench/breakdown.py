@@ -1,9 +1,11 @@
 """Benchmark section ``breakdown``: where a classifier training step spends its time.
 
-Two views of one batch-16 x 1024 step: by stage (sampling and grouping, the attention
-layers forward + backward, the rest, and the data path of one batch) and by operator
-class from the profiler (matrix products, batch norm, gathers / scatters, reductions,
-elementwise), each with its share of the step, and the matrix products' own GFLOP/s.
+The step's clouds/s and its GFLOP/s as a share of the matrix-product ceiling of its
+precision (as in ``models``), then two views of one batch-16 x 1024 step: by stage
+(sampling and grouping, the attention layers forward + backward, the rest, and the data
+path of one batch) and by operator class from the profiler (matrix products, batch
+norm, gathers / scatters, reductions, elementwise), each with its share of the step,
+and the matrix products' own GFLOP/s.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from .harness import (
     autocast,
     ceilings,
     child,
+    count_flops,
     fmt_sec,
     measure,
     section,
@@ -53,8 +56,9 @@ def _child_breakdown(spec: dict) -> dict:
     cuda = torch.device(device).type == "cuda"
     torch.manual_seed(0)
     model = create_model("pct_cls", attention=spec["attention"]).to(device).train()
-    step, _, _ = step_fn(model, {**spec, "model": "pct_cls", "mode": "train"})
+    step, counted, _ = step_fn(model, {**spec, "model": "pct_cls", "mode": "train"})
     step_sec, _ = timed(step, spec["reps"], device=device)
+    step_flops = count_flops(counted)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     with profile(activities=activities, record_shapes=True, with_flops=True) as prof:
         step()
@@ -97,6 +101,7 @@ def _child_breakdown(spec: dict) -> dict:
     sampling_sec = step_sec * shares.get("sampling + grouping", 0.0)
     return {
         "step": step_sec,
+        "step_flops": step_flops,
         "sampling": sampling_sec,
         "attention": attn_sec,
         "rest": max(0.0, step_sec - sampling_sec - attn_sec),
@@ -145,13 +150,15 @@ def section_breakdown(rep, args) -> None:
         )
         data[name] = res
         if "error" in res:
-            rows.append([name, res["error"], "", "", "", ""])
+            rows.append([name, res["error"], "", "", "", "", "", ""])
             continue
         step = res["step"]
         rows.append(
             [
                 name,
                 fmt_sec(step),
+                f"{16 / step:.1f}",
+                share(res.get("step_flops"), step, ceiling[amp or "float32"]),
                 f"{res['sampling'] / step:.0%}",
                 f"{res['attention'] / step:.0%}",
                 f"{res['rest'] / step:.0%}",
@@ -170,6 +177,8 @@ def section_breakdown(rep, args) -> None:
             [
                 "attention",
                 "step",
+                "clouds/s",
+                "step GFLOP/s (of ceiling)",
                 "sampling + grouping",
                 "attention (fwd+bwd)",
                 "rest",

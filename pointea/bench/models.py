@@ -9,6 +9,7 @@ measured in the same run. Autocast variants: bf16 everywhere, fp16 on CUDA.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import torch
@@ -23,6 +24,7 @@ from .harness import (
     measure,
     section,
     share,
+    sync,
     table,
     timed,
 )
@@ -91,25 +93,47 @@ def step_fn(model, spec: dict):
 def _child_step(spec: dict) -> dict:
     torch.manual_seed(0)
     model = build_model(spec)
-    run, counted, _ = step_fn(model, spec)
     device = spec.get("device", "cpu")
+    out = {}
+    if spec.get("compile"):  # the same module behind torch.compile; the first call compiles
+        run, _, _ = step_fn(torch.compile(model), spec)
+        start = time.perf_counter()
+        run()
+        sync(device)
+        out["compile_seconds"] = time.perf_counter() - start
+    else:
+        run, _, _ = step_fn(model, spec)
     sec, peak = timed(run, spec["reps"], device=device)
-    flops = count_flops(counted) if spec.get("count_flops") else None
-    return {"seconds": sec, "peak_bytes": peak, "flops": flops}
+    # the FLOPs of the eager step (the same arithmetic; the counter cannot see into
+    # compiled kernels)
+    flops = count_flops(step_fn(model, spec)[1]) if spec.get("count_flops") else None
+    return {"seconds": sec, "peak_bytes": peak, "flops": flops, **out}
 
 
-def _variants(device: str) -> list[tuple[str, str, str, str | None]]:
+def _variants(device: str, compiled: bool = False) -> list[tuple[str, str, str, str | None, bool]]:
+    """``(model, impl, attention, amp, compile)`` of each row; ``compiled`` adds the EA
+    classifier behind ``torch.compile`` (float32 and bf16) beside its eager rows."""
     out = [
-        ("pct_cls", "packed", "external", None),
-        ("pct_cls", "packed", "self", None),
-        ("pct_cls", "dense", "self", None),
-        ("pct_cls", "dense", "external", None),
-        ("pct_cls", "packed", "external", "bf16"),
-        ("pct_seg", "packed", "external", None),
-        ("pct_seg", "packed", "self", None),
+        ("pct_cls", "packed", "external", None, False),
+        ("pct_cls", "packed", "self", None, False),
+        ("pct_cls", "dense", "self", None, False),
+        ("pct_cls", "dense", "external", None, False),
+        ("pct_cls", "packed", "external", "bf16", False),
+        ("pct_seg", "packed", "external", None, False),
+        ("pct_seg", "packed", "self", None, False),
     ]
     if torch.device(device).type == "cuda":
-        out += [("pct_cls", "packed", "external", "fp16"), ("pct_cls", "dense", "self", "fp16")]
+        out += [
+            ("pct_cls", "packed", "external", "fp16", False),
+            ("pct_cls", "dense", "self", "fp16", False),
+        ]
+    if compiled:
+        at = 1 + next(
+            i for i, v in enumerate(out) if v[:4] == ("pct_cls", "packed", "external", None)
+        )
+        out.insert(at, ("pct_cls", "packed", "external", None, True))
+        at = 1 + next(i for i, v in enumerate(out) if v[3] == "bf16")
+        out.insert(at, ("pct_cls", "packed", "external", "bf16", True))
     return out
 
 
@@ -119,7 +143,9 @@ def section_models(rep, args) -> None:
     configs = [(16, 1024)] if args.quick else [(16, 1024), (32, 1024), (16, 2048), (32, 2048)]
     rows, data = [], []
     for batch, points in configs:
-        for model, impl, attention, amp in _variants(args.device):
+        for model, impl, attention, amp, compiled in _variants(
+            args.device, getattr(args, "compile", False)
+        ):
             row = {
                 "model": model,
                 "impl": impl,
@@ -128,12 +154,17 @@ def section_models(rep, args) -> None:
                 "batch": batch,
                 "points": points,
             }
+            if compiled:
+                row["compile"] = True
             base = {"kind": "step", **row, "reps": args.reps, "device": args.device}
             train = measure({**base, "mode": "train", "count_flops": True}, args.threads)
             infer = measure({**base, "mode": "infer", "count_flops": True}, args.threads)
             row.update(train=train, infer=infer)
             data.append(row)
             name = ("dense reference" if impl == "dense" else "pointea") + f" {model}"
+            if compiled:
+                took = train.get("compile_seconds")
+                name += " compiled" + (f" (first step {took:.0f} s)" if took else "")
             peak = ceiling[amp or "float32"]
 
             def tput(res, batch=batch):
@@ -177,6 +208,7 @@ def section_models(rep, args) -> None:
 
 
 def _find(data, **kw):
+    kw.setdefault("compile", None)  # eager rows unless asked
     for row in data:
         if all(row.get(k) == v for k, v in kw.items()):
             return row
@@ -205,7 +237,17 @@ def _ratios(data) -> str:
             mem(model="pct_seg", attention="external"),
             mem(model="pct_seg", attention="self"),
         )
+        compiled = tput(
+            model="pct_cls", impl="packed", attention="external", amp=None, compile=True
+        )
+        compiled16 = tput(
+            model="pct_cls", impl="packed", attention="external", amp="bf16", compile=True
+        )
         parts = [f"- batch {batch} x {points}:"]
+        if ea and compiled:
+            parts.append(f"EA classifier compiled / eager training {compiled / ea:.2f}x;")
+        if ea16 and compiled16:
+            parts.append(f"bf16 compiled / eager {compiled16 / ea16:.2f}x;")
         if ea and ref:
             parts.append(
                 "EA classifier / dense self-attention reference (PCT_Pytorch-style) "
@@ -235,7 +277,8 @@ def _plot_models(data, path: Path) -> None:
             continue
         impl = "dense ref" if r["impl"] == "dense" else "pointea"
         labels.append(
-            f"{impl} {r['model'][4:]} {r['attention'][:3]}{' ' + r['amp'] if r['amp'] else ''}\n"
+            f"{impl} {r['model'][4:]} {r['attention'][:3]}{' ' + r['amp'] if r['amp'] else ''}"
+            f"{' compiled' if r.get('compile') else ''}\n"
             f"{r['batch']}x{r['points']}"
         )
         train.append(r["batch"] / r["train"]["seconds"])

@@ -68,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=_default_device(),
         help="where the models run: cpu, cuda, cuda:1, ... (cuda when available)",
     )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="models: add the EA classifier behind torch.compile (float32 and bf16) beside "
+        "its eager rows (the first step compiles: minutes)",
+    )
     p.add_argument("--chunk", type=int, default=16384, help="chunk size of the streaming runs")
     p.add_argument(
         "--memory-budget-gib",

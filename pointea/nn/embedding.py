@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import InputError
 from ..ops import CloudLayout, farthest_point_sample, knn_groups, layout_of, segment_max
 from .fused import batchnorm_relu_max, fusable_norm, sign_of_weight
+
+
+@torch.compiler.disable  # torch_cluster's kernels have no fake-tensor form: run eagerly
+def _sample_and_group(
+    pos: Tensor, layout: CloudLayout, num_samples: int, k: int, random_start: bool
+) -> tuple[Tensor, Tensor, CloudLayout, Tensor, Tensor, int | None]:
+    """FPS centres (rows, xyz, layout) and their kNN edges (centre, point, uniform k)."""
+    centre, centre_layout = farthest_point_sample(pos, layout, num_samples, random_start)
+    centre_pos = pos[centre]
+    edge_centre, edge_point, k_uniform = knn_groups(pos, layout, centre_pos, centre_layout, k)
+    return centre, centre_pos, centre_layout, edge_centre, edge_point, k_uniform
 
 
 class NeighborEmbedding(nn.Module):
@@ -72,12 +84,8 @@ class NeighborEmbedding(nn.Module):
             )
         if layout is None:
             layout = layout_of(batch, x.size(0), x.device)
-        centre, centre_layout = farthest_point_sample(
-            pos, layout, self.num_samples, self.random_start
-        )
-        centre_pos = pos[centre]
-        edge_centre, edge_point, k_uniform = knn_groups(
-            pos, layout, centre_pos, centre_layout, self.k
+        centre, centre_pos, centre_layout, edge_centre, edge_point, k_uniform = _sample_and_group(
+            pos, layout, self.num_samples, self.k, self.random_start
         )
         out = self.aggregate(x, centre, edge_centre, edge_point, k_uniform)
         return out, centre_pos, centre_layout
@@ -106,6 +114,7 @@ class NeighborEmbedding(nn.Module):
         per_point = F.linear(x, w_nbr)  # (N, C_out)
         per_centre = F.linear(x.index_select(0, centre), w_centre - w_nbr)  # (M, C_out)
         # index_select: its backward (index_add_) is much faster than indexing's index_put_
+        # (not added in place: on a view, autograd's CopySlices copies the gradient twice)
         h = per_point.index_select(0, edge_point)
         if k_uniform is not None:  # k consecutive edges per centre: broadcast the centre
             h = (h.view(-1, k_uniform, self.out_channels) + per_centre.unsqueeze(1)).flatten(0, 1)

@@ -52,7 +52,10 @@ def batchnorm_relu_max(
     caller makes every scale non-negative by flipping the signs of the channels whose
     batch-norm weight is negative in the matrix product that makes ``y`` (see
     :func:`sign_of_weight`, passed as ``sign`` when the caller has it already);
-    ``norm`` still sees and stores the unflipped statistics.
+    ``norm`` still sees and stores the unflipped statistics. The maxima are taken on
+    ``y`` itself; where normalised values tie (a zero weight), the max's gradient goes to
+    the row with the largest ``y`` (a valid subgradient; the plain layers pick one of
+    the tied rows).
 
     Backward writes one dense ``(M * k, C)`` gradient (the batch statistics make it
     dense) instead of the three of autograd's max / ReLU / batch-norm backward.
@@ -82,8 +85,9 @@ def sign_of_weight(norm: nn.BatchNorm1d) -> Tensor:
 
 class _BatchNormReLUMax(torch.autograd.Function):
     # torch's batch norm kernels do the passes over the (rows, C) tensors: their
-    # statistics are cheaper than var_mean's over dim 0, and in evaluation mode the
-    # kernel is a fused, centred per-channel affine map (used for the backward)
+    # statistics (``batch_norm_update_stats``: no normalised tensor written) are cheaper
+    # than var_mean's over dim 0, and in evaluation mode the kernel is a fused, centred
+    # per-channel affine map (used for the backward)
 
     @staticmethod
     def forward(ctx, y, weight, bias, sign, k, norm, training, factor, group):
@@ -97,7 +101,6 @@ class _BatchNormReLUMax(torch.autograd.Function):
                     f"batch norm: expected more than 1 value per channel when training, "
                     f"got {total} rows over all processes"
                 )
-            normed = F.batch_norm(y, mean, var, weight, bias, False, 0.0, norm.eps)
             if factor:
                 with torch.no_grad():
                     unbiased = var * (total / (total - 1))
@@ -110,23 +113,23 @@ class _BatchNormReLUMax(torch.autograd.Function):
                     f"got input of shape {tuple(y.shape)}"
                 )
             # with momentum 1 the buffers receive this batch's mean and unbiased variance
-            mean = torch.zeros(channels, dtype=stat, device=y.device)
-            var = torch.ones(channels, dtype=stat, device=y.device)
-            normed = F.batch_norm(y, mean, var, weight, bias, True, 1.0, norm.eps)
+            # (and the statistics come back in the buffers' precision, not y's)
+            unbiased = torch.ones(channels, dtype=stat, device=y.device)
+            mean, var = torch.batch_norm_update_stats(
+                y, torch.zeros(channels, dtype=stat, device=y.device), unbiased, 1.0
+            )  # var: the biased variance, the one that normalises
             if factor:
                 with torch.no_grad():
                     norm.running_mean.mul_(1 - factor).add_(sign * mean, alpha=factor)
-                    norm.running_var.mul_(1 - factor).add_(var, alpha=factor)
-            var = var * ((rows - 1) / rows)  # biased: the one that normalised
+                    norm.running_var.mul_(1 - factor).add_(unbiased, alpha=factor)
         else:
             mean, var = sign * norm.running_mean, norm.running_var
-            normed = F.batch_norm(y, mean, var, weight, bias, False, 0.0, norm.eps)
         invstd = torch.rsqrt(var + norm.eps)
-        top, index = normed.view(-1, k, channels).max(dim=1)  # (M, C)
-        del normed
-        out = F.relu(top)
-        y_top = y.view(-1, k, channels).gather(1, index.unsqueeze(1)).squeeze(1)
+        # every scale weight * invstd is >= 0: the normalisation is non-decreasing per
+        # channel, so each group's maximum is that of y (never normalised as a whole)
+        y_top, index = y.view(-1, k, channels).max(dim=1)  # (M, C)
         scaled = (y_top.to(stat) - mean) * invstd  # the normalised maxima
+        out = F.relu(scaled * weight + bias).to(y.dtype)
         ctx.save_for_backward(y, index, scaled, out, weight, mean, var, invstd)
         ctx.training, ctx.k, ctx.eps = training, k, norm.eps
         ctx.group, ctx.total = group, total

@@ -182,6 +182,31 @@ def test_batchnorm_relu_max_equals_the_plain_sequence(training, momentum):
     _assert_same_state_and_gradients(norm, plain, [y], got, expect)
 
 
+def test_batchnorm_relu_max_at_a_zero_weight_takes_the_right_derivative():
+    """A zero weight ties every normalised value of its channel: the output is the plain
+    one, no gradient reaches y there, and the weight's gradient is the derivative from
+    the right (the maxima taken on y), checked by a one-sided finite difference."""
+    k, channels = 4, 3
+    y = (torch.randn(5 * k, channels, dtype=torch.float64) * 2).requires_grad_()
+    norm = torch.nn.BatchNorm1d(channels).double()
+    with torch.no_grad():
+        norm.weight.copy_(torch.tensor([0.0, 1.0, -0.5]))
+        norm.bias.fill_(0.5)  # relu(bias) > 0: the tied channel passes its gradient on
+    plain = copy.deepcopy(norm)
+    got = batchnorm_relu_max(y * sign_of_weight(norm), k, norm)
+    assert torch.allclose(got, _plain_bn_relu_max(y, k, plain), atol=1e-12)
+    weight = torch.randn_like(got)
+    grad_y, grad_w = torch.autograd.grad((got * weight).sum(), [y, norm.weight])
+    assert torch.all(grad_y[:, 0] == 0)
+    step = 1e-7
+    with torch.no_grad():
+        plain.weight[0] = step
+        right = (_plain_bn_relu_max(y, k, plain.train()) * weight).sum()
+        plain.weight[0] = 0.0
+        at_zero = (_plain_bn_relu_max(y, k, plain) * weight).sum()
+    assert abs(float(grad_w[0]) - float(right - at_zero) / step) < 1e-5
+
+
 def test_batchnorm_relu_max_rejects_one_row_in_training():
     with pytest.raises(ValueError, match="more than 1 value per channel"):
         batchnorm_relu_max(torch.randn(1, 3), 1, torch.nn.BatchNorm1d(3))

@@ -1,0 +1,38 @@
+"""The models section's ``--compile`` rows: placed beside their eager rows, and they run."""
+
+import pytest
+
+from pointea.bench import run
+from pointea.bench.models import _child_step, _variants
+
+
+def test_compiled_rows_sit_beside_their_eager_rows():
+    assert not any(v[4] for v in _variants("cpu"))
+    rows = _variants("cpu", compiled=True)
+    eager = rows.index(("pct_cls", "packed", "external", None, False))
+    assert rows[eager + 1] == ("pct_cls", "packed", "external", None, True)
+    eager16 = rows.index(("pct_cls", "packed", "external", "bf16", False))
+    assert rows[eager16 + 1] == ("pct_cls", "packed", "external", "bf16", True)
+    assert len(rows) == len(_variants("cpu")) + 2
+
+
+def test_compile_flag_parses():
+    assert run.build_parser().parse_args(["--compile"]).compile is True
+    assert run.build_parser().parse_args([]).compile is False
+
+
+@pytest.mark.slow
+def test_compiled_step_child_reports_its_compile_time_and_eager_flops():
+    spec = {
+        "model": "pct_cls_tiny",
+        "attention": "external",
+        "batch": 2,
+        "points": 256,
+        "mode": "train",
+        "reps": 1,
+        "count_flops": True,
+    }
+    eager = _child_step(spec)
+    compiled = _child_step({**spec, "compile": True})
+    assert compiled["compile_seconds"] > 0 and compiled["seconds"] > 0
+    assert compiled["flops"] == eager["flops"] > 0
