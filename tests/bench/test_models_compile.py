@@ -1,9 +1,7 @@
 """The models section's ``--compile`` rows: placed beside their eager rows, and they run."""
 
-import pytest
-
 from pointea.bench import run
-from pointea.bench.models import _child_step, _variants
+from pointea.bench.models import _variants
 
 
 def test_compiled_rows_sit_beside_their_eager_rows():
@@ -19,20 +17,3 @@ def test_compiled_rows_sit_beside_their_eager_rows():
 def test_compile_flag_parses():
     assert run.build_parser().parse_args(["--compile"]).compile is True
     assert run.build_parser().parse_args([]).compile is False
-
-
-@pytest.mark.slow
-def test_compiled_step_child_reports_its_compile_time_and_eager_flops():
-    spec = {
-        "model": "pct_cls_tiny",
-        "attention": "external",
-        "batch": 2,
-        "points": 256,
-        "mode": "train",
-        "reps": 1,
-        "count_flops": True,
-    }
-    eager = _child_step(spec)
-    compiled = _child_step({**spec, "compile": True})
-    assert compiled["compile_seconds"] > 0 and compiled["seconds"] > 0
-    assert compiled["flops"] == eager["flops"] > 0
