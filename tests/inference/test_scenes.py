@@ -350,3 +350,25 @@ def test_scene_figure_subsamples_for_display(scene):
     assert set(trace.hovertext) <= set(CLASSES)
     with pytest.raises(InputError, match="max_points"):
         scene_figure(xyz, labels, CLASSES, max_points=0)
+
+
+def test_pcd_scene_with_packed_rgb(tmp_path, scene):
+    xyz, rgb, _ = scene
+    packed = (rgb[:, 0].astype(np.uint32) << 16) | (rgb[:, 1].astype(np.uint32) << 8) | rgb[:, 2]
+    rows = "".join(
+        f"{a:.3f} {b:.3f} {c:.3f} {p}\n" for (a, b, c), p in zip(xyz, packed, strict=True)
+    )
+    head = (
+        "VERSION 0.7\nFIELDS x y z rgb\nSIZE 4 4 4 4\nTYPE F F F U\nCOUNT 1 1 1 1\n"
+        f"WIDTH {len(xyz)}\nHEIGHT 1\nPOINTS {len(xyz)}\nDATA ascii\n"
+    )
+    (tmp_path / "room.pcd").write_text(head + rows)
+    cloud = read_scene(tmp_path / "room.pcd")
+    assert np.allclose(cloud.points, xyz, atol=1e-5) and np.allclose(cloud.colors, rgb / 255.0)
+    gray = (
+        "VERSION 0.7\nFIELDS x y z\nSIZE 4 4 4\nTYPE F F F\nCOUNT 1 1 1\n"
+        f"WIDTH {len(xyz)}\nHEIGHT 1\nPOINTS {len(xyz)}\nDATA ascii\n"
+    )
+    (tmp_path / "gray.pcd").write_text(gray + "".join(f"{a} {b} {c}\n" for a, b, c in xyz))
+    with pytest.raises(DataError, match=r"gray\.pcd: has no vertex colours"):
+        read_scene(tmp_path / "gray.pcd")
