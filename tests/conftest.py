@@ -9,6 +9,7 @@ import torch
 from fixtures import (
     write_modelnet_hdf5,
     write_modelnet_resampled,
+    write_semseg_checkpoint,
     write_shapenet_hdf5,
     write_shapenet_text,
 )
@@ -67,3 +68,11 @@ def shapenet_text_root(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
 @pytest.fixture
 def shapenet_hdf5_root(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
     return tmp_path, write_shapenet_hdf5(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def semseg_checkpoint(tmp_path_factory) -> Path:
+    """A tiny scene segmenter (``pct_semseg_tiny``, external attention) as a training
+    checkpoint whose predictions vary from point to point (see
+    :func:`fixtures.write_semseg_checkpoint`)."""
+    return write_semseg_checkpoint(tmp_path_factory.mktemp("semseg") / "best.pt")

@@ -410,3 +410,70 @@ class HostReads(TorchFunctionMode):
 def _has_bool_mask(index) -> bool:
     items = index if isinstance(index, tuple) else (index,)
     return any(isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in items)
+
+
+# -- scenes: a tiny scene segmenter and a room with colours and labels -------------------
+SEMSEG_TINY = dict(embed_channels=16, fuse_channels=32, category_channels=8, head_channels=(32, 16))
+
+
+def write_semseg_checkpoint(path: Path, *, attention: str = "external", seed: int = 0) -> Path:
+    """A ``pct_semseg_tiny`` saved as a training checkpoint (the engine's format, the 13
+    S3DIS class names), fitted for 12 steps to a room whose class follows height and
+    colour, so that its predictions vary from point to point (an untrained one predicts
+    one class everywhere, which would make comparisons weak). Seconds on a CPU."""
+    from pointea.datasets.s3dis import CLASSES
+    from pointea.models import create_model
+    from pointea.models.semseg import room_features
+    from pointea.serialization import atomic_torch_save
+
+    torch.manual_seed(seed)
+    model = create_model("pct_semseg_tiny", attention=attention, **SEMSEG_TINY)
+    xyz, rgb, _ = scene_arrays(256, seed=seed + 1)
+    target = np.digitize(xyz[:, 2], [1.5, 2.5]) + 3 * (rgb[:, 0] > 127)  # classes 0..5
+    pos, x = room_features(torch.from_numpy(xyz), torch.from_numpy(rgb))
+    y = torch.from_numpy(target).long()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    for _ in range(12):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(pos, x), y).backward()
+        opt.step()
+    model.eval()
+    atomic_torch_save(
+        {
+            "format": "pointea-checkpoint",
+            "format_version": 1,
+            "task": "semseg",
+            "model_name": model.name,
+            "model_config": model.hparams,
+            "model": model.state_dict(),
+            "epoch": 1,
+            "global_step": 1,
+            "config": {"num_points": 256},
+            "class_names": list(CLASSES),
+            "metrics": {},
+        },
+        path,
+    )
+    return path
+
+
+def scene_arrays(n: int = 700, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 6 x 4 x 3 m room away from the origin: ``xyz`` (n, 3) float64 on a millimetre
+    grid (exact in text and float32), ``rgb`` (n, 3) uint8 and ``labels`` (n,) 0..12."""
+    rng = np.random.default_rng(seed)
+    xyz = np.round(rng.random((n, 3)) * [6.0, 4.0, 3.0] + [10.0, -3.0, 0.5], 3)
+    rgb = rng.integers(0, 256, size=(n, 3)).astype(np.uint8)
+    labels = rng.integers(0, 13, size=n)
+    return xyz, rgb, labels
+
+
+def write_scene_txt(path: Path, xyz, rgb, labels=None, header: str = "") -> Path:
+    """S3DIS rows ``x y z r g b [label]`` (colours 0..255 integers)."""
+    cols = [xyz, rgb.astype(np.int64)] + ([labels[:, None]] if labels is not None else [])
+    table = np.column_stack(cols)
+    fmt = "%.3f %.3f %.3f %d %d %d" + (" %d" if labels is not None else "")
+    with open(path, "w") as f:
+        f.write(header)
+        np.savetxt(f, table, fmt=fmt)
+    return path

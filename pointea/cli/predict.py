@@ -1,4 +1,4 @@
-"""``pointea-predict``: classify or segment your own point clouds and meshes.
+"""``pointea-predict``: classify or segment your own point clouds, meshes and scenes.
 
 Every input (a file, an HDF5 entry, or every supported file in a folder) is read with
 :mod:`pointea.io` and predicted by :class:`pointea.inference.Predictor` (normalised and
@@ -7,6 +7,13 @@ a coloured PLY (every point of the input labelled) and a depth-shaded PNG per in
 ground truth, prediction and errors side by side when the file carries part labels,
 else the prediction with a legend of part names. ``--html`` writes one self-contained
 page (rotate, zoom, hover for the part or class) with every input's prediction.
+
+With a scene checkpoint (``pct_semseg*``, trained by ``pointea-semseg``) every input is
+a whole scene with colours (:func:`pointea.inference.scene_files.read_scene`), segmented
+every point in one exact pass: a per-class point count is printed, and the labelled
+points (``--output`` or ``--out-dir``/NAME.ply) and a render from above and in
+perspective (``--render`` or ``--out-dir``/NAME.png) are written; with the truth (a
+label column, or ``--truth``) OA / mIoU are printed and the render shows the errors.
 
 ``--render-grid`` draws predictions on dataset shapes into one PNG (the demo's figure);
 with a training checkpoint it rebuilds the run's own evaluation split, no flags needed.
@@ -42,10 +49,23 @@ examples:
   pointea-predict runs/demo-cls/checkpoints/best.pt --render-grid predictions.png
       predictions on the run's own test shapes, drawn as one image
 
+scenes (a checkpoint of pointea-semseg):
+  pointea-predict runs/demo-semseg/checkpoints/best.pt office.txt
+      every point of a room: points per class, predictions/office.ply (class colours
+      and a label property) and predictions/office.png (from above, in perspective)
+  pointea-predict best.pt room.ply --output room_labels.txt --render room.png
+      rows x y z r g b label; a render of colour and prediction (and errors, when the
+      file has a label column or --truth names one label per point)
+  pointea-predict best.pt rooms/ --html rooms.html --chunk-size 32768 --device cuda
+      every scene under rooms/, one page (50,000 points shown per scene)
+
 inputs: .ply .pcd .xyz .txt .pts (clouds), .off .obj .stl .ply (meshes, sampled
 on the surface), FILE.h5:INDEX or FILE.h5#INDEX (one HDF5 entry; FILE.h5 alone:
 every entry), or a folder (every supported file below it). Options may come
 before or after the files.
+scenes: .txt .xyz .pts .npy rows x y z r g b [label] (colours 0..255, or 0..1
+floats), .ply with red green blue (a mesh's vertices), .pcd with rgb; metres,
+z up (else --up). Files without colours are refused: the model reads them.
 exit status: 0 ok, 1 some input failed, 2 bad usage or unusable checkpoint."""
 
 
@@ -66,7 +86,8 @@ def _size(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG,
-        description="Classify or segment point clouds / meshes with a trained pointea model.",
+        description="Classify or segment point clouds, meshes and whole scenes with a trained "
+        "pointea model.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=EXAMPLES,
     )
@@ -118,15 +139,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--size",
         type=_size,
         nargs=2,
-        default=(480, 480),
+        default=None,
         metavar=("W", "H"),
-        help="size of each rendered panel, 8..8192 pixels (default 480 480)",
+        help="size of each rendered panel, 8..8192 pixels (default 480 480; scenes 420 320)",
     )
     p.add_argument(
         "--up",
         choices=("x", "y", "z"),
-        default="y",
-        help="up axis of the inputs for rendering (default y)",
+        default=None,
+        help="up axis of the inputs (default y for objects, for rendering; z for scenes, "
+        "which are rotated to z up for the model)",
     )
     p.add_argument(
         "--show",
@@ -147,7 +169,51 @@ def build_parser() -> argparse.ArgumentParser:
         help="drop points with NaN/inf coordinates instead of failing",
     )
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: auto)")
+    p.add_argument(
+        "--chunk-size",
+        type=int,
+        default=65_536,
+        metavar="N",
+        help="points per chunk of the streamed pass over large clouds and scenes "
+        "(external attention; memory grows with it; default 65536)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of surface sampling / resampling")
+    scene = p.add_argument_group("scenes (a scene segmenter checkpoint, pointea-semseg)")
+    scene.add_argument(
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="labelled points of the (single) scene: .ply (class colours, int label), "
+        ".txt/.xyz (rows x y z r g b label) or .npy (labels); default --out-dir/NAME.ply",
+    )
+    scene.add_argument(
+        "--render",
+        type=Path,
+        metavar="PNG",
+        help="render of the (single) scene from above and in perspective; "
+        "default --out-dir/NAME.png",
+    )
+    scene.add_argument(
+        "--truth",
+        type=Path,
+        metavar="FILE",
+        help="true class ids of the (single) scene, one per point (.npy, or text one per "
+        "line): prints OA / mIoU and renders the errors (default: the file's label column)",
+    )
+    scene.add_argument(
+        "--html-points",
+        type=int,
+        default=50_000,
+        metavar="N",
+        help="points shown per scene in --html (a seeded subsample; default 50000)",
+    )
+    scene.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar over the chunks (default: on a terminal, for scenes larger "
+        "than --chunk-size)",
+    )
     grid = p.add_argument_group("prediction grid on dataset shapes (the demo's figure)")
     grid.add_argument(
         "--dataset-root",
@@ -181,11 +247,11 @@ def emit(text: str, stream: TextIO | None = None) -> None:
     stream.flush()
 
 
-def _err(msg: str) -> None:
+def report_error(msg: str) -> None:
     emit(f"{PROG}: error: {msg}", sys.stderr)
 
 
-def _warn(msg: str) -> None:
+def report_warning(msg: str) -> None:
     emit(f"{PROG}: warning: {msg}", sys.stderr)
 
 
@@ -193,7 +259,7 @@ def _point_size(n: int) -> float:
     return 5.0 if n <= 4096 else 3.0 if n <= 20000 else 2.0
 
 
-def _unique_stem(spec: Any, used: set[str]) -> str:
+def unique_stem(spec: Any, used: set[str]) -> str:
     path = Path(str(getattr(spec, "path", spec)))
     index = getattr(spec, "index", None)
     base = path.stem + (f"_{index}" if index is not None else "")
@@ -211,7 +277,7 @@ def _write_segmentation(args: argparse.Namespace, spec: Any, item: Any, res: dic
     from ..io import normalize_unit_sphere
 
     seg, points = item.result, item.cloud.points
-    stem = _unique_stem(spec, used)
+    stem = unique_stem(spec, used)
     if args.ply:
         path = args.out_dir / f"{stem}.ply"
         res["ply"] = str(viz.export_ply(path, points, labels=seg.labels, category=seg.category))
@@ -249,13 +315,13 @@ def _figure(args: argparse.Namespace, item: Any, res: dict) -> Any:
     return viz.labeled_figure(norm, seg.labels, category=seg.category, title=title, up=args.up)
 
 
-def _show(points: Any, colors: Any, title: str) -> None:
+def show_window(points: Any, colors: Any, title: str) -> None:
     from .. import visualization as viz
 
     try:
         viz.show(points, colors, window_name=title)
     except (RuntimeError, ImportError) as exc:
-        _warn(f"--show: {exc}")
+        report_warning(f"--show: {exc}")
 
 
 def _run_name(checkpoint: str | Path) -> str:
@@ -286,43 +352,26 @@ def _print_human(res: dict) -> None:
                 emit(f"  wrote {res[key]}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_intermixed_args(argv)
-    if not args.inputs and args.render_grid is None:
-        parser.error("name at least one FILE, or --render-grid PNG")
-    if args.top_k < 1:
-        parser.error("--top-k must be at least 1")
-    if args.num_points is not None and args.num_points < 1:
-        parser.error("--num-points must be at least 1")
+def record_failure(results: list[dict], spec: Any, exc: BaseException) -> None:
+    msg = str(exc) if str(spec) in str(exc) else f"{spec}: {exc}"
+    report_error(msg)
+    results.append({"input": str(spec), "ok": False, "error": msg})
 
-    from ..datasets.shapenetpart import category_index
-    from ..inference import Predictor
+
+def _predict_objects(
+    args: argparse.Namespace, predictor: Any, category: int | None
+) -> tuple[list, list, int]:
+    """Every object input named on the command line: ``(results, html figures, failures)``."""
     from ..io import expand_inputs
-
-    try:
-        category = None if args.category is None else category_index(args.category)
-        predictor = Predictor.from_pretrained(
-            args.checkpoint,
-            device=args.device,
-            num_points=args.num_points,
-            seed=args.seed,
-            estimate_normals=args.estimate_normals,
-            on_warning=_warn,
-        )
-    except (PointeaError, OSError) as exc:
-        _err(str(exc))
-        return 2
 
     results: list[dict] = []
     figures: list[Any] = []
     used_stems: set[str] = set()
     failed = 0
-    t0 = time.perf_counter()
     for spec in expand_inputs(args.inputs):
         if isinstance(spec, DataError):
             failed += 1
-            _err(str(spec))
+            report_error(str(spec))
             results.append({"input": str(spec).split(": ", 1)[0], "ok": False, "error": str(spec)})
             continue
         try:
@@ -336,9 +385,7 @@ def main(argv: list[str] | None = None) -> int:
                 figures.append(_figure(args, item, res))
         except (PointeaError, ValueError, OSError) as exc:
             failed += 1
-            msg = str(exc) if str(spec) in str(exc) else f"{spec}: {exc}"
-            _err(msg)
-            results.append({"input": str(spec), "ok": False, "error": msg})
+            record_failure(results, spec, exc)
             continue
         results.append(res)
         if args.show:
@@ -346,9 +393,63 @@ def main(argv: list[str] | None = None) -> int:
 
             seg = item.result if res["task"] == "segmentation" else None
             cols = None if seg is None else part_colors(seg.labels, seg.category)
-            _show(item.cloud.points, cols, str(spec))
+            show_window(item.cloud.points, cols, str(spec))
         if not args.json:
             _print_human(res)
+    return results, figures, failed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_intermixed_args(argv)
+    if not args.inputs and args.render_grid is None:
+        parser.error("name at least one FILE, or --render-grid PNG")
+    if args.top_k < 1:
+        parser.error("--top-k must be at least 1")
+    if args.num_points is not None and args.num_points < 1:
+        parser.error("--num-points must be at least 1")
+    if args.chunk_size < 1:
+        parser.error("--chunk-size must be at least 1")
+
+    from ..datasets.shapenetpart import category_index
+    from ..inference import Predictor
+
+    try:
+        category = None if args.category is None else category_index(args.category)
+        predictor = Predictor.from_pretrained(
+            args.checkpoint,
+            device=args.device,
+            num_points=args.num_points,
+            seed=args.seed,
+            estimate_normals=args.estimate_normals,
+            chunk_size=args.chunk_size,
+            on_warning=report_warning,
+        )
+    except (PointeaError, OSError) as exc:
+        report_error(str(exc))
+        return 2
+
+    t0 = time.perf_counter()
+    if predictor.task == "semseg":
+        from .predict_scenes import predict_scenes, scene_usage
+
+        problem = scene_usage(args)
+        if problem:
+            report_error(problem)
+            return 2
+        args.up, args.size = args.up or "z", args.size or (420, 320)
+        results, figures, failed = predict_scenes(args, predictor)
+    else:
+        scene_flags = [f for f, v in (("--output", args.output), ("--render", args.render),
+                                      ("--truth", args.truth)) if v is not None]  # fmt: skip
+        if scene_flags:
+            report_error(
+                f"{', '.join(scene_flags)}: only for a scene checkpoint (pointea-semseg); "
+                f"{args.checkpoint} is a {predictor.task} model"
+            )
+            return 2
+        args.up, args.size = args.up or "y", args.size or (480, 480)
+        results, figures, failed = _predict_objects(args, predictor, category)
 
     outputs: dict[str, str] = {}
     if args.html is not None and figures:
@@ -358,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
             page = write_html(args.html, figures, title=f"{_run_name(args.checkpoint)}")
             outputs["html"] = str(page)
         except (PointeaError, OSError) as exc:
-            _err(f"--html {args.html}: {getattr(exc, 'strerror', None) or exc}")
+            report_error(f"--html {args.html}: {getattr(exc, 'strerror', None) or exc}")
             failed += 1
     if args.render_grid is not None:
         from ..inference import grid_dataset, render_prediction_grid
@@ -384,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             outputs["render_grid"] = str(args.render_grid)
         except (PointeaError, OSError, ValueError) as exc:
-            _err(f"--render-grid: {exc}")
+            report_error(f"--render-grid: {exc}")
             failed += 1
     if not args.json:
         for path in outputs.values():
@@ -394,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
         doc = {
             "checkpoint": str(args.checkpoint),
             "task": predictor.task,
-            "num_points": predictor.num_points,
+            "num_points": None if predictor.task == "semseg" else predictor.num_points,
             "results": results,
             "failed": failed,
             "seconds": round(time.perf_counter() - t0, 3),
@@ -411,4 +512,13 @@ if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
 
 
-__all__ = ["main", "build_parser", "emit"]
+__all__ = [
+    "main",
+    "build_parser",
+    "emit",
+    "report_error",
+    "report_warning",
+    "record_failure",
+    "show_window",
+    "unique_stem",
+]

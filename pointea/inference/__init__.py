@@ -2,6 +2,10 @@
 
 * :mod:`.predictor` - :class:`Predictor` (from a model folder, training checkpoint or
   PCT_Pytorch file), preparing clouds exactly as training did;
+* :mod:`.results` - what it returns: :class:`Classification`, :class:`Segmentation`,
+  :class:`SceneSegmentation`, :class:`Prediction`;
+* :mod:`.scenes` - whole scenes through a scene segmenter (one exact pass), their renders
+  and interactive views; :mod:`.scene_files` - scene files with colours in, labels out;
 * :mod:`.grid` - predictions on dataset shapes drawn as one grid image;
 * :mod:`.evaluation` - ShapeNetPart scoring on every point of each shape.
 
@@ -14,21 +18,22 @@ from __future__ import annotations
 from .evaluation import evaluate_all_points
 from .grid import grid_dataset, render_prediction_grid
 from .predictor import (
-    Classification,
-    Prediction,
     PredictionWarning,
     Predictor,
-    Segmentation,
     category_of,
     propagate_labels,
     saved_num_points,
 )
+from .results import Classification, Prediction, SceneSegmentation, Segmentation
+from .scene_files import SCENE_EXTENSIONS, read_scene, write_scene_labels
+from .scenes import render_scene, scene_figure, scene_labels
 
 __all__ = [
     "Predictor",
     "Prediction",
     "Classification",
     "Segmentation",
+    "SceneSegmentation",
     "PredictionWarning",
     "category_of",
     "propagate_labels",
@@ -36,4 +41,10 @@ __all__ = [
     "render_prediction_grid",
     "grid_dataset",
     "evaluate_all_points",
+    "SCENE_EXTENSIONS",
+    "read_scene",
+    "write_scene_labels",
+    "scene_labels",
+    "render_scene",
+    "scene_figure",
 ]

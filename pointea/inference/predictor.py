@@ -1,4 +1,4 @@
-"""A trained model ready to classify or segment arrays, files and dataset samples.
+"""A trained model ready to classify or segment arrays, files, scenes and dataset samples.
 
 :class:`Predictor` holds a model with what its saved config says about its inputs (task,
 training number of points, class names, whether it reads normals) and prepares every
@@ -7,7 +7,9 @@ equal to :class:`pointea.transforms.NormalizeUnitSphere`), then a seeded resampl
 training number of points (:func:`pointea.io.resample_indices`). Clouds larger than
 ``chunk_size`` points are run chunk by chunk (:mod:`pointea.models.streaming`) when the
 model uses external attention, so scoring every point of a large scan stays in bounded
-memory.
+memory. A scene segmenter (task ``"semseg"``, ``pct_semseg*``) instead takes every point
+of a scene with its colour, in one exact pass (:meth:`Predictor.segment_scene`,
+:mod:`.scenes`).
 
 Typical use::
 
@@ -15,28 +17,40 @@ Typical use::
     result = predictor.classify(points)              # (N, 3) numpy array or tensor
     print(result.name, result.probability)
     parts = predictor.segment(points, category="Chair").labels   # one part per point
-    for item in predictor.predict_files(["chair.obj", "scan.ply"]): ...
+    item = predictor.predict_file("scan.ply")       # a Prediction, .to_dict() for JSON
+    rooms = Predictor.from_pretrained("runs/s3dis/checkpoints/best.pt")
+    scene = rooms.segment_scene(xyz, rgb)             # rgb in [0, 1]; scene.counts()
 """
 
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..datasets.shapenetpart import CATEGORY_PARTS, PART_NAMES, SHAPENET_CATEGORIES, category_index
+from ..datasets.shapenetpart import CATEGORY_PARTS, SHAPENET_CATEGORIES, category_index
 from ..errors import CheckpointError, DataError, InputError
-from ..metrics import predict_parts, shape_ious
+from ..metrics import predict_parts
 from ..visualization.colors import as_numpy
+from .results import (
+    CATEGORY_NAMES,
+    Classification,
+    Prediction,
+    SceneSegmentation,
+    Segmentation,
+    class_name,
+)
+from .scenes import extent_warning, scene_class_names, scene_labels
 
 __all__ = [
     "Classification",
+    "SceneSegmentation",
     "Segmentation",
     "Prediction",
     "Predictor",
@@ -47,132 +61,26 @@ __all__ = [
     "saved_num_points",
 ]
 
-CATEGORY_NAMES: list[str] = list(SHAPENET_CATEGORIES)
-
 
 class PredictionWarning(UserWarning):
     """Something about an input that makes its prediction less meaningful."""
 
 
-def class_name(names: Sequence[str] | None, i: int) -> str:
-    """``names[i]``, or ``str(i)`` when there are no names or ``i`` is out of range."""
-    return str(names[i]) if names is not None and 0 <= i < len(names) else str(i)
-
-
-@dataclass
-class Classification:
-    """The class probabilities of one cloud, best first in ``top_k``."""
-
-    probabilities: np.ndarray  # (num_classes,)
-    class_names: Sequence[str] | None = None
-
-    @property
-    def index(self) -> int:
-        return int(np.argmax(self.probabilities))
-
-    @property
-    def name(self) -> str:
-        return class_name(self.class_names, self.index)
-
-    @property
-    def probability(self) -> float:
-        return float(self.probabilities[self.index])
-
-    def top_k(self, k: int = 5) -> list[dict[str, Any]]:
-        """``[{"index", "class", "probability"}, ...]``, the ``k`` most likely classes."""
-        order = np.argsort(-self.probabilities, kind="stable")[: max(1, k)]
-        return [
-            {
-                "index": int(i),
-                "class": class_name(self.class_names, int(i)),
-                "probability": round(float(self.probabilities[i]), 6),
-            }
-            for i in order
-        ]
-
-
-@dataclass
-class Segmentation:
-    """One part id per input point (restricted to the category's parts)."""
-
-    labels: np.ndarray  # (N,) global part ids, every input point
-    category: int
-    sampled: np.ndarray | None = None  # indices the model saw (None: every point)
-
-    @property
-    def category_name(self) -> str:
-        return CATEGORY_NAMES[self.category]
-
-    def part_counts(self) -> dict[str, int]:
-        return {PART_NAMES[p]: int((self.labels == p).sum()) for p in CATEGORY_PARTS[self.category]}
-
-    def scores(self, truth: np.ndarray) -> dict[str, float]:
-        """``{"accuracy", "shape_iou"}`` against true part ids of every point."""
-        truth = np.asarray(truth, dtype=np.int64).reshape(-1)
-        if truth.shape != self.labels.shape:
-            raise InputError(f"truth has {truth.size} labels for {self.labels.size} points")
-        iou = shape_ious(
-            torch.from_numpy(self.labels),
-            torch.from_numpy(truth),
-            torch.tensor([self.category]),
-            CATEGORY_PARTS,
-        )
-        return {
-            "accuracy": float((self.labels == truth).mean()),
-            "shape_iou": float(iou[0]),
-        }
-
-
-@dataclass
-class Prediction:
-    """What :meth:`Predictor.predict_file` returns for one input."""
-
-    source: str
-    cloud: Any  # pointea.io.PointCloud as read
-    result: Classification | Segmentation
-    truth: Any = None  # class index, or (N,) part ids, when the file carries them
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def task(self) -> str:
-        return "classification" if isinstance(self.result, Classification) else "segmentation"
-
-    def to_dict(self, top_k: int = 5) -> dict[str, Any]:
-        """A JSON-ready summary (what ``pointea-predict --json`` prints per input)."""
-        out: dict[str, Any] = {
-            "input": self.source,
-            "ok": True,
-            "points_read": len(self.cloud),
-            "surface_sampled": bool(self.cloud.meta.get("surface_sampled")),
-            "task": self.task,
-        }
-        r = self.result
-        if isinstance(r, Classification):
-            out["top_k"] = r.top_k(top_k)
-            if self.truth is not None:
-                out["label"] = {
-                    "index": int(self.truth),
-                    "class": class_name(r.class_names, self.truth),
-                }
-                out["correct"] = r.index == int(self.truth)
-        else:
-            out["category"] = r.category_name
-            out["part_counts"] = r.part_counts()
-            if self.truth is not None:
-                out.update({k: round(v, 6) for k, v in r.scores(self.truth).items()})
-        out.update(self.meta)
-        return out
+TASKS = ("classification", "segmentation", "semseg")
 
 
 class Predictor:
-    """A model plus its input contract; predicts one cloud at a time.
+    """A model plus its input contract; predicts one cloud (or scene) at a time.
 
     Args:
-        model: a pointea classifier or segmenter (put in eval mode and on ``device``).
+        model: a pointea classifier, part segmenter or scene segmenter (put in eval
+            mode and on ``device``).
         num_points: points per cloud the model was trained with (each cloud is
-            resampled to it); ``None`` runs on every point.
-        task: ``"classification"`` or ``"segmentation"`` (default: from the model).
-        class_names: names of the classes (classification).
+            resampled to it); ``None`` runs on every point. Scenes always use every
+            point.
+        task: ``"classification"``, ``"segmentation"`` or ``"semseg"`` (default: from
+            the model).
+        class_names: names of the classes (classification, scenes).
         device: where to run (``"auto"``: CUDA when present).
         seed: seed of the resampling.
         estimate_normals: for models reading normals, estimate them for clouds without.
@@ -202,10 +110,12 @@ class Predictor:
         self.device = device if isinstance(device, torch.device) else resolve_device(str(device))
         self.model = model.to(self.device).eval()
         self.task = task or model_task(getattr(model, "name", ""))
-        if self.task not in ("classification", "segmentation"):
-            raise InputError(f"task must be classification or segmentation, got {self.task!r}")
+        if self.task not in TASKS:
+            raise InputError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
         self.num_points = None if num_points is None else int(num_points)
         self.class_names = class_names or getattr(model, "class_names", None)
+        if self.task == "semseg":
+            self.class_names = scene_class_names(int(model.num_classes), self.class_names)
         self.in_channels = int(getattr(model, "hparams", {}).get("in_channels", 3))
         self.seed = int(seed)
         self.estimate_normals = estimate_normals
@@ -226,13 +136,14 @@ class Predictor:
         checkpoint, a PCT_Pytorch ``model.t7``) with its saved number of points.
 
         Raises:
-            CheckpointError: the file does not record its number of points and none is given.
+            CheckpointError: the file does not record its number of points and none is
+                given (scene segmenters need none: they read every point).
         """
         from ..models import load_model
 
         model, info = load_model(path, map_location="cpu")
         n = num_points or saved_num_points(info, str(path))
-        if n is None:
+        if n is None and info.get("task") != "semseg":
             raise CheckpointError(
                 f"{path}: does not record the number of points it was trained with; "
                 f"pass num_points (--num-points)"
@@ -315,7 +226,7 @@ class Predictor:
     def classify(self, points: Any, normals: Any = None, *, source: str = "") -> Classification:
         """Class probabilities of one ``(N, 3)`` cloud (normalised and resampled here)."""
         if self.task != "classification":
-            raise InputError("classify: this model segments; call segment()")
+            raise InputError(f"classify: this model segments ({self._task_hint()})")
         pos, x, _ = self.prepare(points, normals, source=source)
         logits = self.logits(pos, x).float().reshape(-1)
         prob = torch.softmax(logits, dim=0).cpu().numpy()
@@ -336,7 +247,7 @@ class Predictor:
         the label of their nearest seen point), or every point with ``all_points``.
         """
         if self.task != "segmentation":
-            raise InputError("segment: this model classifies; call classify()")
+            raise InputError(f"segment: this model is not a part segmenter ({self._task_hint()})")
         cat = category_index(category)
         pos, x, idx = self.prepare(points, normals, all_points=all_points, source=source)
         logits = self.logits(pos, x, cat)
@@ -347,13 +258,62 @@ class Predictor:
         labels = propagate_labels(np.asarray(as_numpy(points)), idx, sampled)
         return Segmentation(labels, cat, idx)
 
+    def _task_hint(self) -> str:
+        return {
+            "classification": "it is a classifier: call classify()",
+            "segmentation": "it is a part segmenter: call segment() with a category",
+            "semseg": "it is a scene segmenter: call segment_scene() with colours",
+        }[self.task]
+
+    def segment_scene(
+        self,
+        points: Any,
+        colors: Any,
+        *,
+        up: str = "z",
+        progress: bool = False,
+        source: str = "",
+    ) -> SceneSegmentation:
+        """One class per point of a whole scene, every point in one exact pass.
+
+        Args:
+            points: ``(N, 3)`` coordinates in metres.
+            colors: ``(N, 3)`` colours as floats in [0, 1] (``uint8`` arrays are read as
+                0..255).
+            up: the scene's up axis (the model was trained with z up).
+            progress: show a progress bar over the chunks of the streamed pass.
+            source: named in warnings.
+
+        Raises:
+            InputError: not a scene segmenter, or malformed points / colours.
+        """
+        if self.task != "semseg":
+            raise InputError(
+                f"segment_scene: this model is a {self.task} model, not a scene segmenter; "
+                f"scenes need a checkpoint trained with pointea-semseg (task s3dis)"
+            )
+        xyz = np.asarray(as_numpy(points), dtype=np.float64)
+        rgb = np.asarray(as_numpy(colors))
+        rgb = rgb / 255.0 if rgb.dtype == np.uint8 else rgb.astype(np.float64)
+        warning = extent_warning(xyz, source)
+        if warning:
+            self._warn(warning)
+        t0 = time.perf_counter()
+        labels = scene_labels(
+            self.model, xyz, rgb, up=up, chunk_size=self.chunk_size, progress=progress
+        )
+        return SceneSegmentation(labels, list(self.class_names), time.perf_counter() - t0)
+
     # ----------------------------------------------------------------------------------
     # dataset samples
     # ----------------------------------------------------------------------------------
-    def predict_sample(self, data: Any) -> Classification | Segmentation:
+    def predict_sample(self, data: Any) -> Classification | Segmentation | SceneSegmentation:
         """One dataset sample ``Data(pos[, x][, category])`` as its dataset's transforms
         prepared it (no further normalising or resampling): segmentation when it carries a
-        ``category``."""
+        ``category``; a scene (an :class:`~pointea.datasets.S3DIS` room ``Data(pos, rgb)``)
+        for a scene segmenter."""
+        if self.task == "semseg":
+            return self.segment_scene(data.pos, data.rgb)
         x = getattr(data, "x", None)
         if getattr(data, "category", None) is None:
             logits = self.logits(data.pos, x).float().reshape(-1)
@@ -365,7 +325,7 @@ class Predictor:
 
     def predict_dataset(
         self, dataset: Sequence[Any], indices: Sequence[int] | None = None
-    ) -> Iterator[Classification | Segmentation]:
+    ) -> Iterator[Classification | Segmentation | SceneSegmentation]:
         """:meth:`predict_sample` for each sample (all, or ``indices``), in order."""
         for i in range(len(dataset)) if indices is None else indices:
             yield self.predict_sample(dataset[int(i)])
@@ -383,12 +343,25 @@ class Predictor:
         """Read one input with :func:`pointea.io.load_points` and predict it.
 
         Segmentation takes the category from ``category``, else from a ShapeNetPart HDF5
-        entry's label or the ShapeNet synset / category folder the file lies in.
+        entry's label or the ShapeNet synset / category folder the file lies in. A scene
+        segmenter reads the input as a scene (:meth:`predict_scene_file`).
 
         Raises:
             DataError / InputError: naming the input.
         """
         from .. import io
+
+        if self.task == "semseg":
+            if category is not None:
+                raise InputError(f"{spec}: a scene segmenter takes no object category")
+            return self.predict_scene_file(spec, drop_nonfinite=drop_nonfinite)
+        parsed = spec if isinstance(spec, io.InputSpec) else io.parse_input_spec(spec)
+        if parsed.path.suffix.lower() == ".npy":
+            raise DataError(
+                f"{spec}: .npy files are read as scenes (rows x y z r g b [label]), which "
+                f"need a scene segmenter checkpoint (pointea-semseg); this is a "
+                f"{self.task} model"
+            )
 
         n_surface = self.num_points or 2048
         cloud = io.load_points(spec, n_surface, seed=self.seed, drop_nonfinite=drop_nonfinite)
@@ -405,6 +378,50 @@ class Predictor:
         ):
             truth = None  # labels from another scheme: no metrics
         return Prediction(name, cloud, result, truth)
+
+    def predict_scene_file(
+        self,
+        spec: Any,
+        *,
+        drop_nonfinite: bool = False,
+        up: str = "z",
+        progress: bool | None = None,
+        truth: str | os.PathLike | None = None,
+    ) -> Prediction:
+        """Read a scene file with colours (:func:`~.scene_files.read_scene`) and segment
+        every point. The truth is the file's label column, or the ``truth`` file.
+
+        Args:
+            progress: a progress bar over the chunks; ``None``: when the scene has more
+                than ``chunk_size`` points.
+
+        Raises:
+            DataError: the file is missing, empty, without colours, has colours out of
+                range or NaN coordinates (message starting with the file name).
+        """
+        from .. import io
+        from .scene_files import read_scene, read_truth
+
+        spec = spec if isinstance(spec, io.InputSpec) else io.parse_input_spec(spec)
+        name = str(spec)
+        if spec.index is not None:
+            raise DataError(
+                f"{name}: an HDF5 entry is an object, not a scene; a scene segmenter reads "
+                f"scene files with colours"
+            )
+        num_classes = len(self.class_names)
+        cloud = read_scene(spec.path, num_classes=num_classes, drop_nonfinite=drop_nonfinite)
+        cloud.source = name
+        labels_from = cloud.labels
+        if truth is not None:
+            labels_from = read_truth(truth, len(cloud), num_classes)
+        if progress is None:
+            progress = len(cloud) > self.chunk_size
+        result = self.segment_scene(
+            cloud.points, cloud.colors, up=up, progress=progress, source=name
+        )
+        meta = {"truth": str(truth)} if truth is not None else {}
+        return Prediction(name, cloud, result, labels_from, meta)
 
     def __repr__(self) -> str:
         return (

@@ -131,7 +131,7 @@ def test_non_utf8_file_name_with_a_strict_utf8_stdout(folder, cloud, tmp_path):
 
 
 def test_convert_onto_an_existing_file_or_an_unwritable_folder(tmp_path, capsys):
-    from test_interop import fake_pct_state_dict
+    from fixtures import fake_pct_state_dict
 
     from pointea.cli.convert import main as convert
 
