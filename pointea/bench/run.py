@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from ..models.streaming import DEFAULT_CHUNK
 from .harness import CHILDREN, SECTIONS, Report, machine_info, measure, table
 
 __all__ = ["Report", "SECTION_MODULES", "build_parser", "load_sections", "main", "measure", "table"]
@@ -68,7 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=_default_device(),
         help="where the models run: cpu, cuda, cuda:1, ... (cuda when available)",
     )
-    p.add_argument("--chunk", type=int, default=16384, help="chunk size of the streaming runs")
+    p.add_argument(
+        "--chunk",
+        type=int,
+        default=DEFAULT_CHUNK,
+        help="chunk size of the streaming runs (default: segment_large's)",
+    )
     p.add_argument(
         "--memory-budget-gib",
         type=float,

@@ -56,6 +56,21 @@ def test_child_measurements_run():
 def test_stream_child_counts_flops():
     res = _child_stream({"task": "segmentation", "n": 3000, "chunk": 1000, "amp": "bf16"})
     assert res["seconds"] > 0 and res["flops"] > 1e9
+    assert set(res["pass_seconds"]) == set(res["pass_flops"]) == {"normalisers", "pools", "logits"}
+    assert res["flops"] == pytest.approx(sum(res["pass_flops"].values()))
+    assert res["rows"] == {"cached": 3000, "spilled": 0, "recomputed": 0}
+
+
+@pytest.mark.slow
+def test_stream_child_flops_count_the_recomputed_points():
+    # half the points uncached: recomputing them costs FLOPs, spilling them does not
+    spec = {"task": "segmentation", "n": 2000, "chunk": 500, "cache_bytes": 1000 * 512 * 4}
+    spilled = _child_stream({**spec, "spill": True})
+    recomputed = _child_stream({**spec, "spill": False})
+    assert spilled["rows"] == {"cached": 1000, "spilled": 1000, "recomputed": 0}
+    assert recomputed["rows"] == {"cached": 1000, "spilled": 0, "recomputed": 1000}
+    extra = recomputed["pass_flops"]["logits"] - spilled["pass_flops"]["logits"]
+    assert extra > 1000 * 2 * 512 * 1024  # at least the fusion product of 1000 points
 
 
 def test_failed_child_reports_error():
