@@ -171,18 +171,27 @@ def section_stream_sweep(rep, args) -> None:
     Every variant runs in its own child process, one after another in one run (compare
     ratios within a run). The head-term cache holds half of the points at every size
     (1 GiB for 2^20 points, the default); the other half is spilled or recomputed.
-    131,072 points for every chunk size from 1,024 to 32,768, then
-    1,048,576 points (not with ``--quick``) for the default, the previous default
-    (chunk 16,384) with the spill file and without it (recomputation, the old plan).
+    131,072 points for every chunk size from 1,024 to 32,768 without spill files and for
+    chunk 16,384 with them, then 1,048,576 points (not with ``--quick``) for ``--chunk``
+    and chunk 16,384 without spill files and for chunk 16,384 with them.
     """
 
     ceiling = ceilings(rep, args)["float32"]
-    runs = [(2**17, c, True) for c in (1024, 2048, 4096, 8192, 16384, 32768)]
-    runs.append((2**17, 16384, False))
+    runs = [(2**17, c, False) for c in (1024, 2048, 4096, 8192, 16384, 32768)]
+    runs.append((2**17, 16384, True))
     if not args.quick:
-        chosen = args.chunk
-        runs += [(2**20, c, s) for c, s in dict.fromkeys([(chosen, True), (16384, True)])]
-        runs.append((2**20, 16384, False))
+        runs += list(dict.fromkeys([(2**20, args.chunk, False), (2**20, 16384, False)]))
+        runs.append((2**20, 16384, True))
+    headers = [
+        "points",
+        "chunk",
+        "uncached rows",
+        "time",
+        "peak mem above start",
+        "FLOP",
+        "GFLOP/s (of fp32 ceiling)",
+        *(f"pass: {p}" for p in _PASSES),
+    ]
     rows, data = [], []
     for n, chunk, spill in runs:
         # the cache holds half the points at every size, as 1 GiB does for 2^20 points
@@ -198,7 +207,7 @@ def section_stream_sweep(rep, args) -> None:
         data.append({**spec, "spill": spill, **res})
         if "seconds" not in res:
             rows.append([f"{n:,}", f"{chunk:,}", "file" if spill else "recompute", res["error"]])
-            rows[-1] += ["-"] * (6 + len(_PASSES) - len(rows[-1]))
+            rows[-1] += ["-"] * (len(headers) - len(rows[-1]))
             continue
         sec, flops = res["pass_seconds"], res["pass_flops"]
         rows.append(
@@ -216,19 +225,7 @@ def section_stream_sweep(rep, args) -> None:
     rep.data["stream_sweep"] = data
     rep.add(
         "## Streaming segmentation, side by side (pct_seg, float32, half the points cached)\n\n"
-        + table(
-            [
-                "points",
-                "chunk",
-                "uncached rows",
-                "time",
-                "peak mem above start",
-                "FLOP",
-                "GFLOP/s (of fp32 ceiling)",
-                *(f"pass: {p}" for p in _PASSES),
-            ],
-            rows,
-        )
+        + table(headers, rows)
         + f"\n\nFLOPs counted on {_FLOP_SAMPLE:,} points with the cache scaled to the same "
         "share of points, and scaled to the measured cloud."
     )

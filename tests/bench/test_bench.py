@@ -152,3 +152,36 @@ def test_flop_count_includes_in_place_addmm():
     a, b, c = torch.randn(8, 4), torch.randn(4, 5), torch.randn(8, 5)
     assert harness.count_flops(lambda: c.addmm_(a, b)) == 2 * 8 * 4 * 5
     assert harness.count_flops(lambda: torch.addmm(c, a, b)) == 2 * 8 * 4 * 5
+
+
+def test_stream_sweep_table_from_child_results(tmp_path, monkeypatch):
+    from pointea.bench import scaling
+
+    specs = []
+
+    def fake_measure(spec, threads, timeout=1800):
+        if spec["kind"] == "matmul":
+            return {"seconds": 1.0, "gflops": 100.0}
+        specs.append(spec)
+        if spec["chunk"] == 1024:
+            return {"error": "killed by signal 9 (out of memory?)"}
+        passes = {"normalisers": 1.0, "pools": 2.0, "logits": 1.0}
+        return {
+            "seconds": 4.0,
+            "peak_bytes": 2**30,
+            "flops": 2e11,
+            "pass_seconds": passes,
+            "pass_flops": {k: 5e10 * v for k, v in passes.items()},
+        }
+
+    monkeypatch.setattr(scaling, "measure", fake_measure)
+    monkeypatch.setattr(harness, "measure", fake_measure)
+    rep = harness.Report(tmp_path)
+    args = argparse.Namespace(device="cpu", threads=1, quick=False, chunk=4096)
+    scaling.section_stream_sweep(rep, args)
+    runs = [(s["n"], s["chunk"], s["spill"]) for s in specs]
+    assert runs[-3:] == [(2**20, 4096, False), (2**20, 16384, False), (2**20, 16384, True)]
+    assert all(s["cache_bytes"] == 2**30 * s["n"] // 2**20 for s in specs)  # half cached
+    text = rep.parts[-1]
+    assert "killed by signal 9" in text and "50 (50%)" in text  # 200 GFLOP in 4 s of 100
+    assert "1.00 s, 50 (50%)" in text  # a pass: 50 GFLOP in 1 s
