@@ -108,7 +108,8 @@ def segment_large(
             ``tempfile.gettempdir()``, i.e. ``$TMPDIR`` or ``/tmp``).
         stats: a dict to fill with what the call did: ``"seconds"`` per pass
             (``"normalisers"``, ``"pools"``, ``"logits"``) and the rows whose head term
-            was ``"cached"``, ``"spilled"`` or ``"recomputed"``. When it holds a running
+            was ``"cached"``, ``"spilled"`` or ``"recomputed"``, and whether the layer
+            outputs were spilled (``"layers_spilled"``). When it holds a running
             ``torch.utils.flop_counter.FlopCounterMode`` under ``"flop_counter"``, the
             FLOPs per pass are added under ``"flops"``.
 
