@@ -32,6 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--k", type=int, default=8, help="neighbours for 'near a boundary'")
     p.add_argument("--chunk", type=int, default=None, help="segment_large's chunk size")
     p.add_argument("--json", help="write the per-shape rows here")
+    p.add_argument(
+        "--head-float32",
+        action="store_true",
+        help="bf16 run with segment_large(head_float32=True): the head's last two layers "
+        "in float32",
+    )
     args = p.parse_args(argv)
 
     import torch_cluster
@@ -66,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
             t32 = time.perf_counter() - t
             t = time.perf_counter()
             with torch.autocast("cpu", dtype=torch.bfloat16):
-                b16 = segment_large(model, pos, cat, chunk_size=chunk)
+                b16 = segment_large(
+                    model, pos, cat, chunk_size=chunk, head_float32=args.head_float32
+                )
             t16 = time.perf_counter() - t
             c = torch.tensor([cat])
             lab32 = predict_parts(f32, c, CATEGORY_PARTS)

@@ -66,3 +66,16 @@ def test_segment_large_under_bfloat16_autocast_tracks_float32():
     assert not torch.equal(got, expect)  # the products really ran in bfloat16
     scale = expect.abs().max()
     assert (got - expect).abs().max() < 0.1 * scale
+
+
+def test_segment_large_float32_head_under_bfloat16():
+    model = nontrivial_segmenter()
+    pos = torch.rand(4000, 3) * 2 - 1
+    expect = segment_large(model, pos, 0, chunk_size=1000)
+    assert torch.equal(segment_large(model, pos, 0, chunk_size=1000, head_float32=True), expect)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        plain = segment_large(model, pos, 0, chunk_size=1000)
+        tail32 = segment_large(model, pos, 0, chunk_size=1000, head_float32=True)
+    assert tail32.dtype == torch.float32 and not torch.equal(tail32, plain)
+    # the last two layers no longer round to bfloat16: closer to float32 on average
+    assert (tail32 - expect).abs().mean() < (plain - expect).abs().mean()
