@@ -477,3 +477,19 @@ def write_scene_txt(path: Path, xyz, rgb, labels=None, header: str = "") -> Path
         f.write(header)
         np.savetxt(f, table, fmt=fmt)
     return path
+
+
+def nontrivial_segmenter(seed=0, **kwargs):
+    """An eval-mode ``pct_seg_tiny`` (9 parts, 3 categories) whose BatchNorms are not the
+    identity: random running statistics and affine weights of both signs, so folded and
+    unfolded evaluation differ when the folding is wrong."""
+    from pointea.models import create_model
+
+    model = create_model("pct_seg_tiny", num_parts=9, num_categories=3, **kwargs).eval()
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm1d):
+            m.running_mean.uniform_(-0.5, 0.5, generator=g)
+            m.running_var.uniform_(0.5, 2.0, generator=g)
+            m.weight.data.uniform_(-1.5, 1.5, generator=g)  # negative scales fold too
+    return model

@@ -39,6 +39,7 @@ __all__ = [
     "child",
     "clouds",
     "count_flops",
+    "flop_counter",
     "fmt_bytes",
     "fmt_flops",
     "fmt_sec",
@@ -141,16 +142,25 @@ def timed(
 
 def count_flops(fn: Callable[[], Any]) -> int:
     """Floating-point operations of one call of ``fn`` (``torch.utils.flop_counter``)."""
+    counter = flop_counter()
+    with counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def flop_counter():
+    """A ``torch.utils.flop_counter.FlopCounterMode`` that also counts in-place ``addmm_``.
+
+    Use as a context manager and read ``get_total_flops()`` as often as needed (a
+    running total, e.g. at the boundaries of the passes of one call).
+    """
     from torch.utils.flop_counter import FlopCounterMode
 
     # torch's counter knows addmm but not its in-place form, which pointea's layers use
     # to accumulate products (LBR.forward_parts): counted here with the same formula
-    counter = FlopCounterMode(
+    return FlopCounterMode(
         display=False, custom_mapping={torch.ops.aten.addmm_: _inplace_addmm_flops}
     )
-    with counter:
-        fn()
-    return counter.get_total_flops()
 
 
 def _inplace_addmm_flops(self_shape, a_shape, b_shape, *args, out_shape=None, **kwargs) -> int:

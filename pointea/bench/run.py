@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from ..models.streaming import DEFAULT_CHUNK
 from .harness import CHILDREN, SECTIONS, Report, machine_info, measure, table
 
 __all__ = ["Report", "SECTION_MODULES", "build_parser", "load_sections", "main", "measure", "table"]
@@ -74,7 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="models: add the EA classifier behind torch.compile (float32 and bf16) beside "
         "its eager rows (the first step compiles: minutes)",
     )
-    p.add_argument("--chunk", type=int, default=16384, help="chunk size of the streaming runs")
+    p.add_argument(
+        "--chunk",
+        type=int,
+        default=DEFAULT_CHUNK,
+        help="chunk size of the streaming runs (default: segment_large's)",
+    )
     p.add_argument(
         "--memory-budget-gib",
         type=float,

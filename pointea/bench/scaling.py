@@ -14,6 +14,7 @@ from .harness import (
     ceilings,
     child,
     count_flops,
+    flop_counter,
     fmt_bytes,
     fmt_flops,
     fmt_sec,
@@ -47,30 +48,50 @@ def _child_seg_infer(spec: dict) -> dict:
 @child("stream")
 def _child_stream(spec: dict) -> dict:
     from pointea.models import create_model
-    from pointea.models.streaming import classify_large, segment_large
+    from pointea.models.streaming import DEFAULT_CHUNK, classify_large, segment_large
 
     device, amp = spec.get("device", "cpu"), spec.get("amp")
     torch.manual_seed(0)
-    pos = torch.rand(spec["n"], 3, device=device) * 2 - 1
+    n = spec["n"]
+    pos = torch.rand(n, 3, device=device) * 2 - 1
     if spec["task"] == "segmentation":
         model = create_model("pct_seg").to(device).eval()
+        chunk = spec.get("chunk") or DEFAULT_CHUNK
+        cache, spill = spec.get("cache_bytes", 2**30), spec.get("spill", True)
 
-        def run(p=pos, chunk=spec["chunk"]):
+        def run(p=pos, chunk=chunk, cache=cache, stats=None):
             with autocast(device, amp):
-                return segment_large(model, p, 0, chunk_size=chunk)
+                return segment_large(
+                    model, p, 0, chunk_size=chunk, cache_bytes=cache, spill=spill, stats=stats
+                )
 
-        sec, peak = timed(run, 1, warmup=0, device=device)
-        n0 = min(spec["n"], _FLOP_SAMPLE)
-        flops = count_flops(lambda: run(pos[:n0], min(spec["chunk"], n0))) * spec["n"] / n0
-    else:
-        model = create_model("pct_cls").to(device).eval()
+        stats: dict = {}
+        sec, peak = timed(lambda: run(stats=stats), 1, warmup=0, device=device)
+        # the same plan on a sample, its cache scaled so the same share of points is
+        # cached / spilled / recomputed, in several chunks when the cloud has several
+        # (one chunk re-runs nothing, so spills nothing); the FLOPs per point are then
+        # the same
+        n0 = min(n, _FLOP_SAMPLE)
+        sample: dict = {"flop_counter": flop_counter()}
+        with sample["flop_counter"]:
+            run(pos[:n0], min(chunk, n0 if n0 == n else n0 // 4), cache * n0 // n, sample)
+        per_pass = {k: v * n / n0 for k, v in sample["flops"].items()}
+        return {
+            "seconds": sec,
+            "peak_bytes": peak + pos.numel() * pos.element_size(),
+            "flops": sum(per_pass.values()),
+            "pass_seconds": stats["seconds"],
+            "pass_flops": per_pass,
+            "rows": {k: stats[k] for k in ("cached", "spilled", "recomputed")},
+        }
+    model = create_model("pct_cls").to(device).eval()
 
-        def run():
-            with autocast(device, amp):
-                return classify_large(model, pos)
+    def run_cls():
+        with autocast(device, amp):
+            return classify_large(model, pos)
 
-        sec, peak = timed(run, 1, warmup=0, device=device)
-        flops = count_flops(run)
+    sec, peak = timed(run_cls, 1, warmup=0, device=device)
+    flops = count_flops(run_cls)
     return {"seconds": sec, "peak_bytes": peak + pos.numel() * pos.element_size(), "flops": flops}
 
 
@@ -137,4 +158,74 @@ def section_scaling(rep, args) -> None:
         + f"\n\nSegmentation FLOPs counted on {_FLOP_SAMPLE:,} points and scaled (they are "
         "per point). Self attention cannot do this: one "
         f"{n_big:,} x {n_big:,} float32 attention map is {fmt_bytes(sa_map)}."
+    )
+
+
+_PASSES = ("normalisers", "pools", "logits")
+
+
+@section("stream_sweep")
+def section_stream_sweep(rep, args) -> None:
+    """Streaming segmentation side by side: chunk sizes, spill file vs recomputation.
+
+    Every variant runs in its own child process, one after another in one run (compare
+    ratios within a run). The head-term cache holds half of the points at every size
+    (1 GiB for 2^20 points, the default); the other half is spilled or recomputed.
+    131,072 points for every chunk size from 1,024 to 32,768 without spill files and for
+    chunk 16,384 with them, then 1,048,576 points (not with ``--quick``) for ``--chunk``
+    and chunk 16,384 without spill files and for chunk 16,384 with them.
+    """
+
+    ceiling = ceilings(rep, args)["float32"]
+    runs = [(2**17, c, False) for c in (1024, 2048, 4096, 8192, 16384, 32768)]
+    runs.append((2**17, 16384, True))
+    if not args.quick:
+        runs += list(dict.fromkeys([(2**20, args.chunk, False), (2**20, 16384, False)]))
+        runs.append((2**20, 16384, True))
+    headers = [
+        "points",
+        "chunk",
+        "uncached rows",
+        "time",
+        "peak mem above start",
+        "FLOP",
+        "GFLOP/s (of fp32 ceiling)",
+        *(f"pass: {p}" for p in _PASSES),
+    ]
+    rows, data = [], []
+    for n, chunk, spill in runs:
+        # the cache holds half the points at every size, as 1 GiB does for 2^20 points
+        cache = 2**30 * n // 2**20
+        spec = {
+            "kind": "stream",
+            "task": "segmentation",
+            "n": n,
+            "chunk": chunk,
+            "cache_bytes": cache,
+        }
+        res = measure({**spec, "spill": spill, "device": args.device}, args.threads)
+        data.append({**spec, "spill": spill, **res})
+        if "seconds" not in res:
+            rows.append([f"{n:,}", f"{chunk:,}", "file" if spill else "recompute", res["error"]])
+            rows[-1] += ["-"] * (len(headers) - len(rows[-1]))
+            continue
+        sec, flops = res["pass_seconds"], res["pass_flops"]
+        rows.append(
+            [
+                f"{n:,}",
+                f"{chunk:,}",
+                "file" if spill else "recompute",
+                fmt_sec(res["seconds"]),
+                fmt_bytes(res["peak_bytes"]),
+                fmt_flops(res["flops"]),
+                share(res["flops"], res["seconds"], ceiling),
+                *(f"{fmt_sec(sec[p])}, {share(flops[p], sec[p], ceiling)}" for p in _PASSES),
+            ]
+        )
+    rep.data["stream_sweep"] = data
+    rep.add(
+        "## Streaming segmentation, side by side (pct_seg, float32, half the points cached)\n\n"
+        + table(headers, rows)
+        + f"\n\nFLOPs counted on {_FLOP_SAMPLE:,} points with the cache scaled to the same "
+        "share of points, and scaled to the measured cloud."
     )

@@ -6,14 +6,16 @@ points. Everything else in the segmenter is per point (in eval mode BatchNorm is
 affine map) or a max / mean over the cloud. So a cloud can be processed in chunks:
 
 1. for each attention layer ``l``: one pass over the chunks computes the layer's input
-   (re-running layers ``< l`` with their already known normalisers) and accumulates its
-   log-sum-exp with ``logaddexp``;
-2. one pass accumulates the running max and sum of the fused features;
+   (re-running layers ``< l`` with their already known normalisers, or reading it from
+   a spill file) and accumulates its log-sum-exp with ``logaddexp``;
+2. one pass accumulates the running max and sum of the fused features, and keeps the
+   first head layer's point term for as many points as the cache allows (in memory,
+   the rest optionally in a spill file);
 3. one pass computes the per-point logits with the cloud's global features.
 
-Memory is ``O(chunk_size)`` plus the output; the result equals the unchunked forward up
-to floating-point summation order. Self-attention cannot do this: its ``N x N`` map for
-``N = 10^6`` points is ``4 * 10^12`` bytes (4 TB) in float32.
+Memory is ``O(chunk_size)`` plus the cache and the output; the result equals the
+unchunked forward up to floating-point summation order. Self-attention cannot do this:
+its ``N x N`` map for ``N = 10^6`` points is ``4 * 10^12`` bytes (4 TB) in float32.
 
 The classifier's first neighbour-embedding stage already touches only the FPS centres'
 neighbourhoods, so :func:`classify_large` embeds just those points and is exact too.
@@ -21,7 +23,12 @@ neighbourhoods, so :func:`classify_large` embeds just those points and is exact 
 
 from __future__ import annotations
 
+import os
+import tempfile
+import time
+import warnings
 from collections.abc import Iterator
+from contextlib import ExitStack
 
 import torch
 import torch.nn.functional as F
@@ -33,8 +40,12 @@ from ..nn.common import fold_batchnorm, point_input
 from ..ops import CloudLayout, check_cloud, farthest_point_sample, knn_groups
 from .classifier import PCTClassifier
 from .segmenter import PCTSegmenter
+from .spill import SpillFile, spill_space
 
-__all__ = ["segment_large", "classify_large"]
+__all__ = ["DEFAULT_CHUNK", "segment_large", "classify_large"]
+
+#: points per chunk by default (see docs/PERFORMANCE.md, "A million points")
+DEFAULT_CHUNK = 16_384
 
 
 def _chunks(n: int, chunk_size: int) -> Iterator[slice]:
@@ -59,9 +70,13 @@ def segment_large(
     pos: Tensor,
     category: int | Tensor,
     x: Tensor | None = None,
-    chunk_size: int = 16_384,
+    chunk_size: int = DEFAULT_CHUNK,
     progress: bool = False,
     cache_bytes: int = 2**30,
+    spill: bool = False,
+    spill_dir: str | os.PathLike | None = None,
+    stats: dict | None = None,
+    head_float32: bool = False,
 ) -> Tensor:
     """Per-point part logits of ONE cloud of any size, computed chunk by chunk.
 
@@ -75,6 +90,35 @@ def segment_large(
         cache_bytes: memory for the first head layer's point term of the first points,
             kept from the pooling pass so that their fused features are not computed
             twice (``N * 512 * 4`` bytes covers every point in float32, half in bf16).
+        spill: write what does not fit ``cache_bytes`` to temporary files instead of
+            recomputing it: the head term of the uncached points (``512 * 4`` bytes per
+            point, written in the pooling pass, read back in the logits pass; saves
+            their embedding, attention layers and fusion, ~1.3 MFLOP per point) and,
+            when the cloud spans several chunks, the outputs of all attention layers
+            but the last (``128 * 4`` bytes per point and layer; each normaliser pass
+            then runs one layer instead of re-running those before it, and the pooling
+            pass reads them). Plain file writes and ``readinto`` a reused buffer, no
+            memory map: the files are not part of the process's memory, though the OS
+            may keep them in its (reclaimable) page cache. It pays where the disk
+            writes faster than about 0.3 GB/s; on the 2-core benchmark VM it writes
+            0.2 GB/s and recomputing is faster (docs/PERFORMANCE.md), so the default
+            is ``False``. When ``spill_dir`` has less free space than the files need,
+            the call warns and recomputes. The files are deleted when the call
+            returns or raises.
+        spill_dir: the folder for those files (default: the system's temporary folder,
+            ``tempfile.gettempdir()``, i.e. ``$TMPDIR`` or ``/tmp``).
+        stats: a dict to fill with what the call did: ``"seconds"`` per pass
+            (``"normalisers"``, ``"pools"``, ``"logits"``) and the rows whose head term
+            was ``"cached"``, ``"spilled"`` or ``"recomputed"``, and whether the layer
+            outputs were spilled (``"layers_spilled"``). When it holds a running
+            ``torch.utils.flop_counter.FlopCounterMode`` under ``"flop_counter"``, the
+            FLOPs per pass are added under ``"flops"``.
+
+        head_float32: under autocast, run the head's last two layers (the second
+            hidden layer and the classifier, ~11 % of the multiply-adds of ``pct_seg``)
+            in float32. On a trained ``pct_seg_tiny`` and dense airplanes it raised the
+            bf16 labels' agreement with float32 from 99.26-99.30 % to 99.81-99.86 %
+            (docs/PERFORMANCE.md). No effect without autocast.
 
     Returns:
         ``(N, num_parts)`` logits (float32 for a float32 cloud, under autocast too),
@@ -87,6 +131,8 @@ def segment_large(
     check_cloud(pos, None, x if model.in_channels == 6 else None, x_channels=3)
     if chunk_size < 1:
         raise InputError(f"chunk_size: must be >= 1, got {chunk_size}")
+    if cache_bytes < 0:
+        raise InputError(f"cache_bytes: must be >= 0, got {cache_bytes}")
     category = torch.as_tensor(category, device=pos.device).reshape(1)
     category = model._check_category(category, CloudLayout(pos.new_zeros(1).long(), 1, 1))
     device_type = pos.device.type
@@ -97,58 +143,165 @@ def segment_large(
     )
     # explicit dtypes from here on (the attention modules' own maps re-enter autocast)
     with torch.autocast(device_type, enabled=False):
-        plan = _SegmentPlan(model, pos, x, dtype)
-        return _segment_passes(plan, category, chunk_size, cache_bytes, progress)
+        plan = _SegmentPlan(model, pos, x, dtype, torch.float32 if head_float32 else dtype)
+        return _segment_passes(
+            plan, category, chunk_size, cache_bytes, progress, spill, spill_dir, stats
+        )
 
 
 def _segment_passes(
-    plan: _SegmentPlan, category: Tensor, chunk_size: int, cache_bytes: int, progress: bool
+    plan: _SegmentPlan,
+    category: Tensor,
+    chunk_size: int,
+    cache_bytes: int,
+    progress: bool,
+    spill: bool = False,
+    spill_dir: str | os.PathLike | None = None,
+    stats: dict | None = None,
 ) -> Tensor:
     model, pos = plan.model, plan.pos
     n = pos.size(0)
-    lses: list[Tensor] = []
     layers = len(plan.layers)
-    total = (layers + 2) * ((n + chunk_size - 1) // chunk_size)
-    bar = _progress(total, progress)
+    bar = _progress((layers + 2) * ((n + chunk_size - 1) // chunk_size), progress)
+    mark = _PassClock(stats, pos.device)
+    # rows whose first head product (context-free) is kept from pass 2 for pass 3, so
+    # their fused features are not recomputed: as many as cache_bytes allows in memory,
+    # the rest in a spill file (or recomputed)
+    row_bytes = plan.hidden * plan.itemsize
+    cached = min(n, cache_bytes // row_bytes)
+    spill_head = spill and n > cached
+    # the attention layers' outputs, spilled by the normaliser passes for the next
+    # layer's pass and the pooling pass (else every pass re-runs the layers before it)
+    spill_layers = spill and layers > 1 and n > chunk_size
+    need = spill_head * (n - cached) * row_bytes
+    need += spill_layers * (layers - 1) * n * plan.channels * plan.itemsize
+    if need and spill_space(spill_dir) < need:
+        warnings.warn(
+            f"spill_dir: {spill_dir or tempfile.gettempdir()!r} has less than the "
+            f"{need / 2**30:.2f} GiB the spill files need; recomputing instead",
+            stacklevel=3,
+        )
+        spill_head = spill_layers = False
+    rows = min(chunk_size, n)
 
-    for depth in range(layers):  # 1. the normaliser of every attention layer
-        lse = None
+    with ExitStack() as stack:
+
+        def spill_file(width: int) -> SpillFile:
+            return stack.enter_context(SpillFile(spill_dir, (width,), plan.dtype, rows))
+
+        outputs = [spill_file(plan.channels) for _ in range(layers - 1)] if spill_layers else []
+        lses = _normalisers(plan, n, chunk_size, outputs, bar)
+        mark("normalisers")
+
+        cache = pos.new_empty(cached, plan.hidden, dtype=plan.dtype)
+        store = spill_file(plan.hidden) if spill_head else None
+        buf = pos.new_empty(rows, plan.hidden, dtype=plan.dtype) if spill_head else None
+        pooled_max, pooled_sum = None, None  # 2. global max and mean of the fused features
+        for file in outputs:
+            file.rewind()
         for sl in _chunks(n, chunk_size):
-            feat = plan.features(sl, lses, depth)
+            f = plan.fused(sl, lses, outputs)
+            m = f.amax(dim=0, keepdim=True).float()
+            s = f.sum(dim=0, keepdim=True, dtype=torch.float32)
+            pooled_max = m if pooled_max is None else torch.maximum(pooled_max, m)
+            pooled_sum = s if pooled_sum is None else pooled_sum + s
+            keep = max(0, min(sl.stop, cached) - sl.start)
+            if keep > 0:
+                torch.mm(f[:keep], plan.point_weight.t(), out=cache[sl.start : sl.start + keep])
+            if store is not None and keep < f.size(0):
+                out = buf[: f.size(0) - keep]
+                store.write(torch.mm(f[keep:], plan.point_weight.t(), out=out))
+            bar.update(1)
+        context = model.global_features(
+            pooled_max.to(pos.dtype), (pooled_sum / n).to(pos.dtype), category
+        )
+        plan.set_context(context)
+        mark("pools")
+
+        logits = pos.new_empty(n, model.classifier.out_features)  # 3. per-point logits
+        for sl in _chunks(cached, chunk_size):
+            plan.head_rest(cache[sl], out=logits[sl])
+            bar.update(1)
+        if store is not None:
+            store.rewind()
+        for sl in _chunks(n - cached, chunk_size):
+            sl = slice(sl.start + cached, sl.stop + cached)
+            if store is not None:
+                plan.head_rest(store.read_into(buf[: sl.stop - sl.start]), out=logits[sl])
+            else:
+                plan.head(plan.fused(sl, lses), out=logits[sl])
+            bar.update(1)
+        mark("logits")
+        spilled = 0 if store is None else store.rows_written
+    bar.close()
+    if stats is not None:
+        stats.update(cached=cached, spilled=spilled, recomputed=n - cached - spilled)
+        stats.update(layers_spilled=bool(outputs))
+    return logits
+
+
+def _normalisers(
+    plan: _SegmentPlan, n: int, chunk_size: int, outputs: list[SpillFile], bar
+) -> list[Tensor]:
+    """Pass 1: the per-cloud log-normaliser of every attention layer, one pass per layer.
+
+    With ``outputs`` (one spill file per layer but the last), the pass of layer ``l``
+    writes its input (the output of layer ``l - 1``) to ``outputs[l - 1]``, and the next
+    pass reads it back instead of re-running the layers before it.
+    """
+    lses: list[Tensor] = []
+    buf = None
+    for depth in range(len(plan.layers)):
+        lse = None
+        source = outputs[depth - 2] if outputs and depth >= 2 else None
+        target = outputs[depth - 1] if outputs and depth >= 1 else None
+        if source is not None:
+            source.rewind()
+            buf = plan.pos.new_empty(min(chunk_size, n), plan.channels, dtype=plan.dtype)
+        for sl in _chunks(n, chunk_size):
+            if source is None:
+                feat = plan.features(sl, lses, depth)
+            else:
+                prev = source.read_into(buf[: sl.stop - sl.start])
+                feat = plan.attend(depth - 1, prev, lses[depth - 1])
+            if target is not None:
+                target.write(feat)
             part = torch.logsumexp(plan.logits(depth, feat).flatten(1).float(), 0, keepdim=True)
             lse = part if lse is None else torch.logaddexp(lse, part)
             bar.update(1)
         lses.append(lse)
+    return lses
 
-    # rows whose first head product (context-free) is kept from pass 2 for pass 3, so
-    # their fused features are not recomputed: as many as cache_bytes allows
-    cached = min(n, cache_bytes // (plan.hidden * plan.itemsize))
-    cache = pos.new_empty(cached, plan.hidden, dtype=plan.dtype)
-    pooled_max, pooled_sum = None, None  # 2. global max and mean of the fused features
-    for sl in _chunks(n, chunk_size):
-        f = plan.fused(sl, lses)
-        m, s = f.amax(dim=0, keepdim=True).float(), f.sum(dim=0, keepdim=True, dtype=torch.float32)
-        pooled_max = m if pooled_max is None else torch.maximum(pooled_max, m)
-        pooled_sum = s if pooled_sum is None else pooled_sum + s
-        keep = min(sl.stop, cached) - sl.start
-        if keep > 0:
-            torch.mm(f[:keep], plan.point_weight.t(), out=cache[sl.start : sl.start + keep])
-        bar.update(1)
-    context = model.global_features(
-        pooled_max.to(pos.dtype), (pooled_sum / n).to(pos.dtype), category
-    )
-    plan.set_context(context)
 
-    logits = pos.new_empty(n, model.classifier.out_features)  # 3. per-point logits
-    for sl in _chunks(cached, chunk_size):
-        logits[sl] = plan.head_rest(cache[sl])
-        bar.update(1)
-    for sl in _chunks(n - cached, chunk_size):
-        sl = slice(sl.start + cached, sl.stop + cached)
-        logits[sl] = plan.head(plan.fused(sl, lses))
-        bar.update(1)
-    bar.close()
-    return logits
+class _PassClock:
+    """Seconds (and FLOPs, under a flop counter) per pass into a ``stats`` dict."""
+
+    def __init__(self, stats: dict | None, device: torch.device) -> None:
+        self.stats, self.device = stats, device
+        if stats is not None:
+            stats.setdefault("seconds", {})
+            self.counter = stats.get("flop_counter")
+            if self.counter is not None:
+                stats.setdefault("flops", {})
+            self.flops = self._flops()
+            self.time = self._now()
+
+    def _now(self) -> float:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
+
+    def _flops(self) -> int:
+        return 0 if self.counter is None else self.counter.get_total_flops()
+
+    def __call__(self, name: str) -> None:
+        if self.stats is None:
+            return
+        now, flops = self._now(), self._flops()
+        self.stats["seconds"][name] = now - self.time
+        if self.counter is not None:
+            self.stats["flops"][name] = flops - self.flops
+        self.time, self.flops = now, flops
 
 
 class _SegmentPlan:
@@ -163,10 +316,16 @@ class _SegmentPlan:
     """
 
     def __init__(
-        self, model: PCTSegmenter, pos: Tensor, x: Tensor | None, dtype: torch.dtype
+        self,
+        model: PCTSegmenter,
+        pos: Tensor,
+        x: Tensor | None,
+        dtype: torch.dtype,
+        tail_dtype: torch.dtype | None = None,
     ) -> None:
         self.model, self.pos, self.x = model, pos, x
         self.device_type, self.dtype = pos.device.type, dtype
+        self.tail_dtype = tail_dtype or dtype  # of the head's last two layers
         self.embed = [(_cast(lbr.folded(), self.dtype), lbr[2]) for lbr in model.point_embed]
         self.layers = []
         for layer in model.attention:
@@ -180,6 +339,7 @@ class _SegmentPlan:
             self.layers.append((attn, _cast(folded, self.dtype), -read.t().to(self.dtype)))
         self.fuse = (_cast(model.fuse.folded(), self.dtype), model.fuse[2])
         self.width = sum(attn.channels for attn, _, _ in self.layers)
+        self.channels = model.attention[0].attention.channels  # every layer's width
         self.head1 = model.head1
         lin = model.head1.linear
         fused_width = model.fuse.linear.out_features
@@ -188,8 +348,12 @@ class _SegmentPlan:
         self.hidden = lin.out_features
         self.itemsize = torch.empty(0, dtype=dtype).element_size()
         self.point_bias: Tensor | None = None
-        self.head2 = (_cast(model.head2.folded(), self.dtype), model.head2[2])
-        self.classifier = (model.classifier.weight.to(self.dtype), model.classifier.bias)
+        self._buffer: Tensor | None = None
+        self.head2 = (_cast(model.head2.folded(), self.tail_dtype), model.head2[2])
+        self.classifier = (
+            model.classifier.weight.to(self.tail_dtype),
+            model.classifier.bias.to(self.tail_dtype),
+        )
 
     def _amp(self):
         # the attention modules' own maps (their weights stay float32) under autocast
@@ -212,7 +376,8 @@ class _SegmentPlan:
             feat = act(torch.addmm(bias, feat, weight.t()))
         return feat
 
-    def _attend(self, depth: int, feat: Tensor, lse: Tensor, out: Tensor | None = None) -> Tensor:
+    def attend(self, depth: int, feat: Tensor, lse: Tensor, out: Tensor | None = None) -> Tensor:
+        """The output of attention layer ``depth`` for its input ``feat`` (into ``out``)."""
         attn, (weight, bias), read = self.layers[depth]
         logits = self.logits(depth, feat)
         # the double normalisation with the cloud's known normaliser, in place
@@ -228,20 +393,35 @@ class _SegmentPlan:
         """The input of attention layer ``depth`` on the chunk ``sl``."""
         feat = self._input(sl)
         for i in range(depth):
-            feat = self._attend(i, feat, lses[i])
+            feat = self.attend(i, feat, lses[i])
         return feat
 
-    def fused(self, sl: slice, lses: list[Tensor]) -> Tensor:
-        """The fused features ``(chunk, fuse_channels)`` of the chunk ``sl``."""
-        feat = self._input(sl)
-        parts = feat.new_empty(feat.size(0), self.width)
-        start = 0
-        for i, (attn, _, _) in enumerate(self.layers):
-            out = parts[:, start : start + attn.channels]
-            self._attend(i, feat, lses[i], out=out)
-            feat, start = out, start + attn.channels
+    def fused(
+        self, sl: slice, lses: list[Tensor], outputs: list[SpillFile] | None = None
+    ) -> Tensor:
+        """The fused features ``(chunk, fuse_channels)`` of the chunk ``sl``.
+
+        With ``outputs`` (spill files of the outputs of every attention layer but the
+        last, positioned at the chunk's rows) those are read, not recomputed.
+        """
+        parts = self.pos.new_empty(sl.stop - sl.start, self.width, dtype=self.dtype)
+        widths = [attn.channels for attn, _, _ in self.layers]
+        blocks = parts.split(widths, dim=1)
+        if outputs:
+            for block, file in zip(blocks, outputs, strict=False):
+                block.copy_(file.read_into(self._read_buffer(block.size(0))))
+            start, feat = len(outputs), blocks[len(outputs) - 1]
+        else:
+            start, feat = 0, self._input(sl)
+        for i in range(start, len(self.layers)):
+            feat = self.attend(i, feat, lses[i], out=blocks[i])
         (weight, bias), act = self.fuse
         return act(torch.addmm(bias, parts, weight.t()))
+
+    def _read_buffer(self, rows: int) -> Tensor:
+        if self._buffer is None or self._buffer.size(0) < rows:
+            self._buffer = self.pos.new_empty(rows, self.channels, dtype=self.dtype)
+        return self._buffer[:rows]
 
     def set_context(self, context: Tensor) -> None:
         """Fold the cloud's context term of the first head layer into its bias."""
@@ -250,18 +430,21 @@ class _SegmentPlan:
         bias = F.linear(context, w_cloud, lin.bias).squeeze(0)
         self.point_bias = fold_batchnorm(w_cloud, bias, self.head1.norm)[1].to(self.dtype)
 
-    def head(self, fused: Tensor) -> Tensor:
+    def head(self, fused: Tensor, out: Tensor | None = None) -> Tensor:
         """Per-point logits from fused features (after :meth:`set_context`)."""
-        return self.head_rest(torch.mm(fused, self.point_weight.t()))
+        return self.head_rest(torch.mm(fused, self.point_weight.t()), out=out)
 
-    def head_rest(self, pre: Tensor) -> Tensor:
+    def head_rest(self, pre: Tensor, out: Tensor | None = None) -> Tensor:
         """Per-point logits from the first head layer's point term ``fused @ W^T``
-        (overwritten)."""
-        h = self.head1[2](pre.add_(self.point_bias))
+        (overwritten), written into ``out`` (float32) when given."""
+        h = self.head1[2](pre.add_(self.point_bias)).to(self.tail_dtype)
         (weight, bias), act = self.head2
         h = act(torch.addmm(bias, h, weight.t()))
         weight, bias = self.classifier
-        return torch.addmm(bias.to(self.dtype), h, weight.t())
+        if out is not None and out.dtype == self.tail_dtype:
+            return torch.addmm(bias, h, weight.t(), out=out)
+        logits = torch.addmm(bias, h, weight.t())
+        return logits if out is None else out.copy_(logits)
 
 
 def _cast(pair: tuple[Tensor, Tensor], dtype: torch.dtype) -> tuple[Tensor, Tensor]:

@@ -56,6 +56,21 @@ def test_child_measurements_run():
 def test_stream_child_counts_flops():
     res = _child_stream({"task": "segmentation", "n": 3000, "chunk": 1000, "amp": "bf16"})
     assert res["seconds"] > 0 and res["flops"] > 1e9
+    assert set(res["pass_seconds"]) == set(res["pass_flops"]) == {"normalisers", "pools", "logits"}
+    assert res["flops"] == pytest.approx(sum(res["pass_flops"].values()))
+    assert res["rows"] == {"cached": 3000, "spilled": 0, "recomputed": 0}
+
+
+@pytest.mark.slow
+def test_stream_child_flops_count_the_recomputed_points():
+    # half the points uncached: recomputing them costs FLOPs, spilling them does not
+    spec = {"task": "segmentation", "n": 2000, "chunk": 500, "cache_bytes": 1000 * 512 * 4}
+    spilled = _child_stream({**spec, "spill": True})
+    recomputed = _child_stream({**spec, "spill": False})
+    assert spilled["rows"] == {"cached": 1000, "spilled": 1000, "recomputed": 0}
+    assert recomputed["rows"] == {"cached": 1000, "spilled": 0, "recomputed": 1000}
+    extra = recomputed["pass_flops"]["logits"] - spilled["pass_flops"]["logits"]
+    assert extra > 1000 * 2 * 512 * 1024  # at least the fusion product of 1000 points
 
 
 def test_failed_child_reports_error():
@@ -137,3 +152,36 @@ def test_flop_count_includes_in_place_addmm():
     a, b, c = torch.randn(8, 4), torch.randn(4, 5), torch.randn(8, 5)
     assert harness.count_flops(lambda: c.addmm_(a, b)) == 2 * 8 * 4 * 5
     assert harness.count_flops(lambda: torch.addmm(c, a, b)) == 2 * 8 * 4 * 5
+
+
+def test_stream_sweep_table_from_child_results(tmp_path, monkeypatch):
+    from pointea.bench import scaling
+
+    specs = []
+
+    def fake_measure(spec, threads, timeout=1800):
+        if spec["kind"] == "matmul":
+            return {"seconds": 1.0, "gflops": 100.0}
+        specs.append(spec)
+        if spec["chunk"] == 1024:
+            return {"error": "killed by signal 9 (out of memory?)"}
+        passes = {"normalisers": 1.0, "pools": 2.0, "logits": 1.0}
+        return {
+            "seconds": 4.0,
+            "peak_bytes": 2**30,
+            "flops": 2e11,
+            "pass_seconds": passes,
+            "pass_flops": {k: 5e10 * v for k, v in passes.items()},
+        }
+
+    monkeypatch.setattr(scaling, "measure", fake_measure)
+    monkeypatch.setattr(harness, "measure", fake_measure)
+    rep = harness.Report(tmp_path)
+    args = argparse.Namespace(device="cpu", threads=1, quick=False, chunk=4096)
+    scaling.section_stream_sweep(rep, args)
+    runs = [(s["n"], s["chunk"], s["spill"]) for s in specs]
+    assert runs[-3:] == [(2**20, 4096, False), (2**20, 16384, False), (2**20, 16384, True)]
+    assert all(s["cache_bytes"] == 2**30 * s["n"] // 2**20 for s in specs)  # half cached
+    text = rep.parts[-1]
+    assert "killed by signal 9" in text and "50 (50%)" in text  # 200 GFLOP in 4 s of 100
+    assert "1.00 s, 50 (50%)" in text  # a pass: 50 GFLOP in 1 s

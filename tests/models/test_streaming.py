@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from fixtures import nontrivial_segmenter
 
 from pointea.errors import InputError
 from pointea.models import create_model
@@ -42,21 +43,10 @@ def test_streaming_refuses_self_attention_and_train_mode():
         segment_large(create_model("pct_seg_tiny").eval(), torch.rand(100, 3), 99)
 
 
-def _nontrivial_seg(**kwargs):
-    model = create_model("pct_seg_tiny", num_parts=9, num_categories=3, **kwargs).eval()
-    g = torch.Generator().manual_seed(0)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm1d):
-            m.running_mean.uniform_(-0.5, 0.5, generator=g)
-            m.running_var.uniform_(0.5, 2.0, generator=g)
-            m.weight.data.uniform_(-1.5, 1.5, generator=g)  # negative scales fold too
-    return model
-
-
 @pytest.mark.parametrize("cache_bytes", [0, 700 * 4 * 32, 2**30])
 def test_segment_large_head_cache_none_part_or_all(cache_bytes):
     # cache for no point, for 700 of 3000 (a boundary inside a chunk) and for all
-    model = _nontrivial_seg()
+    model = nontrivial_segmenter()
     pos = torch.rand(3000, 3) * 2 - 1
     with torch.no_grad():
         expect = model(pos, torch.tensor([1]))
@@ -66,7 +56,7 @@ def test_segment_large_head_cache_none_part_or_all(cache_bytes):
 
 
 def test_segment_large_under_bfloat16_autocast_tracks_float32():
-    model = _nontrivial_seg()
+    model = nontrivial_segmenter()
     pos = torch.rand(4000, 3) * 2 - 1
     expect = segment_large(model, pos, 0, chunk_size=1000)
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -76,3 +66,16 @@ def test_segment_large_under_bfloat16_autocast_tracks_float32():
     assert not torch.equal(got, expect)  # the products really ran in bfloat16
     scale = expect.abs().max()
     assert (got - expect).abs().max() < 0.1 * scale
+
+
+def test_segment_large_float32_head_under_bfloat16():
+    model = nontrivial_segmenter()
+    pos = torch.rand(4000, 3) * 2 - 1
+    expect = segment_large(model, pos, 0, chunk_size=1000)
+    assert torch.equal(segment_large(model, pos, 0, chunk_size=1000, head_float32=True), expect)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        plain = segment_large(model, pos, 0, chunk_size=1000)
+        tail32 = segment_large(model, pos, 0, chunk_size=1000, head_float32=True)
+    assert tail32.dtype == torch.float32 and not torch.equal(tail32, plain)
+    # the last two layers no longer round to bfloat16: closer to float32 on average
+    assert (tail32 - expect).abs().mean() < (plain - expect).abs().mean()
