@@ -192,9 +192,10 @@ def section_scenes(rep: Report, args) -> None:
 
     ``args``: ``pointea-bench``'s (``threads``, ``device``, ``quick``,
     ``memory_budget_gib``) plus, when set, ``scene_sizes``, ``scene_model``,
-    ``scene_chunk``, ``scene_exact_size`` (0: no exactness check).
+    ``scene_chunk``, ``scene_exact_size`` (0: no exactness check), ``no_flops``.
     """
     sizes, model, chunk, exact_n = _settings(args)
+    flops = not getattr(args, "no_flops", False)
     device = getattr(args, "device", "cpu")
     ceiling = ceilings(rep, args)["float32"]
     budget = args.memory_budget_gib * 2**30
@@ -212,6 +213,7 @@ def section_scenes(rep: Report, args) -> None:
                     "n": n,
                     "chunk": chunk,
                     "device": device,
+                    "count_flops": flops,
                 }
                 res = measure(spec, args.threads, timeout=TIMEOUT_S)
             data.append({"n": n, "attention": attention, **res})
@@ -243,8 +245,10 @@ def section_scenes(rep: Report, args) -> None:
         + table(headers, rows)
         + f"\n\nEA: room_logits streamed in chunks of {chunk:,} points. SA: the plain forward, "
         f"run only while one N x N float32 map fits {args.memory_budget_gib:g} GiB. Peak "
-        "memory above the start of the call (model and room already loaded); FLOPs counted "
-        "on the same call. " + " ".join(notes) + f" Load average at the end: {load}."
+        "memory above the start of the call (model and room already loaded); "
+        + ("FLOPs counted on the same call. " if flops else "FLOPs not counted (--no-flops). ")
+        + " ".join(notes)
+        + f" Load average at the end: {load}."
     )
 
 
@@ -288,6 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=4.0,
         help="run SA only while one N x N float32 map fits this",
+    )
+    p.add_argument(
+        "--no-flops",
+        action="store_true",
+        help="skip the FLOP count (it repeats each inference under the counter)",
     )
     p.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES} unless --sizes")
     p.add_argument("--output-dir", type=Path, default=Path("bench"))

@@ -1,4 +1,4 @@
-"""Room renders (the scenes benchmark section is tested in tests/bench/test_scenes.py)."""
+"""Room renders (the scenes benchmark section is tested in tests/bench/test_bench_scenes.py)."""
 
 from __future__ import annotations
 

@@ -80,6 +80,30 @@ def test_section_measures_sa_only_while_its_map_fits(tmp_path, monkeypatch):
     assert [d["attention"] for d in rep.data["scenes"]].count("self") == 3
 
 
+def test_section_without_flop_count(tmp_path, monkeypatch):
+    specs = []
+
+    def fake_measure(spec, threads, timeout=1800):
+        specs.append(spec)
+        return {"seconds": 1.0, "peak_bytes": 2**20, "flops": None, "points": spec["n"]}
+
+    monkeypatch.setattr(scenes, "measure", fake_measure)
+    monkeypatch.setattr(scenes, "ceilings", lambda rep, args: {"float32": 4.0})
+    rep = harness.Report(tmp_path)
+    args = argparse.Namespace(
+        threads=1,
+        device="cpu",
+        quick=True,
+        memory_budget_gib=1.0,
+        no_flops=True,
+        scene_exact_size=0,
+    )
+    scenes.section_scenes(rep, args)
+    assert [s["n"] for s in specs] == [scenes.QUICK_SIZES[0], scenes.QUICK_SIZES[1]]
+    assert all(s["count_flops"] is False for s in specs)  # no exactness child either
+    assert "FLOPs not counted (--no-flops)" in rep.parts[-1]
+
+
 def test_target_line_says_when_the_target_is_missed():
     line = scenes._target_line(
         [{"n": 2_000_000, "attention": "external", "peak_bytes": 5 * 2**30, "seconds": 1.0}]
