@@ -14,6 +14,13 @@ Writes into ``docs/images/`` (``--out``):
 
 With ``--checkpoint`` (a part segmenter) the parts are the model's predictions on the
 synthetic shapes; without, the shapes' true parts. Everything is generated offline.
+
+With ``--scene-run RUN`` (a ``pointea-semseg`` run folder, e.g. the offline-room run of
+docs/SCENES.md) also ``scenes_room.png``: the run's first test room segmented whole in
+one exact pass by ``checkpoints/best.pt`` (colour, truth, prediction, errors; top and
+perspective). ``--scenes-only`` renders just that one::
+
+    python scripts/render_docs_images.py --scene-run /tmp/semrun_demo --scenes-only
 """
 
 from __future__ import annotations
@@ -114,6 +121,37 @@ def screenshot(page: Path, png: Path) -> Path | None:
     return shot
 
 
+def scene_figure(run: Path, out: Path) -> Path:
+    """``scenes_room.png``: the first test room of a ``pointea-semseg`` run, segmented
+    whole and exactly by the run's ``best.pt``."""
+    import json
+
+    import torch
+
+    from pointea.datasets import S3DIS
+    from pointea.models import create_model
+    from pointea.models.semseg import segment_room
+    from pointea.visualization.scenes import save_room_comparison
+
+    cfg = json.loads((run / "config.json").read_text())
+    ck = torch.load(run / "checkpoints" / "best.pt", map_location="cpu", weights_only=True)
+    model = create_model(ck["model_name"], **ck["model_config"])
+    model.load_state_dict(ck["model"])
+    test = S3DIS(cfg["data_root"], "test", cfg["test_area"], cfg["val_fraction"])
+    room = test.raw(0)
+    points = np.concatenate([room["xyz"], room["rgb"].astype(np.float32)], axis=1)
+    pred = segment_room(model.eval(), points, chunk_size=cfg.get("chunk_size", 65_536))
+    kind = "offline room" if cfg.get("synthetic") else "S3DIS"
+    title = f"{test.room_name(0)} ({kind}, {ck['model_name']}, whole-room exact pass)"
+    path = save_room_comparison(
+        out / "scenes_room.png", room["xyz"], room["rgb"], room["label"], pred, title=title
+    )
+    print(
+        f"{test.room_name(0)}: {len(pred):,} points, {np.mean(pred == room['label']):.1%} correct"
+    )
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("docs/images"), help="default: %(default)s")
@@ -125,8 +163,22 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="where the synthetic sets go (default: a temporary folder)",
     )
+    p.add_argument(
+        "--scene-run", type=Path, default=None, help="a pointea-semseg run: scenes_room.png"
+    )
+    p.add_argument(
+        "--scenes-only", action="store_true", help="with --scene-run: render only that figure"
+    )
     args = p.parse_args(argv)
+    if args.scenes_only and args.scene_run is None:
+        p.error("--scenes-only: needs --scene-run RUN")
+    if args.scene_run is not None and not (args.scene_run / "checkpoints" / "best.pt").is_file():
+        p.error(f"--scene-run {args.scene_run}: no checkpoints/best.pt (not a finished run?)")
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.scenes_only:
+        print(f"wrote {scene_figure(args.scene_run, args.out)}")
+        viz.release_renderer()
+        return 0
     what = "predicted parts" if args.checkpoint else "true parts"
     with tempfile.TemporaryDirectory() as tmp:
         root = args.data_root or Path(tmp)
@@ -135,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         written.append(parts_figure(shapes, args.out, what))
         page = html_view(shapes, args.html or Path(tmp) / "html_view.html", what)
         written += [args.html, screenshot(page, args.out / "html_view.png")]
+        if args.scene_run is not None:
+            written.append(scene_figure(args.scene_run, args.out))
     viz.release_renderer()
     for path in written:
         if path is not None:

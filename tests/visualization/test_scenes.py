@@ -1,8 +1,6 @@
-"""Room renders and the scenes benchmark section."""
+"""Room renders (the scenes benchmark section is tested in tests/bench/test_bench_scenes.py)."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
@@ -42,32 +40,3 @@ def test_comparison_grid_and_errors(tmp_path):
         render_room_comparison(xyz, rgb, labels[:5], pred)
     with pytest.raises(InputError, match="class ids"):
         render_room_comparison(xyz, rgb, labels, pred + 20)
-
-
-@pytest.mark.slow
-def test_scenes_bench_section_writes_a_table(tmp_path):
-    from pointea.bench.scenes import main
-
-    out = tmp_path / "bench"
-    assert (
-        main(
-            [
-                "--sizes",
-                "3000",
-                "--model",
-                "pct_semseg_tiny",
-                "--threads",
-                "1",
-                "--output-dir",
-                str(out),
-                "--memory-budget-gib",
-                "1",
-            ]
-        )
-        == 0
-    )
-    data = json.loads((out / "benchmark.json").read_text())["scenes"]
-    ea = next(d for d in data if d["attention"] == "external")
-    sa = next(d for d in data if d["attention"] == "self")
-    assert ea["points"] == 3000 and ea["seconds"] > 0 and sa["points"] == 3000
-    assert "points" in (out / "benchmark.md").read_text()
