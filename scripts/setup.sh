@@ -14,6 +14,7 @@
 # setuptools' parallel build_ext. Switches for timing the build:
 #   POINTEA_BUILD_JOBS=N      compilers at once (default: nproc; 1 = the old serial build)
 #   POINTEA_BUILD_CFLAGS=...  extra compiler flags (default: -g0, no debug information)
+#   POINTEA_BUILD_PCH=0       no precompiled torch header (scripts/pch_cc.sh; GCC only)
 #   POINTEA_PYG_WHEELS=0      skip the prebuilt-wheel attempt
 #   PIP_NO_CACHE_DIR=1        ignore pip's cached wheel (a real cold build)
 #   POINTEA_CUDA_REBUILD=0    never rebuild torch-cluster for CUDA (see below)
@@ -115,10 +116,32 @@ build_torch_cluster() {  # extra pip arguments: "$@"
   # setuptools builds torch-cluster's nine extensions one after another unless told
   # `parallel` (its setup.py turns ninja off); DIST_EXTRA_CONFIG passes that in.
   printf '[build_ext]\nparallel = %s\n' "$jobs" >"$cfg"
-  log "building torch-cluster from source ($jobs compilers at once; several minutes)"
-  DIST_EXTRA_CONFIG="$cfg" MAX_JOBS="$jobs" CFLAGS="${CFLAGS:-} ${POINTEA_BUILD_CFLAGS--g0}" \
-    pip_install --no-build-isolation "$@" "$cluster_pin" || { rm -f "$cfg"; return 1; }
-  rm -f "$cfg"
+  # with GCC, torch's headers are parsed once into a precompiled header (scripts/pch_cc.sh)
+  local cc_env=() pch="" cc cxx
+  if [ "${POINTEA_BUILD_PCH:-1}" != "0" ] && [ -z "${CC:-}${CXX:-}" ] && [[ "$root" != *" "* ]] \
+    && command -v flock >/dev/null \
+    && "$venv/bin/python" -c "import sysconfig; cc = sysconfig.get_config_var('CC') or ''; \
+import subprocess, sys; out = subprocess.run(cc.split() + ['--version'], capture_output=True, text=True).stdout; \
+sys.exit(0 if 'Free Software Foundation' in out else 1)" 2>/dev/null; then
+    pch="$(mktemp -d)"
+    read -r cc cxx < <("$venv/bin/python" -c "import sysconfig as s; \
+print(s.get_config_var('CC').split()[0], (s.get_config_var('CXX') or 'g++').split()[0])")
+    # setuptools compiles C++ with CXX (and CXXFLAGS) where it has one, older ones with CC
+    cc_env=(CC="$root/scripts/pch_cc.sh $cc" CXX="$root/scripts/pch_cc.sh $cxx" POINTEA_PCH_DIR="$pch"
+      POINTEA_PCH_CXX="$cxx")
+  fi
+  log "building torch-cluster from source ($jobs compilers at once${pch:+, torch headers precompiled}; several minutes)"
+  # setuptools' CFLAGS / CXXFLAGS replace Python's compile flags (-DNDEBUG -O3 ...), so the
+  # extra flags go after Python's own; C++ files are compiled with CXXFLAGS
+  local rc=0 flags
+  flags="$("$venv/bin/python" -c "import sysconfig; print(sysconfig.get_config_var('CFLAGS') or '')")"
+  flags="$flags ${POINTEA_BUILD_CFLAGS--g0}"
+  env "${cc_env[@]}" DIST_EXTRA_CONFIG="$cfg" MAX_JOBS="$jobs" \
+    CFLAGS="$flags ${CFLAGS:-}" CXXFLAGS="$flags ${CXXFLAGS:-}" \
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-build-isolation \
+    "$@" "$cluster_pin" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2) || rc=$?
+  rm -rf "$cfg" ${pch:+"$pch"}
+  return "$rc"
 }
 cluster_pin="torch-cluster==1.6.3"
 if ! "$venv/bin/python" -c "import torch_cluster" 2>/dev/null; then
@@ -142,7 +165,7 @@ case "$verdict" in
     if [ "${POINTEA_CUDA_REBUILD:-1}" = "0" ]; then
       log "POINTEA_CUDA_REBUILD=0: not rebuilding; pointea uses its pure-torch FPS/kNN on CUDA"
     else
-      FORCE_CUDA=1 build_torch_cluster --no-cache-dir --force-reinstall --no-deps \
+      FORCE_CUDA=1 POINTEA_BUILD_PCH=0 build_torch_cluster --no-cache-dir --force-reinstall --no-deps \
         || log "the CUDA rebuild of torch-cluster failed: pointea will use its pure-torch FPS/kNN on CUDA"
       log "torch-cluster: $(setup_check)"
     fi
