@@ -35,7 +35,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +43,9 @@ import numpy as np
 from ..errors import DataError, InputError
 from ..io import PointCloud, check_points, read_point_cloud
 from ..io.files import decode_text, fail, read_bytes, require_file
-from ..io.tables import COMMENTS, all_numbers, fast_table, parse_float_rows
+from ..io.readers import guard_parse
+from ..io.tables import COMMENTS, parse_float_rows
+from ..io.text import read_text_table
 
 __all__ = [
     "SCENE_EXTENSIONS",
@@ -118,40 +120,6 @@ def _class_ids(
         )
         return None
     return vals.astype(np.int64)
-
-
-def _text_table(path: Path) -> np.ndarray:
-    """The numbers of a text cloud ``(rows, columns)``: an optional header row (column
-    names, a Leica point count) and comment lines are skipped."""
-    lines = decode_text(path, read_bytes(path)).splitlines()
-    data_rows = []
-    for i, line in enumerate(lines):
-        s = line.strip()
-        if s and not s.startswith(COMMENTS):
-            data_rows.append(i)
-            if len(data_rows) == 2:
-                break
-    if not data_rows:
-        raise fail(path, "holds no data rows (only blank lines or comments)")
-    start = data_rows[0]
-    first = lines[start].replace(",", " ").replace(";", " ").split()
-    if len(data_rows) > 1 and (
-        not all_numbers(first)
-        or (len(first) == 1 and len(lines[data_rows[1]].replace(",", " ").split()) >= 3)
-    ):
-        start = data_rows[1]
-    head = lines[start]
-    arr = None
-    if ";" not in head:
-        arr = fast_table(lines[start:], "," if "," in head else None)
-    if arr is None:
-        rows = [
-            (i + 1, s.replace(",", " ").replace(";", " ").split())
-            for i, s in ((i, lines[i].strip()) for i in range(start, len(lines)))
-            if s and not s.startswith(COMMENTS)
-        ]
-        arr = parse_float_rows(path, rows, "point")
-    return arr
 
 
 def _from_columns(
@@ -230,7 +198,7 @@ def read_scene(
         cloud = _read_npy(path, num_classes)
     elif suffix in (".txt", ".xyz", ".pts"):
         require_file(path)
-        cloud = _from_columns(path, _guarded(path, _text_table), num_classes)
+        cloud = _from_columns(path, guard_parse(path, read_text_table), num_classes)
     else:  # .ply / .pcd through pointea.io (a PLY mesh gives its vertices)
         cloud = read_point_cloud(path, check=False)
         if cloud.colors is None:
@@ -240,17 +208,6 @@ def read_scene(
     cloud.source = str(path)
     _check_coordinates(cloud, drop_nonfinite)
     return cloud
-
-
-def _guarded(path: Path, fn: Callable[[Path], np.ndarray]) -> np.ndarray:
-    try:
-        return fn(path)
-    except DataError:
-        raise
-    except MemoryError:
-        raise fail(path, "too large to read into memory") from None
-    except (ValueError, IndexError, TypeError, OverflowError, UnicodeError, OSError) as exc:
-        raise fail(path, f"corrupt content ({type(exc).__name__}: {str(exc)[:120]})") from exc
 
 
 def _check_coordinates(cloud: PointCloud, drop_nonfinite: bool) -> None:
@@ -290,7 +247,7 @@ def read_truth(path: str | os.PathLike, num_points: int, num_classes: int) -> np
         except (ValueError, OSError, EOFError) as exc:
             raise fail(path, f"not a readable .npy array ({str(exc)[:120]})") from exc
     else:
-        table = _guarded(path, _text_table_any)
+        table = guard_parse(path, _text_table_any)
         vals = table[:, 0] if table.ndim == 2 and table.shape[1] == 1 else table
     vals = np.asarray(vals)
     if vals.ndim != 1 or vals.dtype.kind not in "iuf":

@@ -210,12 +210,9 @@ def render_scene(
 def display_subset(xyz_z_up: np.ndarray, max_points: int, cut: float = 0.12, seed: int = 0):
     """Indices shown in an interactive view: points below the top ``cut`` share of the
     height (the ceiling), at most ``max_points`` of them (a seeded uniform subsample)."""
-    z = np.asarray(xyz_z_up)[:, 2]
-    lo, hi = float(z.min()), float(z.max())
-    idx = np.flatnonzero(z <= hi - cut * (hi - lo)) if hi > lo else np.arange(len(z))
-    if len(idx) > max_points:
-        idx = np.sort(np.random.default_rng(seed).choice(idx, max_points, replace=False))
-    return idx
+    from ..visualization.scenes import visible_points
+
+    return visible_points(xyz_z_up, cut, max_points, seed)
 
 
 def scene_figure(

@@ -44,8 +44,9 @@ def check_suffix(path: Path) -> str:
     return suffix
 
 
-def _guard(path: Path, fn: Any) -> Any:
-    """Run a parser; turn any unexpected low-level failure into a DataError."""
+def guard_parse(path: Path, fn: Any) -> Any:
+    """Run a parser ``fn(path)``; turn any unexpected low-level failure (and running out
+    of memory) into a DataError naming the file."""
     try:
         return fn(path)
     except DataError:
@@ -82,11 +83,11 @@ def read_point_cloud(path: str | os.PathLike, *, check: bool = True) -> PointClo
     path = Path(path)
     suffix = check_suffix(path)
     if suffix in (".xyz", ".txt", ".pts"):
-        cloud = _guard(path, read_text_cloud)
+        cloud = guard_parse(path, read_text_cloud)
     elif suffix == ".pcd":
-        cloud = _guard(path, read_pcd)
+        cloud = guard_parse(path, read_pcd)
     elif suffix == ".ply":
-        cloud = _guard(path, read_ply)[0]
+        cloud = guard_parse(path, read_ply)[0]
     else:
         raise fail(path, f"{suffix} is a mesh format: use read_mesh or load_points")
     if check:
@@ -104,15 +105,15 @@ def read_mesh(path: str | os.PathLike, *, check: bool = True) -> Mesh:
     path = Path(path)
     suffix = check_suffix(path)
     if suffix == ".off":
-        mesh = _guard(path, read_off)
+        mesh = guard_parse(path, read_off)
     elif suffix == ".obj":
-        mesh = _guard(path, read_obj)
+        mesh = guard_parse(path, read_obj)
     elif suffix == ".stl":
-        mesh = _guard(path, read_stl)
+        mesh = guard_parse(path, read_stl)
     elif suffix in (".glb", ".gltf"):
-        mesh = _guard(path, read_gltf)
+        mesh = guard_parse(path, read_gltf)
     elif suffix == ".ply":
-        mesh = _guard(path, read_ply)[1]
+        mesh = guard_parse(path, read_ply)[1]
         if mesh is None:
             raise fail(path, "the PLY file has no faces (it is a point cloud)")
     else:
@@ -156,7 +157,7 @@ def load_points(
             raise fail(path, "name an entry of the HDF5 file: FILE.h5:INDEX or FILE.h5#INDEX")
         cloud = read_h5_entry(path, spec.index)
     elif suffix == ".ply":
-        cloud, mesh = _guard(path, read_ply)
+        cloud, mesh = guard_parse(path, read_ply)
         if mesh is not None and surface:
             check_points(mesh.vertices, name, what="vertex")
             pts, nrm = sample_surface(mesh, num_points, seed=seed)

@@ -10,14 +10,15 @@ from .files import decode_text, fail, read_bytes
 from .tables import COMMENTS, all_numbers, fast_table, parse_float_rows
 from .types import PointCloud
 
-__all__ = ["read_text_cloud", "as_colors"]
+__all__ = ["read_text_cloud", "read_text_table", "as_colors"]
 
 
-def read_text_cloud(path: Path) -> PointCloud:
+def read_text_table(path: Path) -> np.ndarray:
+    """The numbers of a text cloud as a float ``(rows, columns)`` table (at least three
+    columns): an optional header row (column names, or a Leica ``.pts`` point count) and
+    comment lines are skipped; rows are split on spaces, tabs, commas or semicolons."""
     text = decode_text(path, read_bytes(path))
     lines = text.splitlines()
-    # Locate the first data rows: an optional header row (column names, or a Leica .pts
-    # point count) is skipped.
     data_rows = []
     for i, line in enumerate(lines):
         s = line.strip()
@@ -47,6 +48,11 @@ def read_text_cloud(path: Path) -> PointCloud:
             if s and not s.startswith(COMMENTS)
         ]
         arr = parse_float_rows(path, rows, "point")
+    return arr
+
+
+def read_text_cloud(path: Path) -> PointCloud:
+    arr = read_text_table(path)
     cloud = PointCloud(points=arr[:, :3], source=str(path))
     ncols = arr.shape[1]
     if path.suffix.lower() == ".pts" and ncols in (4, 7):

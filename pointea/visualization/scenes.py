@@ -26,9 +26,10 @@ _CORRECT = np.array([0.78, 0.78, 0.78])
 _WRONG = np.array([0.85, 0.1, 0.1])
 
 
-def _visible(xyz: np.ndarray, cut: float, max_points: int, seed: int = 0) -> np.ndarray:
-    """Indices of the points below the cut, at most ``max_points`` of them (seeded)."""
-    z = xyz[:, 2]
+def visible_points(xyz: np.ndarray, cut: float, max_points: int, seed: int = 0) -> np.ndarray:
+    """Indices of the points below the top ``cut`` share of the height (the ceiling, so a
+    room can be seen into), at most ``max_points`` of them (a seeded uniform subsample)."""
+    z = np.asarray(xyz)[:, 2]
     lo, hi = float(z.min()), float(z.max())
     idx = np.nonzero(z <= hi - cut * (hi - lo))[0] if hi > lo else np.arange(len(xyz))
     if len(idx) > max_points:
@@ -64,7 +65,7 @@ def render_room(
         raise InputError(
             f"xyz and colors: expected two (N, 3) arrays, got {xyz.shape} and {colors.shape}"
         )
-    idx = _visible(xyz, cut, max_points)
+    idx = visible_points(xyz, cut, max_points)
     azimuth, elevation = VIEWS[view]
     return render_points(
         xyz[idx],
