@@ -4,13 +4,13 @@
 # the external-attention classifier on it, evaluate it on its test split and print the
 # result beside chance and a bounding-box baseline.
 #
-#   bash scripts/demo.sh                         # ~3 min on 2 idle CPU cores
+#   bash scripts/demo.sh                         # 3-6 min on 2 idle CPU cores once set up
 #   bash scripts/demo.sh --data-root data        # the real ModelNet40 (no --synthetic)
 #   bash scripts/demo.sh --epochs 20             # any pointea-train flag is passed on
 #
 # Settings, measured on 2 cores: the pct_cls_tiny preset (~0.3 M parameters), 512 points
-# per cloud, 10 epochs of batch 32 with the recipe's SGD + cosine schedule: ~14 s per
-# epoch on an idle machine (the first ~26 s), 2-3x that on a shared one; test accuracy
+# per cloud, 10 epochs of batch 32 with the recipe's SGD + cosine schedule: 14-30 s per
+# epoch on an idle 2-core machine (two machines measured), 2-3x that on a shared one; test accuracy
 # 90.3 % (chance 8.3 %, bounding-box baseline 47.7 %). Output: runs/demo-cls (override
 # with POINTEA_DEMO_DIR).
 set -euo pipefail
