@@ -30,11 +30,18 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from ..errors import DataError, PointeaError
-
-PROG = "pointea-predict"
+from .reporting import (
+    PROG,
+    emit,
+    record_failure,
+    report_error,
+    report_warning,
+    show_window,
+    unique_stem,
+)
 
 EXAMPLES = """\
 examples:
@@ -237,38 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def emit(text: str, stream: TextIO | None = None) -> None:
-    """Print a line whatever the stream's encoding: characters it cannot encode (a
-    non-UTF-8 file name's surrogates under a strict UTF-8 stdout) are written as
-    backslash escapes instead of stopping the run."""
-    stream = stream or sys.stdout
-    enc = getattr(stream, "encoding", None) or "utf-8"
-    stream.write(text.encode(enc, "backslashreplace").decode(enc, "replace") + "\n")
-    stream.flush()
-
-
-def report_error(msg: str) -> None:
-    emit(f"{PROG}: error: {msg}", sys.stderr)
-
-
-def report_warning(msg: str) -> None:
-    emit(f"{PROG}: warning: {msg}", sys.stderr)
-
-
 def _point_size(n: int) -> float:
     return 5.0 if n <= 4096 else 3.0 if n <= 20000 else 2.0
-
-
-def unique_stem(spec: Any, used: set[str]) -> str:
-    path = Path(str(getattr(spec, "path", spec)))
-    index = getattr(spec, "index", None)
-    base = path.stem + (f"_{index}" if index is not None else "")
-    stem, k = base, 1
-    while stem in used:
-        k += 1
-        stem = f"{base}_{k}"
-    used.add(stem)
-    return stem
 
 
 def _write_segmentation(args: argparse.Namespace, spec: Any, item: Any, res: dict, used: set):
@@ -315,15 +292,6 @@ def _figure(args: argparse.Namespace, item: Any, res: dict) -> Any:
     return viz.labeled_figure(norm, seg.labels, category=seg.category, title=title, up=args.up)
 
 
-def show_window(points: Any, colors: Any, title: str) -> None:
-    from .. import visualization as viz
-
-    try:
-        viz.show(points, colors, window_name=title)
-    except (RuntimeError, ImportError) as exc:
-        report_warning(f"--show: {exc}")
-
-
 def _run_name(checkpoint: str | Path) -> str:
     """``runs/demo/checkpoints/best.pt`` -> ``demo (best.pt)``; other paths: their name."""
     path = Path(checkpoint)
@@ -350,12 +318,6 @@ def _print_human(res: dict) -> None:
         for key in ("ply", "png"):
             if key in res:
                 emit(f"  wrote {res[key]}")
-
-
-def record_failure(results: list[dict], spec: Any, exc: BaseException) -> None:
-    msg = str(exc) if str(spec) in str(exc) else f"{spec}: {exc}"
-    report_error(msg)
-    results.append({"input": str(spec), "ok": False, "error": msg})
 
 
 def _predict_objects(

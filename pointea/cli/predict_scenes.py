@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError, PointeaError
-from .predict import emit, record_failure, report_error, report_warning, show_window, unique_stem
+from .reporting import emit, record_failure, report_error, report_warning, show_window, unique_stem
 
 __all__ = ["predict_scenes", "scene_usage", "write_scene", "print_scene"]
 
