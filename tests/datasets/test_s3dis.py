@@ -4,6 +4,7 @@ the procedural rooms written in that layout."""
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -76,13 +77,74 @@ def test_read_room_is_format_exact(tmp_path):
     assert room["instance"].tolist() == [0, 0, 1, 2, 3, 4]
 
 
-def test_stray_control_byte_is_repaired_with_a_warning_naming_file_and_line(tmp_path):
-    # the published Area_5/hallway_6/Annotations/ceiling_1.txt holds a 0x10 inside a number
-    path = tmp_path / "ceiling_1.txt"
-    path.write_text("1.0 2.0 3.0 10 20 30\n4.0 5.0 6.0 103.0\x100000 20 30\n")
-    with pytest.warns(S3DISRepairWarning, match=r"ceiling_1.txt: line 2 .*0x10"):
+# The four corrupted rows of the published releases. The hallway_6 row is the release's
+# whole line; for the other three the corrupted number is the release's, byte for byte,
+# and the other fields of the row are stand-ins. Each is written between clean rows, with
+# the values the public loaders' repair gives.
+RELEASE_ROWS = {
+    # Stanford3dDataset_v1.2_Aligned_Version/Area_5/hallway_6/Annotations/ceiling_1.txt
+    # line 180389: a NUL where the space between red and green belongs
+    "hallway_6": (
+        b"22.350 6.692 3.048 185\x00187 182",
+        [22.35, 6.692, 3.048, 185, 187, 182],
+        "0x00",
+    ),
+    # Stanford3dDataset_v1.2 (not aligned) Area_5/office_19/Annotations/ceiling_1.txt
+    # line 323474: a 0x10 in place of a digit of the blue value
+    "office_19": (
+        b"17.521 9.164 3.221 103 102 103.0\x100000",
+        [17.521, 9.164, 3.221, 103, 102, 103],
+        "0x10",
+    ),
+    # room files read by pointea-predict: Area_2/auditorium_1/auditorium_1.txt line 18956
+    # and Area_3/hallway_2/hallway_2.txt line 20097
+    "auditorium_1": (b"179.\x1000000 10.5 2.1 90 91 92", [179.0, 10.5, 2.1, 90, 91, 92], "0x10"),
+    "hallway_2": (b"-6.2\x162 -9.1 0.5 1 2 3", [-6.22, -9.1, 0.5, 1, 2, 3], "0x16"),
+}
+CLEAN = b"1.000 2.000 3.000 10 20 30\n"
+
+
+def _release_file(path: Path, row: bytes) -> Path:
+    path.write_bytes(CLEAN + CLEAN + row + b"\n" + CLEAN)
+    return path
+
+
+@pytest.mark.parametrize("name", sorted(RELEASE_ROWS))
+def test_release_rows_are_repaired_in_annotations_with_one_warning(tmp_path, name):
+    row, want, byte = RELEASE_ROWS[name]
+    path = _release_file(tmp_path / "ceiling_1.txt", row)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         table = parse_annotation(path)
-    np.testing.assert_array_equal(table[1], [4, 5, 6, 103, 20, 30])
+    assert [w.category for w in caught] == [S3DISRepairWarning]
+    assert re.search(rf"ceiling_1.txt: line 3 .*{byte}", str(caught[0].message))
+    assert table.shape == (4, 6)
+    np.testing.assert_allclose(table[2], np.array(want, dtype=np.float32))
+    np.testing.assert_array_equal(table[[0, 1, 3]], [[1, 2, 3, 10, 20, 30]] * 3)
+
+
+@pytest.mark.parametrize("name", sorted(RELEASE_ROWS))
+def test_release_rows_are_repaired_in_scene_files_by_the_same_rule(tmp_path, name):
+    from pointea.inference.scene_files import read_scene
+    from pointea.io.tables import TableRepairWarning
+
+    row, want, byte = RELEASE_ROWS[name]
+    path = _release_file(tmp_path / f"{name}.txt", row)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cloud = read_scene(path)
+    repairs = [w for w in caught if issubclass(w.category, TableRepairWarning)]
+    assert len(repairs) == 1
+    assert re.search(rf"{name}.txt: line 3 .*{byte}", str(repairs[0].message))
+    np.testing.assert_allclose(cloud.points[2], np.array(want[:3]), rtol=1e-6)
+    np.testing.assert_allclose(cloud.colors[2] * 255, np.array(want[3:]), rtol=1e-6)
+
+
+def test_rows_that_no_repair_fits_still_name_the_line(tmp_path):
+    path = tmp_path / "wall_1.txt"
+    path.write_bytes(CLEAN + b"1.0 2.0 \x10 3.0 4 5 6 7\n")
+    with pytest.raises(DataError, match="row 2"):
+        parse_annotation(path)
 
 
 @pytest.mark.parametrize(
