@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -305,3 +306,129 @@ def test_generated_room_classes_and_geometry():
     ceiling = np.concatenate([p for c, p, _ in objs if c == "ceiling"])
     assert abs(floor[:, 2].mean()) < 0.01 and 2.6 < ceiling[:, 2].mean() < 3.4
     assert all(rgb.dtype == np.uint8 and len(p) == len(rgb) for _, p, rgb in objs)
+
+
+def _release_layout(root: Path) -> Path:
+    """Six areas in the release's layout with every known quirk (module docstring)."""
+    for a in range(1, 7):
+        for r in (1, 2):
+            write_room(root, a, f"office_{r}")
+        (root / FOLDER / f"Area_{a}" / f"Area_{a}_alignmentAngle.txt").write_text(
+            "## Global alignment angle per disjoint space in Area_{a} ##\n\noffice_1 0\n"
+        )
+        (root / FOLDER / f"Area_{a}" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    # Area_5/hallway_6: the NUL row
+    hallway = write_room(root, 5, "hallway_6")
+    _release_file(hallway / "Annotations" / "ceiling_1.txt", RELEASE_ROWS["hallway_6"][0])
+    # Area_5/office_36: wall_3.txt and its byte-identical copy "wall_3 (1).txt"
+    office = write_room(root, 5, "office_36")
+    wall = b"0.100 0.200 1.000 50 60 70\n0.100 0.300 1.500 51 61 71\n"
+    (office / "Annotations" / "wall_3.txt").write_bytes(wall)
+    (office / "Annotations" / "wall_3 (1).txt").write_bytes(wall)
+    (office / "Annotations" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    # Area_6/copyRoom_1 with its room file named copy_Room_1.txt
+    copy = write_room(root, 6, "copyRoom_1")
+    (copy / "copyRoom_1.txt").rename(copy / "copy_Room_1.txt")
+    # Area_2/auditorium_1: a room file with a control byte inside a number (not read)
+    audi = write_room(root, 2, "auditorium_1")
+    _release_file(audi / "auditorium_1.txt", RELEASE_ROWS["auditorium_1"][0])
+    return root
+
+
+def test_the_release_layout_with_every_quirk_loads_with_one_warning_per_repair(tmp_path):
+    root = _release_layout(tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        splits = {s: S3DIS(root, s, test_area=5, val_fraction=0.2) for s in ("train", "val")}
+        splits["test"] = S3DIS(root, "test", test_area=5)
+        rooms = {s: [d.room_name(i) for i in range(len(d))] for s, d in splits.items()}
+        items = {s: [d[i] for i in range(len(d))] for s, d in splits.items()}
+    messages = [str(w.message) for w in caught if w.category is S3DISRepairWarning]
+    assert len(messages) == 2, messages
+    assert sum("hallway_6/Annotations/ceiling_1.txt: line 3 " in m for m in messages) == 1
+    assert sum("wall_3 (1).txt: a copy of wall_3.txt" in m for m in messages) == 1
+    assert {"Area_5/hallway_6", "Area_5/office_36"} <= set(rooms["test"])
+    assert "Area_6/copyRoom_1" in rooms["train"] + rooms["val"]
+    assert "Area_2/auditorium_1" in rooms["train"] + rooms["val"]
+    office = items["test"][rooms["test"].index("Area_5/office_36")]
+    # wall_3's two points are counted once; stairs read as clutter
+    assert int((office.y == CLASSES.index("wall")).sum()) == 2 + 2
+    assert int((office.y == CLASSES.index("clutter")).sum()) == 1
+    hallway = items["test"][rooms["test"].index("Area_5/hallway_6")]
+    assert hallway.pos.shape[0] == 4 + 4  # ceiling_1 (4 rows) + the other four files
+    # a second pass is served from the cache: no warning again
+    with warnings.catch_warnings(record=True) as again:
+        warnings.simplefilter("always")
+        S3DIS(root, "test", test_area=5)[rooms["test"].index("Area_5/hallway_6")]
+    assert not [w for w in again if w.category is S3DISRepairWarning]
+
+
+def test_a_copy_that_differs_from_its_original_is_read_by_its_class(tmp_path):
+    room = write_room(tmp_path, 1, "office_1")
+    (room / "Annotations" / "wall_3 (1).txt").write_text("7 7 7 1 1 1\n")
+    with pytest.warns(S3DISRepairWarning, match=r"wall_3 \(1\).txt: .*read as wall"):
+        out = read_room(room)
+    assert out["label"].size == 7 and int((out["label"] == CLASSES.index("wall")).sum()) == 3
+
+
+def test_a_truncated_room_cache_is_rebuilt_with_a_warning(areas):
+    ds = S3DIS(areas, "test")
+    first = ds[0].pos.clone()
+    cache = areas / "processed" / "s3dis" / "Area_5" / "office_1.npz"
+    cache.write_bytes(cache.read_bytes()[:40])
+    with pytest.warns(S3DISRepairWarning, match="office_1.npz: unreadable cache"):
+        again = ds[0]
+    assert torch.equal(again.pos, first)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds[0]  # the rebuilt cache loads silently
+
+
+def test_a_same_size_edit_with_the_time_restored_is_not_served_stale(areas):
+    ds = S3DIS(areas, "test")
+    assert ds[0].rgb[-1].tolist() == [71, 64, 54]
+    wall = areas / FOLDER / "Area_5" / "office_1" / "Annotations" / "wall_2.txt"
+    st = wall.stat()
+    wall.write_text(wall.read_text().replace("71 64 54", "72 64 54"))
+    os.utime(wall, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert wall.stat().st_size == st.st_size and wall.stat().st_mtime_ns == st.st_mtime_ns
+    assert ds[0].rgb[-1].tolist() == [72, 64, 54]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "match"),
+    [
+        ("wall_9.txt", "", "wall_9.txt: the S3DIS points file is empty"),
+        ("wall_9.txt", "x y z r g b\n1 2 3 4 5 6\n", "wall_9.txt: line 1 is"),
+        ("lamp_1.txt", "1 2 3 4 5 6\n", "lamp_1.txt: .*known class"),
+    ],
+)
+def test_a_bad_file_in_the_test_area_fails_when_the_training_split_is_built(
+    areas, name, text, match
+):
+    ann = areas / FOLDER / "Area_5" / "office_3" / "Annotations"
+    (ann / name).write_text(text)
+    S3DIS(areas, "train", test_area=5)  # the file is not in this split
+    with pytest.raises(DataError, match=match):
+        S3DIS(areas, "test", test_area=5)
+
+
+def test_check_s3dis_counts_areas_rooms_points_and_lists_the_quirks(tmp_path):
+    from pointea.datasets.s3dis import check_s3dis
+
+    root = _release_layout(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", S3DISRepairWarning)
+        info = check_s3dis(root)
+    areas = info["areas"]
+    assert list(areas) == [f"Area_{a}" for a in range(1, 7)]
+    assert areas["Area_5"]["rooms"] == 4 and areas["Area_1"]["rooms"] == 2
+    assert areas["Area_1"]["points"] == 2 * 6
+    # Area_5: office_1, office_2 (6 each), hallway_6 (8), office_36 (6 + wall_3's 2)
+    assert areas["Area_5"]["points"] == 6 + 6 + 8 + 8
+    quirks = "\n".join(info["quirks"])
+    assert (
+        "Area_5: files beside the rooms, not read: .DS_Store, Area_5_alignmentAngle.txt" in quirks
+    )
+    assert "hallway_6/Annotations/ceiling_1.txt: line 3 holds the control byte" in quirks
+    assert "wall_3 (1).txt: a copy of wall_3.txt" in quirks
