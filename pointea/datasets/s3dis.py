@@ -473,3 +473,28 @@ def _count_rows(path: Path, quirks: list[str]) -> int:
             rows += chunk.count(b"\n")
             last = chunk[-1:]
     return rows + (last != b"\n")
+
+
+def s3dis_report(root: str | os.PathLike) -> tuple[list[str], int] | None:
+    """``pointea-data check``'s lines for the S3DIS folder under ``root`` and the exit
+    status (0 ok, 1 a bad file); ``None`` when ``root`` holds no S3DIS folder."""
+    try:
+        folder = find_s3dis(root)
+    except DatasetNotFoundError:
+        return None
+    lines = [f"{folder} [s3dis]"]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", S3DISRepairWarning)
+            info = check_s3dis(folder)
+    except DataError as exc:
+        return [*lines, f"  error: {exc}"], 1
+    for name, a in info["areas"].items():
+        lines.append(
+            f"  {name}  {a['rooms']:>3} rooms, {a['files']:>5} annotation files, "
+            f"{a['points']:>11,} points, {a['bytes'] / 2**30:.2f} GiB"
+        )
+    total = sum(a["points"] for a in info["areas"].values())
+    lines.append(f"  all     {total:,} points")
+    lines += [f"  quirk: {q}" for q in info["quirks"]]
+    return [*lines, "  ok"], 0

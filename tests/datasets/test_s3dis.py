@@ -432,3 +432,17 @@ def test_check_s3dis_counts_areas_rooms_points_and_lists_the_quirks(tmp_path):
     )
     assert "hallway_6/Annotations/ceiling_1.txt: line 3 holds the control byte" in quirks
     assert "wall_3 (1).txt: a copy of wall_3.txt" in quirks
+
+
+def test_pointea_data_check_reports_s3dis(tmp_path, capsys):
+    from pointea.cli.data import main
+
+    root = _release_layout(tmp_path)
+    assert main(["check", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert f"{root / FOLDER} [s3dis]" in out
+    assert "Area_5    4 rooms" in out and "28 points" in out
+    assert "quirk: " in out and "wall_3 (1).txt" in out
+    (root / FOLDER / "Area_3" / "office_1" / "Annotations" / "door_1.txt").write_text("a b\n")
+    assert main(["check", str(root)]) == 1
+    assert "door_1.txt: line 1 is" in capsys.readouterr().err
