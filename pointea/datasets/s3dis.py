@@ -255,9 +255,7 @@ def check_rooms(rooms: Sequence[Path]) -> dict[str, int]:
             text = head.decode("latin-1")
             row = text.split()
             if not CONTROL_BYTES.search(text) and (len(row) != 6 or not all_numbers(row)):
-                raise DataError(
-                    f"{f}: line 1 is {head[:80]!r}, expected six numbers 'x y z r g b'"
-                )
+                raise DataError(f"{f}: line 1 is {head[:80]!r}, expected six numbers 'x y z r g b'")
             files += 1
             nbytes += size
     return {"rooms": len(rooms), "files": files, "bytes": nbytes}
@@ -304,8 +302,7 @@ def load_room(room_dir: Path, cache_dir: Path | None) -> dict[str, np.ndarray]:
                     return {k: z[k] for k in ("xyz", "rgb", "label", "instance")}
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             warnings.warn(
-                f"{cache}: unreadable cache ({type(exc).__name__}); rebuilding it from "
-                f"{room_dir}",
+                f"{cache}: unreadable cache ({type(exc).__name__}); rebuilding it from {room_dir}",
                 S3DISRepairWarning,
                 stacklevel=2,
             )
