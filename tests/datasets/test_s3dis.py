@@ -446,3 +446,28 @@ def test_pointea_data_check_reports_s3dis(tmp_path, capsys):
     (root / FOLDER / "Area_3" / "office_1" / "Annotations" / "door_1.txt").write_text("a b\n")
     assert main(["check", str(root)]) == 1
     assert "door_1.txt: line 1 is" in capsys.readouterr().err
+
+
+def test_release_rows_at_their_published_line_numbers(tmp_path):
+    """The hallway_6 annotation row at line 180389 and the auditorium_1 room-file row at
+    line 18956, each after that many clean rows: the warnings name those lines."""
+    from pointea.inference.scene_files import read_scene
+
+    ann = tmp_path / "Area_5" / "hallway_6" / "Annotations"
+    ann.mkdir(parents=True)
+    path = ann / "ceiling_1.txt"
+    path.write_bytes(CLEAN * 180388 + RELEASE_ROWS["hallway_6"][0] + b"\n" + CLEAN)
+    with pytest.warns(
+        S3DISRepairWarning, match=r"hallway_6/Annotations/ceiling_1.txt: line 180389 "
+    ):
+        table = parse_annotation(path)
+    assert table.shape == (180390, 6) and table[180388].tolist() == pytest.approx(
+        RELEASE_ROWS["hallway_6"][1], rel=1e-6
+    )
+    room = tmp_path / "Area_2" / "auditorium_1"
+    room.mkdir(parents=True)
+    path = room / "auditorium_1.txt"
+    path.write_bytes(CLEAN * 18955 + RELEASE_ROWS["auditorium_1"][0] + b"\n" + CLEAN)
+    with pytest.warns(UserWarning, match=r"auditorium_1.txt: line 18956 .*0x10"):
+        cloud = read_scene(path)
+    assert cloud.points.shape == (18957, 3) and cloud.points[18955, 0] == pytest.approx(179.0)
