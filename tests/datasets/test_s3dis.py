@@ -471,3 +471,34 @@ def test_release_rows_at_their_published_line_numbers(tmp_path):
     with pytest.warns(UserWarning, match=r"auditorium_1.txt: line 18956 .*0x10"):
         cloud = read_scene(path)
     assert cloud.points.shape == (18957, 3) and cloud.points[18955, 0] == pytest.approx(179.0)
+
+
+@pytest.mark.slow
+def test_pointea_semseg_trains_validates_and_tests_area_5_on_the_release_layout(tmp_path):
+    import json
+
+    from pointea.engine import TrainConfig, train
+
+    root = _release_layout(tmp_path / "data")
+    cfg = TrainConfig(
+        task="s3dis",
+        model="pct_semseg_tiny",
+        data_root=str(root),
+        epochs=1,
+        steps_per_epoch=2,
+        batch_size=2,
+        num_points=32,
+        val_fraction=0.2,
+        test_area=5,
+        block_vote=True,
+        device="cpu",
+        output_dir=str(tmp_path / "run"),
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(cfg)
+    repairs = [str(w.message) for w in caught if w.category is S3DISRepairWarning]
+    assert len(repairs) == 2, repairs
+    record = json.loads((tmp_path / "run" / "test_metrics.json").read_text())
+    assert record["num_rooms"] == 4 and record["num_points"] == 6 + 6 + 8 + 8
+    assert sum(map(sum, record["confusion"])) == 28 and "block_vote" in record
