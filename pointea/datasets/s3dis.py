@@ -192,34 +192,41 @@ def parse_annotation(path: Path, what: str = "S3DIS points") -> np.ndarray:
     return table
 
 
-def _annotation_class(f: Path) -> int | None:
-    """The class index of an annotation file, ``None`` for a copy that duplicates its
-    original (skipped); raises for a name that names no class."""
+def _annotation_class(f: Path) -> tuple[int | None, str | None]:
+    """``(class index, note)`` of an annotation file: the index is ``None`` for a copy
+    that duplicates its original (skipped); the note says what was done with a file
+    named outside ``<class>_<k>.txt``. Raises for a name that names no class."""
     m = _ANNOTATION.match(f.name)
     if m is None and (c := _COPY.match(f.name)) is not None:
         original = f.with_name(f"{c.group(1)}.txt")
         if original.is_file() and filecmp.cmp(original, f, shallow=False):
-            _warn_once(
-                str(f),
+            return None, (
                 f"{f}: a copy of {original.name} (the same bytes); skipped, so that its "
-                f"points are not counted twice",
+                f"points are not counted twice"
             )
-            return None
         name = CLASS_ALIASES.get(c.group(2), c.group(2))
         if name in CLASSES:
-            _warn_once(
-                str(f),
+            return CLASSES.index(name), (
                 f"{f}: file name is not <class>_<k>.txt; read as {name} (the name before "
-                f"the first '_', as PointNet's collect_point_label does)",
+                f"the first '_', as PointNet's collect_point_label does)"
             )
-            return CLASSES.index(name)
     name = CLASS_ALIASES.get(m.group(1), m.group(1)) if m else None
     if name not in CLASSES:
         raise DataError(
             f"{f}: file name is not <class>_<k>.txt with a known class; "
             f"classes are {', '.join(CLASSES)} (and stairs, read as clutter)"
         )
-    return CLASSES.index(name)
+    return CLASSES.index(name), None
+
+
+def _room_notes(room_dir: Path) -> list[str]:
+    """What :func:`_annotation_files` does with oddly named files of a room."""
+    ann = room_dir / "Annotations"
+    return [
+        note
+        for f in sorted(ann.glob("* (*).txt"))
+        if f.is_file() and (note := _annotation_class(f)[1]) is not None
+    ]
 
 
 def _annotation_files(room_dir: Path) -> list[tuple[Path, int]]:
@@ -231,7 +238,9 @@ def _annotation_files(room_dir: Path) -> list[tuple[Path, int]]:
     for f in sorted(ann.iterdir()):
         if f.suffix != ".txt" or not f.is_file():
             continue
-        cls = _annotation_class(f)
+        cls, note = _annotation_class(f)
+        if note is not None:
+            _warn_once(str(f), note)
         if cls is not None:
             out.append((f, cls))
     if not out:
@@ -445,10 +454,8 @@ def check_s3dis(root: str | os.PathLike, count_points: bool = True) -> dict[str,
         extra = sorted(p.name for p in adir.iterdir() if not p.is_dir())
         if extra:
             quirks.append(f"Area_{a}: files beside the rooms, not read: {', '.join(extra)}")
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            info = check_rooms(rooms)
-        quirks += [str(w.message) for w in caught if issubclass(w.category, S3DISRepairWarning)]
+        info = check_rooms(rooms)
+        quirks += [note for room in rooms for note in _room_notes(room)]
         points = 0
         if count_points:
             for room in rooms:
