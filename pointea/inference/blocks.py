@@ -89,6 +89,7 @@ def block_groups(
     return out
 
 
+@torch.no_grad()
 def block_vote_logits(
     model: nn.Module,
     xyz: Tensor,

@@ -76,3 +76,9 @@ def test_bad_arguments_are_refused():
         block_vote_logits(Recorder().eval(), xyz, rgb, frame="corner")
     with pytest.raises(InputError, match="unscored"):
         block_groups(xyz[:, :2], block_size=1.0, stride=1.5)
+
+
+def test_block_voting_builds_no_autograd_graph():
+    xyz, rgb = _room(100)
+    model = Recorder().eval()
+    assert not block_vote_logits(model, xyz, rgb, num_points=32).requires_grad
