@@ -138,9 +138,9 @@ def test_segmentation_bad_inputs():
 
 
 def test_part_mask_built_once_per_device(monkeypatch, device):
-    """A training step used to rebuild the category part table on the device (one small
-    host-to-device copy per category); it is now built once per table and device."""
-    import pointea.metrics as metrics
+    """The category part table is built once per table and device, not at every training
+    step (each build is one small host-to-device copy per category)."""
+    import pointea.metrics.parts as metrics
 
     built = []
     make = metrics.category_part_mask
@@ -168,3 +168,91 @@ def test_part_mask_cache_follows_the_part_count():
     assert predict_parts(logits, category, [[0, 1], [2, 3]]).tolist() == [0, 0]
     assert predict_parts(logits[:, :3], category, [[0, 1], [2]]).tolist() == [0, 0]
     assert predict_parts(logits, torch.tensor([1]), [[0, 1], [2, 3]]).tolist() == [3, 3]
+
+
+def _six_runs(tmp_path, seed=0):
+    """Six fake 6-fold runs: per test area, random truths and predictions (right about
+    two thirds of the time, area sizes and class mixes unequal), written the way
+    pointea-semseg writes them; returns the run folders and every point's truth and
+    prediction."""
+    import json
+
+    from pointea.metrics import semseg_metrics
+
+    g = torch.Generator().manual_seed(seed)
+    runs, preds, targets = [], [], []
+    for area in (3, 1, 6, 2, 5, 4):  # any order
+        n = 200 + 150 * area
+        target = torch.randint(0, 4 + area % 3, (n,), generator=g)
+        wrong = torch.rand(n, generator=g) < 0.3 + 0.05 * area
+        pred = torch.where(wrong, torch.randint(0, 13, (n,), generator=g), target)
+        run = tmp_path / f"fold{area}"
+        run.mkdir()
+        (run / "config.json").write_text(json.dumps({"task": "s3dis", "test_area": area}))
+        record = {"task": "s3dis", "split": "test", **semseg_metrics(pred, target, 13)}
+        (run / "test_metrics.json").write_text(json.dumps(record))
+        runs.append(run)
+        preds.append(pred)
+        targets.append(target)
+    return runs, torch.cat(preds), torch.cat(targets)
+
+
+def test_six_fold_pooling_equals_scoring_all_points_together(tmp_path):
+    from pointea.metrics import pool_runs, semseg_metrics
+
+    runs, pred, target = _six_runs(tmp_path)
+    pooled = pool_runs(runs)
+    direct = semseg_metrics(pred, target, 13)
+    for key in ("overall_accuracy", "mean_class_accuracy", "mean_iou"):
+        assert pooled[key] == pytest.approx(direct[key], abs=1e-12)
+    assert pooled["confusion"] == direct["confusion"]
+    assert pooled["per_class_iou"] == pytest.approx(direct["per_class_iou"])
+    assert pooled["num_points"] == target.numel()
+    assert sorted(pooled["test_areas"]) == [1, 2, 3, 4, 5, 6]
+    # the published 6-fold numbers pool the points: not the mean of the six runs' mIoU
+    mean_of_runs = sum(r["mean_iou"] for r in pooled["per_run"]) / 6
+    assert abs(mean_of_runs - pooled["mean_iou"]) > 1e-3
+
+
+def test_pooling_refuses_runs_without_a_confusion_matrix_or_the_same_area_twice(tmp_path):
+    import json
+
+    from pointea.errors import DataError
+    from pointea.metrics import pool_runs
+
+    runs, _, _ = _six_runs(tmp_path)
+    with pytest.raises(DataError, match="fold3.* tests Area 3, as another"):
+        pool_runs([runs[0], runs[0]])
+    record = json.loads((runs[1] / "test_metrics.json").read_text())
+    del record["confusion"]
+    (runs[1] / "test_metrics.json").write_text(json.dumps(record))
+    with pytest.raises(DataError, match="fold1/test_metrics.json: holds no 'confusion'"):
+        pool_runs(runs)
+    with pytest.raises(DataError, match="missing"):
+        pool_runs([tmp_path / "nowhere"])
+
+
+def test_pool_confusions_checks_shapes():
+    from pointea.metrics import pool_confusions
+
+    with pytest.raises(InputError, match="shape"):
+        pool_confusions([torch.eye(3), torch.eye(4)])
+    out = pool_confusions([[[1, 0], [0, 1]], [[0, 2], [0, 0]]])
+    assert out["confusion"] == [[1, 2], [0, 1]] and out["overall_accuracy"] == 0.5
+
+
+def test_pointea_eval_pool_prints_and_writes_the_pooled_numbers(tmp_path, capsys):
+    import json
+
+    from pointea.cli.evaluate import main
+    from pointea.metrics import semseg_metrics
+
+    runs, pred, target = _six_runs(tmp_path)
+    out = tmp_path / "sixfold.json"
+    assert main(["--pool", *map(str, runs), "--output", str(out)]) == 0
+    printed = capsys.readouterr().out
+    direct = semseg_metrics(pred, target, 13)
+    assert f"mIoU {100 * direct['mean_iou']:.2f} %" in printed.splitlines()[6]
+    assert json.loads(out.read_text())["confusion"] == direct["confusion"]
+    assert main(["--pool", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere/test_metrics.json: missing" in capsys.readouterr().err

@@ -108,11 +108,19 @@ def _cmd_check(args: argparse.Namespace) -> int:
         print(f"error: {root}: no such folder", file=sys.stderr)
         return 2
     found = [(k, f) for k, info in ARCHIVES.items() if (f := find_archive(info, root))]
-    if not found:
-        names = ", ".join(info.folder for info in ARCHIVES.values())
+    from ..datasets.s3dis import FOLDER, s3dis_report
+
+    s3dis = s3dis_report(root)  # areas, rooms, points per area, quirks met; None: absent
+    if not found and s3dis is None:
+        names = ", ".join([*(info.folder for info in ARCHIVES.values()), FOLDER])
         print(f"error: {root}: none of the dataset folders found ({names})", file=sys.stderr)
         return 2
     status = 0
+    if s3dis is not None:
+        print("\n".join(s3dis[0][:-1] if s3dis[1] else s3dis[0]))
+        if s3dis[1]:
+            print(s3dis[0][-1], file=sys.stderr)
+        status = s3dis[1]
     for key, folder in found:
         print(f"{folder} [{key}]")
         try:

@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=0, help="data-loader workers (default: 0)")
     p.add_argument("--seed", type=int, default=0, help="seed of the voting draws (default: 0)")
     p.add_argument("--output", type=Path, default=None, help="also write the metrics as JSON")
+    p.add_argument("--pool", nargs="+", metavar="RUN", help="pool S3DIS runs' test areas (6-fold)")
     p.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
@@ -275,6 +276,10 @@ def _scene_classes() -> tuple[str, ...]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``pointea-eval``: print (and optionally save) a checkpoint's metrics on a split."""
+    if "--pool" in (argv := list(sys.argv[1:] if argv is None else argv)):
+        from ..metrics.scenes import pool_main  # 6-fold S3DIS: the runs' points pooled
+
+        return pool_main(argv, PROG)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.votes < 1:

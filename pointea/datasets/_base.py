@@ -4,12 +4,16 @@ A reader reads the extracted archive once, applies ``pre_transform`` and stores 
 as a PyG processed file. The cache lives in ``<data root>/processed/<archive folder>/
 <split>-<fingerprint>/data.pt``, where the fingerprint hashes
 
-* every source file the split reads (relative path, size, modification time),
+* every source file the split reads (relative path, size, modification time, and for a
+  file of at most :data:`HASH_BELOW` bytes its content hash),
 * the reader's options (format, normals, validation carving, categories ...),
 * ``repr(pre_transform)`` and a cache format version.
 
 So a changed source file or pre-transform selects a different cache folder and the data is
-rebuilt, never served stale. (A pre-transform whose ``repr`` carries a memory address, such
+rebuilt, never served stale. One limit: a larger file edited in place to the same size with
+its modification time set back is not noticed (size and time are all that is compared for
+it, to keep opening a dataset cheap); delete ``processed/`` after such an edit.
+(A pre-transform whose ``repr`` carries a memory address, such
 as a lambda, rebuilds on every run: correct, only slower; give it a ``__repr__``.) The cache
 file is written to a temporary name and renamed, so an interrupted build is never loaded;
 a cache that fails to load is rebuilt. Caches of the same split whose sources no longer
@@ -51,7 +55,18 @@ def locate_archive(root: str | os.PathLike, key: str, download: bool) -> Path:
     )
 
 
-def _source_stats(files: Sequence[Path], base: Path) -> list[list[Any]]:
+#: source files of at most this many bytes are identified by their content as well
+HASH_BELOW = 64 * 1024
+
+
+def source_stats(
+    files: Sequence[Path], base: Path, hash_below: int = HASH_BELOW
+) -> list[list[Any]]:
+    """``[relative path, size, mtime_ns, sha256 or None]`` of each file: the identity of a
+    cache's sources. Files of at most ``hash_below`` bytes are hashed, so a same-size edit
+    with the modification time restored still changes the identity; larger files are
+    identified by size and modification time only (reading them would cost as much as
+    the cache saves)."""
     out = []
     for f in files:
         st = f.stat()
@@ -59,8 +74,21 @@ def _source_stats(files: Sequence[Path], base: Path) -> list[list[Any]]:
             rel = str(f.relative_to(base))
         except ValueError:
             rel = str(f)
-        out.append([rel, st.st_size, st.st_mtime_ns])
+        digest = None
+        if st.st_size <= hash_below:
+            try:
+                digest = hashlib.sha256(f.read_bytes()).hexdigest()[:16]
+            except OSError:
+                digest = None  # unreadable: the reader names it when it opens the file
+        out.append([rel, st.st_size, st.st_mtime_ns, digest])
     return out
+
+
+def fingerprint(record: Any) -> str:
+    """16 hex digits identifying a JSON-able ``record`` (canonical JSON, SHA-256): the one
+    cache key of the archive readers, the S3DIS room cache and the synthetic sets' markers."""
+    blob = json.dumps(record, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 class CachedArchiveDataset(InMemoryDataset):
@@ -99,10 +127,9 @@ class CachedArchiveDataset(InMemoryDataset):
             "split": self.split,
             "options": self.cache_options(),
             "pre_transform": None if pre_transform is None else repr(pre_transform),
-            "sources": _source_stats(sources, self.archive_dir),
+            "sources": source_stats(sources, self.archive_dir),
         }
-        blob = json.dumps(self._meta, sort_keys=True, default=str).encode()
-        self._fingerprint = hashlib.sha256(blob).hexdigest()[:16]
+        self._fingerprint = fingerprint(self._meta)
         super().__init__(
             str(self.archive_dir.parent),
             transform,

@@ -14,17 +14,44 @@ The label of a point is the class of the annotation file that holds it (13 class
 :data:`CLASSES`). ``stairs_<k>.txt`` files (a few rooms) are read as ``clutter``, as
 PointNet's ``indoor3d_util.collect_point_label`` and the loaders derived from it do.
 
-The public release has one corrupted row: ``Area_5/hallway_6/Annotations/ceiling_1.txt``
-line 180389 holds a stray control byte (``0x10``) inside a number, which numpy reports
-as "the number of columns changed from 6 to 5". PointNet's README ("fixed manually"),
-Pointcept and DeLA all repair it by deleting the stray character. This reader does the
-same in memory for any row holding ASCII control characters other than whitespace: the
-characters are deleted, a :class:`S3DISRepairWarning` names the file and line, and the
-row is kept if it then parses as six numbers (anything else is a :class:`DataError`).
+The published release has quirks that the reader handles without any hand edit:
+
+* **Control bytes in rows.** ``Area_5/hallway_6/Annotations/ceiling_1.txt`` line 180389
+  is ``22.350 6.692 3.048 185<NUL>187 182``: a NUL byte where the space between red and
+  green belongs. The non-aligned release's ``Area_5/office_19/Annotations/ceiling_1.txt``
+  line 323474 holds ``103.0<0x10>0000``, and the room files
+  ``Area_2/auditorium_1/auditorium_1.txt`` line 18956 and
+  ``Area_3/hallway_2/hallway_2.txt`` line 20097 hold ``179.<0x10>00000`` and
+  ``-6.2<0x16>2``: a byte inside a number. The public loaders put a space in place of the
+  NUL (dgcnn.pytorch's and mmdetection3d's ``collect_indoor3d_data.py`` overwrite that
+  byte with a space) and delete the byte inside a number. pointea does the same in memory
+  with one rule for every text table
+  (:func:`pointea.io.tables.repair_control_bytes`): a space if the row then holds six
+  numbers, else the byte deleted; each repaired row gives one
+  :class:`S3DISRepairWarning` naming the file and line. Nothing on disk changes.
+* **``Area_5/office_36/Annotations/wall_3 (1).txt``**, a name outside
+  ``<class>_<k>.txt``. Loaders that skip it do so as a duplicate of ``wall_3.txt``
+  (superpoint_transformer's ``src/datasets/s3dis.py``); PointNet's
+  ``collect_point_label`` reads it as ``wall`` (the name before the first ``_``). pointea
+  decides by content: a copy-suffixed file (``<class>_<k> (<n>).txt``) identical byte for
+  byte to ``<class>_<k>.txt`` is skipped (reading it would count its points twice), any
+  other is read as ``<class>``; either way one warning names it.
+* Files beside the rooms (``Area_N_alignmentAngle.txt``, ``.DS_Store``), a room file named
+  unlike its folder (``Area_6/copyRoom_1/copy_Room_1.txt``; room files are not read) and
+  ``stairs_<k>.txt`` (read as ``clutter``) need nothing.
+
+Every split's rooms are checked when the dataset is built (:func:`check_rooms`: the
+``Annotations`` folder, the file names, empty files, the first row of every file), so a
+bad file fails before training starts rather than when the test area is first read.
 
 Each room is parsed once and cached as ``<root>/processed/s3dis/Area_N/<room>.npz``
-keyed by the size and modification time of every annotation file (a changed file is
-re-read, never served stale). Splits: ``test_area`` (5 by default: the "Area-5"
+keyed by :func:`pointea.datasets._base.fingerprint` of its annotation files (name, size,
+modification time, and the content of files of at most 64 KiB): a changed file is re-read.
+A larger file edited to the same size with its modification time set back is not
+noticed; delete ``processed/s3dis`` after such an edit. A cache that cannot be read
+(truncated, not a zip archive) is rebuilt with a warning.
+
+Splits: ``test_area`` (5 by default: the "Area-5"
 protocol) is the test split; the other five areas train, minus a deterministic
 validation subset of their rooms (``val_fraction``) used for model selection. Setting
 ``test_area`` to 1..6 in turn gives the 6-fold cross-validation protocol.
@@ -32,11 +59,11 @@ validation subset of their rooms (``val_fraction``) used for model selection. Se
 
 from __future__ import annotations
 
-import hashlib
-import json
+import filecmp
 import os
 import re
 import warnings
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -48,7 +75,14 @@ from torch_geometric.data import Data
 from ..errors import DataError, DatasetNotFoundError
 from ..files import atomic_write
 from ..io.files import read_text
-from ..io.tables import parse_float_table
+from ..io.tables import (
+    CONTROL_BYTES,
+    TableRepairWarning,
+    all_numbers,
+    parse_float_table,
+    repair_control_bytes,
+)
+from ._base import fingerprint, source_stats
 
 __all__ = [
     "CLASSES",
@@ -58,6 +92,8 @@ __all__ = [
     "S3DIS",
     "S3DISRepairWarning",
     "area_rooms",
+    "check_rooms",
+    "check_s3dis",
     "find_s3dis",
     "parse_annotation",
     "read_room",
@@ -105,13 +141,22 @@ CLASS_COLORS = (
     / 255.0
 )
 FORM_URL = "http://buildingparser.stanford.edu/dataset.html"
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 _ANNOTATION = re.compile(r"^([A-Za-z]+)_(\d+)\.txt$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# a copy made by a file manager: "wall_3 (1).txt" (Area_5/office_36 of the release)
+_COPY = re.compile(r"^(([A-Za-z]+)_(\d+)) \((\d+)\)\.txt$")
+_CONTROL_B = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_WARNED: set[str] = set()  # quirks already reported in this process (one warning each)
 
 
-class S3DISRepairWarning(UserWarning):
-    """A row of a published S3DIS file was repaired in memory (file and line named)."""
+class S3DISRepairWarning(TableRepairWarning):
+    """A quirk of a published S3DIS file was handled in memory (file and line named)."""
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _WARNED:
+        _WARNED.add(key)
+        warnings.warn(message, S3DISRepairWarning, stacklevel=3)
 
 
 def find_s3dis(root: str | os.PathLike) -> Path:
@@ -136,21 +181,7 @@ def parse_annotation(path: Path, what: str = "S3DIS points") -> np.ndarray:
     a :class:`S3DISRepairWarning`; any other malformed row raises :class:`DataError`
     naming the file and line.
     """
-    text = read_text(path, what)
-    if _CONTROL.search(text):
-        lines = text.split("\n")
-        for i, line in enumerate(lines):
-            if _CONTROL.search(line):
-                fixed = _CONTROL.sub("", line)
-                warnings.warn(
-                    f"{path}: line {i + 1} holds stray control characters "
-                    f"{sorted({hex(ord(c)) for c in _CONTROL.findall(line)})}; deleted them "
-                    f"(the public loaders' manual fix): {fixed.strip()[:60]!r}",
-                    S3DISRepairWarning,
-                    stacklevel=2,
-                )
-                lines[i] = fixed
-        text = "\n".join(lines)
+    text = repair_control_bytes(read_text(path, what), path, 6, S3DISRepairWarning)
     table = parse_float_table(text, path, 6, None, what)
     rgb = table[:, 3:6]
     if bool(((rgb < 0) | (rgb > 255)).any()):
@@ -159,6 +190,43 @@ def parse_annotation(path: Path, what: str = "S3DIS points") -> np.ndarray:
             f"{path}: line {row + 1}: colour {rgb[row].tolist()} outside 0..255 (columns r g b)"
         )
     return table
+
+
+def _annotation_class(f: Path) -> tuple[int | None, str | None]:
+    """``(class index, note)`` of an annotation file: the index is ``None`` for a copy
+    that duplicates its original (skipped); the note says what was done with a file
+    named outside ``<class>_<k>.txt``. Raises for a name that names no class."""
+    m = _ANNOTATION.match(f.name)
+    if m is None and (c := _COPY.match(f.name)) is not None:
+        original = f.with_name(f"{c.group(1)}.txt")
+        if original.is_file() and filecmp.cmp(original, f, shallow=False):
+            return None, (
+                f"{f}: a copy of {original.name} (the same bytes); skipped, so that its "
+                f"points are not counted twice"
+            )
+        name = CLASS_ALIASES.get(c.group(2), c.group(2))
+        if name in CLASSES:
+            return CLASSES.index(name), (
+                f"{f}: file name is not <class>_<k>.txt; read as {name} (the name before "
+                f"the first '_', as PointNet's collect_point_label does)"
+            )
+    name = CLASS_ALIASES.get(m.group(1), m.group(1)) if m else None
+    if name not in CLASSES:
+        raise DataError(
+            f"{f}: file name is not <class>_<k>.txt with a known class; "
+            f"classes are {', '.join(CLASSES)} (and stairs, read as clutter)"
+        )
+    return CLASSES.index(name), None
+
+
+def _room_notes(room_dir: Path) -> list[str]:
+    """What :func:`_annotation_files` does with oddly named files of a room."""
+    ann = room_dir / "Annotations"
+    return [
+        note
+        for f in sorted(ann.glob("* (*).txt"))
+        if f.is_file() and (note := _annotation_class(f)[1]) is not None
+    ]
 
 
 def _annotation_files(room_dir: Path) -> list[tuple[Path, int]]:
@@ -170,17 +238,36 @@ def _annotation_files(room_dir: Path) -> list[tuple[Path, int]]:
     for f in sorted(ann.iterdir()):
         if f.suffix != ".txt" or not f.is_file():
             continue
-        m = _ANNOTATION.match(f.name)
-        name = CLASS_ALIASES.get(m.group(1), m.group(1)) if m else None
-        if name not in CLASSES:
-            raise DataError(
-                f"{f}: file name is not <class>_<k>.txt with a known class; "
-                f"classes are {', '.join(CLASSES)} (and stairs, read as clutter)"
-            )
-        out.append((f, CLASSES.index(name)))
+        cls, note = _annotation_class(f)
+        if note is not None:
+            _warn_once(str(f), note)
+        if cls is not None:
+            out.append((f, cls))
     if not out:
         raise DataError(f"{ann}: the room has no annotation files (empty room)")
     return out
+
+
+def check_rooms(rooms: Sequence[Path]) -> dict[str, int]:
+    """Check the files of ``rooms`` cheaply, without parsing them: each room has an
+    ``Annotations`` folder of ``<class>_<k>.txt`` files, none empty, each starting with a
+    row of six numbers. Raises :class:`DataError` naming the first bad file; returns
+    ``{"rooms": ..., "files": ..., "bytes": ...}``."""
+    files = nbytes = 0
+    for room in rooms:
+        for f, _ in _annotation_files(room):
+            size = f.stat().st_size
+            if size == 0:
+                raise DataError(f"{f}: the S3DIS points file is empty")
+            with open(f, "rb") as fh:
+                head = fh.read(256).split(b"\n", 1)[0]
+            text = head.decode("latin-1")
+            row = text.split()
+            if not CONTROL_BYTES.search(text) and (len(row) != 6 or not all_numbers(row)):
+                raise DataError(f"{f}: line 1 is {head[:80]!r}, expected six numbers 'x y z r g b'")
+            files += 1
+            nbytes += size
+    return {"rooms": len(rooms), "files": files, "bytes": nbytes}
 
 
 def read_room(room_dir: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -206,27 +293,28 @@ def read_room(room_dir: str | os.PathLike) -> dict[str, np.ndarray]:
     }
 
 
-def _fingerprint(room_dir: Path) -> str:
-    stats = [
-        [f.name, f.stat().st_size, f.stat().st_mtime_ns] for f, _ in _annotation_files(room_dir)
-    ]
-    blob = json.dumps([CACHE_VERSION, stats]).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
+def _room_key(room_dir: Path) -> str:
+    files = [f for f, _ in _annotation_files(room_dir)]
+    return fingerprint([CACHE_VERSION, source_stats(files, room_dir)])
 
 
 def load_room(room_dir: Path, cache_dir: Path | None) -> dict[str, np.ndarray]:
-    """:func:`read_room` through an ``.npz`` cache keyed by the sources' size and mtime."""
+    """:func:`read_room` through an ``.npz`` cache keyed by its sources' fingerprint."""
     if cache_dir is None:
         return read_room(room_dir)
-    key = _fingerprint(room_dir)
+    key = _room_key(room_dir)
     cache = cache_dir / room_dir.parent.name / f"{room_dir.name}.npz"
     if cache.is_file():
         try:
             with np.load(cache) as z:
                 if str(z["fingerprint"]) == key:
                     return {k: z[k] for k in ("xyz", "rgb", "label", "instance")}
-        except (OSError, ValueError, KeyError):
-            pass  # unreadable or old cache: rebuilt below
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            warnings.warn(
+                f"{cache}: unreadable cache ({type(exc).__name__}); rebuilding it from {room_dir}",
+                S3DISRepairWarning,
+                stacklevel=2,
+            )
     room = read_room(room_dir)
     atomic_write(cache, lambda f: np.savez(f, fingerprint=np.array(key), **room))
     return room
@@ -282,6 +370,8 @@ class S3DIS(torch.utils.data.Dataset):
         val_fraction: share of training-area rooms carved out for validation.
         transform: applied to each ``Data`` on access.
         cache: keep parsed rooms as ``.npz`` under ``<root>/processed/s3dis``.
+        validate: check the split's files at once (:func:`check_rooms`; a bad file then
+            fails here, not when its room is first read).
     """
 
     def __init__(
@@ -292,11 +382,14 @@ class S3DIS(torch.utils.data.Dataset):
         val_fraction: float = 0.1,
         transform: Callable[[Data], Data] | None = None,
         cache: bool = True,
+        validate: bool = True,
     ) -> None:
         self.folder = find_s3dis(root)
         self.split = split
         self.test_area = test_area
         self.rooms: list[Path] = room_split(self.folder, split, test_area, val_fraction)
+        if validate:
+            check_rooms(self.rooms)
         self.transform = transform
         self.cache_dir = self.folder.parent / "processed" / "s3dis" if cache else None
 
@@ -338,3 +431,74 @@ def rooms_summary(names: Sequence[str]) -> dict[str, Any]:
     for n in names:
         out[n.split("/")[0]] = out.get(n.split("/")[0], 0) + 1
     return out
+
+
+def check_s3dis(root: str | os.PathLike, count_points: bool = True) -> dict[str, Any]:
+    """What is in an S3DIS folder, for ``pointea-data check``.
+
+    Lists every area's rooms, checks their files (:func:`check_rooms`) and, with
+    ``count_points``, counts the points per area by counting the rows of the annotation
+    files (no parsing). The quirks met (copied annotation files, rows with control bytes,
+    files beside the rooms) are listed; the control-byte rows are found by a byte scan.
+
+    Returns:
+        ``{"folder", "areas": {"Area_N": {"rooms", "files", "bytes", "points"}},
+        "quirks": [str, ...]}``; raises :class:`DataError` on a bad file.
+    """
+    folder = find_s3dis(root)
+    areas: dict[str, dict[str, int]] = {}
+    quirks: list[str] = []
+    for a in range(1, 7):
+        rooms = area_rooms(folder, a)
+        adir = folder / f"Area_{a}"
+        extra = sorted(p.name for p in adir.iterdir() if not p.is_dir())
+        if extra:
+            quirks.append(f"Area_{a}: files beside the rooms, not read: {', '.join(extra)}")
+        info = check_rooms(rooms)
+        quirks += [note for room in rooms for note in _room_notes(room)]
+        points = 0
+        if count_points:
+            for room in rooms:
+                for f, _ in _annotation_files(room):
+                    points += _count_rows(f, quirks)
+        areas[f"Area_{a}"] = {**info, "points": points}
+    return {"folder": str(folder), "areas": areas, "quirks": quirks}
+
+
+def _count_rows(path: Path, quirks: list[str]) -> int:
+    """Rows of a text file (lines, a last line without a newline included), read in
+    blocks; lines holding control bytes go into ``quirks`` with their numbers."""
+    rows, last = 0, b"\n"
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 24):
+            for m in _CONTROL_B.finditer(chunk):
+                line = rows + chunk.count(b"\n", 0, m.start()) + 1
+                quirks.append(f"{path}: line {line} holds the control byte {m.group()!r}")
+            rows += chunk.count(b"\n")
+            last = chunk[-1:]
+    return rows + (last != b"\n")
+
+
+def s3dis_report(root: str | os.PathLike) -> tuple[list[str], int] | None:
+    """``pointea-data check``'s lines for the S3DIS folder under ``root`` and the exit
+    status (0 ok, 1 a bad file); ``None`` when ``root`` holds no S3DIS folder."""
+    try:
+        folder = find_s3dis(root)
+    except DatasetNotFoundError:
+        return None
+    lines = [f"{folder} [s3dis]"]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", S3DISRepairWarning)
+            info = check_s3dis(folder)
+    except DataError as exc:
+        return [*lines, f"  error: {exc}"], 1
+    for name, a in info["areas"].items():
+        lines.append(
+            f"  {name}  {a['rooms']:>3} rooms, {a['files']:>5} annotation files, "
+            f"{a['points']:>11,} points, {a['bytes'] / 2**30:.2f} GiB"
+        )
+    total = sum(a["points"] for a in info["areas"].values())
+    lines.append(f"  all     {total:,} points")
+    lines += [f"  quirk: {q}" for q in info["quirks"]]
+    return [*lines, "  ok"], 0

@@ -182,7 +182,7 @@ def evaluate(
     ``rgb``, ``y``), segmented in one exact pass (:func:`~pointea.models.semseg.room_logits`,
     ``chunk_size`` points at a time); ``votes`` does not apply. With ``block_vote`` the
     rooms are also scored with the literature's 1 m block-and-vote protocol
-    (:func:`~pointea.models.semseg.block_vote_logits`), reported under ``block_vote``.
+    (:func:`~pointea.inference.blocks.block_vote_logits`), reported under ``block_vote``.
 
     Returns:
         classification: ``overall_accuracy``, ``mean_class_accuracy``,
@@ -255,8 +255,9 @@ def _evaluate_rooms(
     model, loader, *, num_classes, class_names, loss_fn, ctx, autocast, chunk_size, block_vote, bar
 ) -> dict[str, Any]:
     """Whole rooms in one exact pass (and block-and-vote when asked); see :func:`evaluate`."""
+    from ..inference.blocks import block_vote_logits
     from ..metrics_semseg import SemSegMeter
-    from ..models.semseg import block_vote_logits, room_logits
+    from ..models.semseg import room_logits
 
     exact, voted = SemSegMeter(num_classes, class_names), SemSegMeter(num_classes, class_names)
     sums = torch.zeros(3, dtype=torch.float64)  # loss * n, n, rooms

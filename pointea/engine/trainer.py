@@ -83,7 +83,7 @@ __all__ = [
 
 #: evaluation entries kept out of ``metrics.jsonl`` (tables, not numbers per epoch)
 _PER_CLASS_KEYS = frozenset(
-    {"loss", "per_class_accuracy", "per_category_iou", "per_class_iou", "class_names"}
+    {"loss", "per_class_accuracy", "per_category_iou", "per_class_iou", "class_names", "confusion"}
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -14,6 +15,9 @@ from .files import fail, first_line
 
 __all__ = [
     "COMMENTS",
+    "CONTROL_BYTES",
+    "TableRepairWarning",
+    "repair_control_bytes",
     "fast_table",
     "parse_float_rows",
     "parse_float_table",
@@ -26,6 +30,81 @@ __all__ = [
 ]
 
 COMMENTS = ("#", "//", "%")
+#: ASCII control characters other than tab, line feed and carriage return
+CONTROL_BYTES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]+")
+
+
+class TableRepairWarning(UserWarning):
+    """A row of a text table held control bytes and was repaired in memory (file and
+    line named in the message; nothing on disk is changed)."""
+
+
+def _tokens(line: str) -> list[str]:
+    return line.replace(",", " ").replace(";", " ").split()
+
+
+def repair_control_bytes(
+    text: str,
+    path: Path,
+    ncols: int | None = None,
+    category: type[Warning] = TableRepairWarning,
+) -> str:
+    """Repair rows of a numeric text table that hold stray ASCII control bytes.
+
+    The published S3DIS release has such rows in two forms, and the public loaders fix
+    them by hand in two ways, which this function follows:
+
+    * a byte **between** two numbers (``185\\x00187``, a NUL where a space belongs):
+      replaced by a space;
+    * a byte **inside** a number (``103.0\\x100000``, ``-6.2\\x162``): deleted (the
+      digit it replaced is lost; the value is read from the remaining digits).
+
+    One rule decides: a run of control bytes becomes a space if the row then has
+    ``ncols`` numbers, else it is deleted if the row then has ``ncols`` numbers; a row
+    that fits neither way is left as it is (the parser then names it). ``ncols`` defaults
+    to the field count of the first data row without control bytes. Each repaired row
+    gives one ``category`` warning naming the file, the line, the bytes and the result.
+
+    Args:
+        text: the file's content.
+        path: the file (for messages).
+        ncols: the number of values every row holds (``None``: taken from the file).
+        category: the warning class.
+
+    Returns:
+        ``text`` with the repaired rows (unchanged when it holds no control bytes).
+    """
+    if not CONTROL_BYTES.search(text):
+        return text
+    lines = text.split("\n")
+    if ncols is None:
+        for line in lines:
+            s = line.strip()
+            if s and not s.startswith(COMMENTS) and not CONTROL_BYTES.search(s):
+                toks = _tokens(s)
+                if all_numbers(toks):
+                    ncols = len(toks)
+                    break
+    for i, line in enumerate(lines):
+        if not CONTROL_BYTES.search(line):
+            continue
+        found = sorted({f"0x{ord(c):02x}" for c in "".join(CONTROL_BYTES.findall(line))})
+        for fixed, how in (
+            (CONTROL_BYTES.sub(" ", line), "replaced by a space"),
+            (CONTROL_BYTES.sub("", line), "deleted (a digit may be missing)"),
+        ):
+            toks = _tokens(fixed)
+            if (ncols is None or len(toks) == ncols) and toks and all_numbers(toks):
+                lines[i] = fixed
+                warnings.warn(
+                    f"{path}: line {i + 1} holds the control byte(s) {', '.join(found)}; "
+                    f"{how}, as the public S3DIS loaders repair the release: "
+                    f"{fixed.strip()[:60]!r}",
+                    category,
+                    stacklevel=3,
+                )
+                break
+    return "\n".join(lines)
 
 
 def fast_table(lines: Sequence[str], delimiter: str | None = None) -> np.ndarray | None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .files import decode_text, fail, read_bytes
-from .tables import COMMENTS, all_numbers, fast_table, parse_float_rows
+from .tables import COMMENTS, all_numbers, fast_table, parse_float_rows, repair_control_bytes
 from .types import PointCloud
 
 __all__ = ["read_text_cloud", "read_text_table", "as_colors"]
@@ -16,8 +16,10 @@ __all__ = ["read_text_cloud", "read_text_table", "as_colors"]
 def read_text_table(path: Path) -> np.ndarray:
     """The numbers of a text cloud as a float ``(rows, columns)`` table (at least three
     columns): an optional header row (column names, or a Leica ``.pts`` point count) and
-    comment lines are skipped; rows are split on spaces, tabs, commas or semicolons."""
-    text = decode_text(path, read_bytes(path))
+    comment lines are skipped; rows are split on spaces, tabs, commas or semicolons.
+    Stray control bytes inside rows (as in the published S3DIS room files) are repaired
+    with a warning naming the line (:func:`~pointea.io.tables.repair_control_bytes`)."""
+    text = repair_control_bytes(_decode_table(path, read_bytes(path)), path)
     lines = text.splitlines()
     data_rows = []
     for i, line in enumerate(lines):
@@ -49,6 +51,24 @@ def read_text_table(path: Path) -> np.ndarray:
         ]
         arr = parse_float_rows(path, rows, "point")
     return arr
+
+
+#: a text table with more NUL bytes than this is taken for a binary file
+MAX_STRAY_NULS = 16
+
+
+def _decode_table(path: Path, data: bytes) -> str:
+    """:func:`~pointea.io.files.decode_text`, except that a few NUL bytes inside text
+    rows (a corruption of the published S3DIS files) are let through to the repair."""
+    nuls = data.count(b"\x00")
+    if 0 < nuls <= MAX_STRAY_NULS:
+        head = data[:4096].replace(b"\x00", b" ")
+        if b"\n" in data[:65536] and all(32 <= c < 127 or c in b"\t\r\n" for c in head):
+            try:  # decode_text's decoding, without its NUL refusal
+                return data.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                return data.decode("latin-1")
+    return decode_text(path, data)
 
 
 def read_text_cloud(path: Path) -> PointCloud:

@@ -14,8 +14,7 @@ to the room (from 0 to 1)"), which DGCNN (Wang et al., 2019) kept:
 softmax over points is one number per memory unit, so a whole room of any size is
 segmented exactly, chunk by chunk (:func:`segment_room`, through
 :func:`~pointea.models.streaming.segment_large`): no blocks, no voting. The literature's
-block protocol is :func:`block_vote_logits` (1 m x 1 m columns, stride 0.5 m, 4096
-points per forward, probabilities summed per point), for side-by-side numbers.
+block protocol is :func:`pointea.inference.blocks.block_vote_logits`.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ from ..ops import check_cloud
 from .segmenter import PCTSegmenter
 from .streaming import segment_large
 
-__all__ = ["PCTSemSeg", "block_vote_logits", "room_features", "room_logits", "segment_room"]
+__all__ = ["PCTSemSeg", "room_features", "room_logits", "segment_room"]
 
 
 class PCTSemSeg(PCTSegmenter):
@@ -196,63 +195,3 @@ def segment_room(
     finally:
         model.train(was_training)
     return logits.argmax(dim=1).cpu().numpy()
-
-
-@torch.no_grad()
-def block_vote_logits(
-    model: PCTSemSeg,
-    xyz: Tensor,
-    rgb: Tensor,
-    block_size: float = 1.0,
-    stride: float = 0.5,
-    num_points: int = 4096,
-    batch_blocks: int = 8,
-    seed: int = 0,
-) -> Tensor:
-    """The block protocol: summed softmax probabilities ``(N, num_classes)`` per point.
-
-    The room's x-y extent is covered by ``block_size`` columns every ``stride`` metres
-    (PointNet / DGCNN: 1 m, 4096 points; stride 0.5 m as in their test-time sliding
-    window). Each block's points are shuffled and cut into groups of ``num_points``
-    (the last group padded with repeats), so every point is predicted in every block
-    that holds it; the probabilities are summed over blocks (voting). The features are
-    the room-frame features of :func:`room_features`: only the context the attention
-    sees is restricted to the block.
-    """
-    if model.training:
-        raise InputError("model: block voting needs eval mode (call model.eval())")
-    if block_size <= 0 or stride <= 0 or num_points < 1:
-        raise InputError("block_size, stride and num_points must be positive")
-    device = next(model.parameters()).device
-    pos, x = room_features(xyz.to(device), rgb.to(device))
-    n = pos.size(0)
-    gen = torch.Generator().manual_seed(seed)
-    lo, hi = pos[:, :2].amin(dim=0), pos[:, :2].amax(dim=0)
-    steps = [max(int(np.ceil(float(hi[d] - lo[d] - block_size) / stride)), 0) + 1 for d in (0, 1)]
-    groups: list[Tensor] = []
-    for i in range(steps[0]):
-        for j in range(steps[1]):
-            corner = lo + torch.tensor([i * stride, j * stride], device=device)
-            inside = ((pos[:, :2] >= corner) & (pos[:, :2] <= corner + block_size)).all(dim=1)
-            idx = inside.nonzero().flatten()
-            if idx.numel() == 0:
-                continue
-            idx = idx[torch.randperm(idx.numel(), generator=gen).to(device)]
-            for start in range(0, idx.numel(), num_points):
-                g = idx[start : start + num_points]
-                if g.numel() < num_points:
-                    pad = torch.randint(g.numel(), (num_points - g.numel(),), generator=gen)
-                    g = torch.cat([g, g[pad.to(device)]])
-                groups.append(g)
-    probs = pos.new_zeros(n, model.num_classes)
-    for start in range(0, len(groups), batch_blocks):
-        chunk = groups[start : start + batch_blocks]
-        index = torch.cat(chunk)
-        batch = torch.repeat_interleave(
-            torch.arange(len(chunk), device=device),
-            torch.tensor([g.numel() for g in chunk], device=device),
-        )
-        p = model(pos[index], x[index], batch).softmax(dim=1)
-        # a padded repeat votes once more for its point: harmless, as in the public code
-        probs.index_add_(0, index, p.to(probs.dtype))  # float sums under autocast too
-    return probs

@@ -4,12 +4,14 @@ the procedural rooms written in that layout."""
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -76,13 +78,74 @@ def test_read_room_is_format_exact(tmp_path):
     assert room["instance"].tolist() == [0, 0, 1, 2, 3, 4]
 
 
-def test_stray_control_byte_is_repaired_with_a_warning_naming_file_and_line(tmp_path):
-    # the published Area_5/hallway_6/Annotations/ceiling_1.txt holds a 0x10 inside a number
-    path = tmp_path / "ceiling_1.txt"
-    path.write_text("1.0 2.0 3.0 10 20 30\n4.0 5.0 6.0 103.0\x100000 20 30\n")
-    with pytest.warns(S3DISRepairWarning, match=r"ceiling_1.txt: line 2 .*0x10"):
+# The four corrupted rows of the published releases. The hallway_6 row is the release's
+# whole line; for the other three the corrupted number is the release's, byte for byte,
+# and the other fields of the row are stand-ins. Each is written between clean rows, with
+# the values the public loaders' repair gives.
+RELEASE_ROWS = {
+    # Stanford3dDataset_v1.2_Aligned_Version/Area_5/hallway_6/Annotations/ceiling_1.txt
+    # line 180389: a NUL where the space between red and green belongs
+    "hallway_6": (
+        b"22.350 6.692 3.048 185\x00187 182",
+        [22.35, 6.692, 3.048, 185, 187, 182],
+        "0x00",
+    ),
+    # Stanford3dDataset_v1.2 (not aligned) Area_5/office_19/Annotations/ceiling_1.txt
+    # line 323474: a 0x10 in place of a digit of the blue value
+    "office_19": (
+        b"17.521 9.164 3.221 103 102 103.0\x100000",
+        [17.521, 9.164, 3.221, 103, 102, 103],
+        "0x10",
+    ),
+    # room files read by pointea-predict: Area_2/auditorium_1/auditorium_1.txt line 18956
+    # and Area_3/hallway_2/hallway_2.txt line 20097
+    "auditorium_1": (b"179.\x1000000 10.5 2.1 90 91 92", [179.0, 10.5, 2.1, 90, 91, 92], "0x10"),
+    "hallway_2": (b"-6.2\x162 -9.1 0.5 1 2 3", [-6.22, -9.1, 0.5, 1, 2, 3], "0x16"),
+}
+CLEAN = b"1.000 2.000 3.000 10 20 30\n"
+
+
+def _release_file(path: Path, row: bytes) -> Path:
+    path.write_bytes(CLEAN + CLEAN + row + b"\n" + CLEAN)
+    return path
+
+
+@pytest.mark.parametrize("name", sorted(RELEASE_ROWS))
+def test_release_rows_are_repaired_in_annotations_with_one_warning(tmp_path, name):
+    row, want, byte = RELEASE_ROWS[name]
+    path = _release_file(tmp_path / "ceiling_1.txt", row)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         table = parse_annotation(path)
-    np.testing.assert_array_equal(table[1], [4, 5, 6, 103, 20, 30])
+    assert [w.category for w in caught] == [S3DISRepairWarning]
+    assert re.search(rf"ceiling_1.txt: line 3 .*{byte}", str(caught[0].message))
+    assert table.shape == (4, 6)
+    np.testing.assert_allclose(table[2], np.array(want, dtype=np.float32))
+    np.testing.assert_array_equal(table[[0, 1, 3]], [[1, 2, 3, 10, 20, 30]] * 3)
+
+
+@pytest.mark.parametrize("name", sorted(RELEASE_ROWS))
+def test_release_rows_are_repaired_in_scene_files_by_the_same_rule(tmp_path, name):
+    from pointea.inference.scene_files import read_scene
+    from pointea.io.tables import TableRepairWarning
+
+    row, want, byte = RELEASE_ROWS[name]
+    path = _release_file(tmp_path / f"{name}.txt", row)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cloud = read_scene(path)
+    repairs = [w for w in caught if issubclass(w.category, TableRepairWarning)]
+    assert len(repairs) == 1
+    assert re.search(rf"{name}.txt: line 3 .*{byte}", str(repairs[0].message))
+    np.testing.assert_allclose(cloud.points[2], np.array(want[:3]), rtol=1e-6)
+    np.testing.assert_allclose(cloud.colors[2] * 255, np.array(want[3:]), rtol=1e-6)
+
+
+def test_rows_that_no_repair_fits_still_name_the_line(tmp_path):
+    path = tmp_path / "wall_1.txt"
+    path.write_bytes(CLEAN + b"1.0 2.0 \x10 3.0 4 5 6 7\n")
+    with pytest.raises(DataError, match="row 2"):
+        parse_annotation(path)
 
 
 @pytest.mark.parametrize(
@@ -243,3 +306,200 @@ def test_generated_room_classes_and_geometry():
     ceiling = np.concatenate([p for c, p, _ in objs if c == "ceiling"])
     assert abs(floor[:, 2].mean()) < 0.01 and 2.6 < ceiling[:, 2].mean() < 3.4
     assert all(rgb.dtype == np.uint8 and len(p) == len(rgb) for _, p, rgb in objs)
+
+
+def _release_layout(root: Path) -> Path:
+    """Six areas in the release's layout with every known quirk (module docstring)."""
+    for a in range(1, 7):
+        for r in (1, 2):
+            write_room(root, a, f"office_{r}")
+        (root / FOLDER / f"Area_{a}" / f"Area_{a}_alignmentAngle.txt").write_text(
+            "## Global alignment angle per disjoint space in Area_{a} ##\n\noffice_1 0\n"
+        )
+        (root / FOLDER / f"Area_{a}" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    # Area_5/hallway_6: the NUL row
+    hallway = write_room(root, 5, "hallway_6")
+    _release_file(hallway / "Annotations" / "ceiling_1.txt", RELEASE_ROWS["hallway_6"][0])
+    # Area_5/office_36: wall_3.txt and its byte-identical copy "wall_3 (1).txt"
+    office = write_room(root, 5, "office_36")
+    wall = b"0.100 0.200 1.000 50 60 70\n0.100 0.300 1.500 51 61 71\n"
+    (office / "Annotations" / "wall_3.txt").write_bytes(wall)
+    (office / "Annotations" / "wall_3 (1).txt").write_bytes(wall)
+    (office / "Annotations" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    # Area_6/copyRoom_1 with its room file named copy_Room_1.txt
+    copy = write_room(root, 6, "copyRoom_1")
+    (copy / "copyRoom_1.txt").rename(copy / "copy_Room_1.txt")
+    # Area_2/auditorium_1: a room file with a control byte inside a number (not read)
+    audi = write_room(root, 2, "auditorium_1")
+    _release_file(audi / "auditorium_1.txt", RELEASE_ROWS["auditorium_1"][0])
+    return root
+
+
+def test_the_release_layout_with_every_quirk_loads_with_one_warning_per_repair(tmp_path):
+    root = _release_layout(tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        splits = {s: S3DIS(root, s, test_area=5, val_fraction=0.2) for s in ("train", "val")}
+        splits["test"] = S3DIS(root, "test", test_area=5)
+        rooms = {s: [d.room_name(i) for i in range(len(d))] for s, d in splits.items()}
+        items = {s: [d[i] for i in range(len(d))] for s, d in splits.items()}
+    messages = [str(w.message) for w in caught if w.category is S3DISRepairWarning]
+    assert len(messages) == 2, messages
+    assert sum("hallway_6/Annotations/ceiling_1.txt: line 3 " in m for m in messages) == 1
+    assert sum("wall_3 (1).txt: a copy of wall_3.txt" in m for m in messages) == 1
+    assert {"Area_5/hallway_6", "Area_5/office_36"} <= set(rooms["test"])
+    assert "Area_6/copyRoom_1" in rooms["train"] + rooms["val"]
+    assert "Area_2/auditorium_1" in rooms["train"] + rooms["val"]
+    office = items["test"][rooms["test"].index("Area_5/office_36")]
+    # wall_3's two points are counted once; stairs read as clutter
+    assert int((office.y == CLASSES.index("wall")).sum()) == 2 + 2
+    assert int((office.y == CLASSES.index("clutter")).sum()) == 1
+    hallway = items["test"][rooms["test"].index("Area_5/hallway_6")]
+    assert hallway.pos.shape[0] == 4 + 4  # ceiling_1 (4 rows) + the other four files
+    # a second pass is served from the cache: no warning again
+    with warnings.catch_warnings(record=True) as again:
+        warnings.simplefilter("always")
+        S3DIS(root, "test", test_area=5)[rooms["test"].index("Area_5/hallway_6")]
+    assert not [w for w in again if w.category is S3DISRepairWarning]
+
+
+def test_a_copy_that_differs_from_its_original_is_read_by_its_class(tmp_path):
+    room = write_room(tmp_path, 1, "office_1")
+    (room / "Annotations" / "wall_3 (1).txt").write_text("7 7 7 1 1 1\n")
+    with pytest.warns(S3DISRepairWarning, match=r"wall_3 \(1\).txt: .*read as wall"):
+        out = read_room(room)
+    assert out["label"].size == 7 and int((out["label"] == CLASSES.index("wall")).sum()) == 3
+
+
+def test_a_truncated_room_cache_is_rebuilt_with_a_warning(areas):
+    ds = S3DIS(areas, "test")
+    first = ds[0].pos.clone()
+    cache = areas / "processed" / "s3dis" / "Area_5" / "office_1.npz"
+    cache.write_bytes(cache.read_bytes()[:40])
+    with pytest.warns(S3DISRepairWarning, match="office_1.npz: unreadable cache"):
+        again = ds[0]
+    assert torch.equal(again.pos, first)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds[0]  # the rebuilt cache loads silently
+
+
+def test_a_same_size_edit_with_the_time_restored_is_not_served_stale(areas):
+    ds = S3DIS(areas, "test")
+    assert ds[0].rgb[-1].tolist() == [71, 64, 54]
+    wall = areas / FOLDER / "Area_5" / "office_1" / "Annotations" / "wall_2.txt"
+    st = wall.stat()
+    wall.write_text(wall.read_text().replace("71 64 54", "72 64 54"))
+    os.utime(wall, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert wall.stat().st_size == st.st_size and wall.stat().st_mtime_ns == st.st_mtime_ns
+    assert ds[0].rgb[-1].tolist() == [72, 64, 54]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "match"),
+    [
+        ("wall_9.txt", "", "wall_9.txt: the S3DIS points file is empty"),
+        ("wall_9.txt", "x y z r g b\n1 2 3 4 5 6\n", "wall_9.txt: line 1 is"),
+        ("lamp_1.txt", "1 2 3 4 5 6\n", "lamp_1.txt: .*known class"),
+    ],
+)
+def test_a_bad_file_in_the_test_area_fails_when_the_training_split_is_built(
+    areas, name, text, match
+):
+    ann = areas / FOLDER / "Area_5" / "office_3" / "Annotations"
+    (ann / name).write_text(text)
+    S3DIS(areas, "train", test_area=5)  # the file is not in this split
+    with pytest.raises(DataError, match=match):
+        S3DIS(areas, "test", test_area=5)
+
+
+def test_check_s3dis_counts_areas_rooms_points_and_lists_the_quirks(tmp_path):
+    from pointea.datasets.s3dis import check_s3dis
+
+    root = _release_layout(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", S3DISRepairWarning)
+        S3DIS(root, "test")[0]  # the quirks already reported once are listed all the same
+        info = check_s3dis(root)
+    areas = info["areas"]
+    assert list(areas) == [f"Area_{a}" for a in range(1, 7)]
+    assert areas["Area_5"]["rooms"] == 4 and areas["Area_1"]["rooms"] == 2
+    assert areas["Area_1"]["points"] == 2 * 6
+    # Area_5: office_1, office_2 (6 each), hallway_6 (8), office_36 (6 + wall_3's 2)
+    assert areas["Area_5"]["points"] == 6 + 6 + 8 + 8
+    quirks = "\n".join(info["quirks"])
+    assert (
+        "Area_5: files beside the rooms, not read: .DS_Store, Area_5_alignmentAngle.txt" in quirks
+    )
+    assert "hallway_6/Annotations/ceiling_1.txt: line 3 holds the control byte" in quirks
+    assert "wall_3 (1).txt: a copy of wall_3.txt" in quirks
+
+
+def test_pointea_data_check_reports_s3dis(tmp_path, capsys):
+    from pointea.cli.data import main
+
+    root = _release_layout(tmp_path)
+    assert main(["check", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert f"{root / FOLDER} [s3dis]" in out
+    assert "Area_5    4 rooms" in out and "28 points" in out
+    assert "quirk: " in out and "wall_3 (1).txt" in out
+    (root / FOLDER / "Area_3" / "office_1" / "Annotations" / "door_1.txt").write_text("a b\n")
+    assert main(["check", str(root)]) == 1
+    assert "door_1.txt: line 1 is" in capsys.readouterr().err
+
+
+def test_release_rows_at_their_published_line_numbers(tmp_path):
+    """The hallway_6 annotation row at line 180389 and the auditorium_1 room-file row at
+    line 18956, each after that many clean rows: the warnings name those lines."""
+    from pointea.inference.scene_files import read_scene
+
+    ann = tmp_path / "Area_5" / "hallway_6" / "Annotations"
+    ann.mkdir(parents=True)
+    path = ann / "ceiling_1.txt"
+    path.write_bytes(CLEAN * 180388 + RELEASE_ROWS["hallway_6"][0] + b"\n" + CLEAN)
+    with pytest.warns(
+        S3DISRepairWarning, match=r"hallway_6/Annotations/ceiling_1.txt: line 180389 "
+    ):
+        table = parse_annotation(path)
+    assert table.shape == (180390, 6) and table[180388].tolist() == pytest.approx(
+        RELEASE_ROWS["hallway_6"][1], rel=1e-6
+    )
+    room = tmp_path / "Area_2" / "auditorium_1"
+    room.mkdir(parents=True)
+    path = room / "auditorium_1.txt"
+    path.write_bytes(CLEAN * 18955 + RELEASE_ROWS["auditorium_1"][0] + b"\n" + CLEAN)
+    with pytest.warns(UserWarning, match=r"auditorium_1.txt: line 18956 .*0x10"):
+        cloud = read_scene(path)
+    assert cloud.points.shape == (18957, 3) and cloud.points[18955, 0] == pytest.approx(179.0)
+
+
+@pytest.mark.slow
+def test_pointea_semseg_trains_validates_and_tests_area_5_on_the_release_layout(tmp_path):
+    import json
+
+    from pointea.engine import TrainConfig, train
+
+    root = _release_layout(tmp_path / "data")
+    cfg = TrainConfig(
+        task="s3dis",
+        model="pct_semseg_tiny",
+        data_root=str(root),
+        epochs=1,
+        steps_per_epoch=2,
+        batch_size=2,
+        num_points=32,
+        val_fraction=0.2,
+        test_area=5,
+        block_vote=True,
+        device="cpu",
+        output_dir=str(tmp_path / "run"),
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(cfg)
+    repairs = [str(w.message) for w in caught if w.category is S3DISRepairWarning]
+    assert len(repairs) == 2, repairs
+    record = json.loads((tmp_path / "run" / "test_metrics.json").read_text())
+    assert record["num_rooms"] == 4 and record["num_points"] == 6 + 6 + 8 + 8
+    assert sum(map(sum, record["confusion"])) == 28 and "block_vote" in record

@@ -13,9 +13,10 @@ from pointea.datasets.s3dis import NUM_CLASSES
 from pointea.datasets.synthetic.rooms import write_rooms
 from pointea.engine import Callback, TrainConfig, load_checkpoint, train
 from pointea.errors import InputError
+from pointea.inference.blocks import block_vote_logits
 from pointea.metrics_semseg import SemSegMeter, semseg_metrics, semseg_metrics_from_confusion
 from pointea.models import create_model, list_models
-from pointea.models.semseg import block_vote_logits, room_features, room_logits, segment_room
+from pointea.models.semseg import room_features, room_logits, segment_room
 
 TINY = dict(embed_channels=16, fuse_channels=32, category_channels=8, head_channels=(32, 16))
 

@@ -154,3 +154,131 @@ def test_safe_load_messages_and_file_mode(tmp_path):
     os.umask(umask)
     assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+# ----------------------------------------------------------------------------------------
+# An independent forward of PCT_Pytorch's classifier, written from the structure of its
+# published model.py and util.py (Strawberry-Eat-Mango/PCT_Pytorch, main 0199a3b: model.py
+# last changed in 15fb741, util.py in e35fbb8), working directly on a state dict in that
+# project's key layout. Nothing of pointea's model code is used here.
+
+
+def _conv(x, w, b=None):  # Conv1d(kernel_size=1) on (B, C, N)
+    return torch.einsum("oc,bcn->bon", w[..., 0] if w.dim() == 3 else w, x) + (
+        0 if b is None else b[None, :, None]
+    )
+
+
+def _bn(x, s, name):  # BatchNorm1d in eval mode, (B, C, N) or (B, C)
+    return torch.nn.functional.batch_norm(
+        x, s[f"{name}.running_mean"], s[f"{name}.running_var"], s[f"{name}.weight"],
+        s[f"{name}.bias"], training=False, eps=1e-5,
+    )  # fmt: skip
+
+
+def _fps(xyz, m):  # pointnet2_ops furthest_point_sample: first centre index 0
+    b, n, _ = xyz.shape
+    idx = torch.zeros(b, m, dtype=torch.long)
+    dist = torch.full((b, n), 1e10)
+    last = torch.zeros(b, dtype=torch.long)
+    for i in range(1, m):
+        d = ((xyz - xyz[torch.arange(b), last][:, None]) ** 2).sum(-1)
+        dist = torch.minimum(dist, d)
+        last = dist.argmax(dim=1)
+        idx[:, i] = last
+    return idx
+
+
+def _gather(points, idx):  # util.index_points
+    return points[torch.arange(points.size(0)).view(-1, *[1] * (idx.dim() - 1)), idx]
+
+
+def _sample_and_group(m, k, xyz, feat):  # util.sample_and_group (kNN grouping)
+    fps = _fps(xyz, m)
+    new_xyz, new_feat = _gather(xyz, fps), _gather(feat, fps)
+    d = ((new_xyz[:, :, None] - xyz[:, None]) ** 2).sum(-1)
+    knn = d.topk(k, dim=-1, largest=False).indices
+    grouped = _gather(feat, knn) - new_feat[:, :, None]
+    return new_xyz, torch.cat([grouped, new_feat[:, :, None].expand(-1, -1, k, -1)], dim=-1)
+
+
+def _local_op(x, s, name):  # Local_op: (B, M, K, D) -> (B, D', M)
+    b, m, k, d = x.shape
+    y = x.reshape(b * m, k, d).transpose(1, 2)
+    y = torch.relu(_bn(_conv(y, s[f"{name}.conv1.weight"]), s, f"{name}.bn1"))
+    y = torch.relu(_bn(_conv(y, s[f"{name}.conv2.weight"]), s, f"{name}.bn2"))
+    return y.amax(dim=-1).view(b, m, -1).transpose(1, 2)
+
+
+def _sa_layer(x, s, name):  # SA_Layer (offset attention)
+    q = _conv(x, s[f"{name}.q_conv.weight"]).transpose(1, 2)
+    kk = _conv(x, s[f"{name}.k_conv.weight"])
+    v = _conv(x, s[f"{name}.v_conv.weight"], s[f"{name}.v_conv.bias"])
+    att = torch.softmax(q @ kk, dim=-1)
+    att = att / (1e-9 + att.sum(dim=1, keepdim=True))
+    r = v @ att
+    t = _conv(x - r, s[f"{name}.trans_conv.weight"], s[f"{name}.trans_conv.bias"])
+    return x + torch.relu(_bn(t, s, f"{name}.after_norm"))
+
+
+def pct_pytorch_forward(state, clouds):
+    """PCT_Pytorch's ``Pct.forward`` in eval mode; ``clouds`` ``(B, N, 3)`` -> ``(B, 40)``."""
+    s = {k.removeprefix("module."): v for k, v in state.items()}
+    x = clouds.transpose(1, 2)
+    x = torch.relu(_bn(_conv(x, s["conv1.weight"]), s, "bn1"))
+    x = torch.relu(_bn(_conv(x, s["conv2.weight"]), s, "bn2")).transpose(1, 2)
+    xyz, grouped = _sample_and_group(512, 32, clouds, x)
+    f0 = _local_op(grouped, s, "gather_local_0")
+    _, grouped = _sample_and_group(256, 32, xyz, f0.transpose(1, 2))
+    f1 = _local_op(grouped, s, "gather_local_1")
+    y = torch.relu(_bn(_conv(f1, s["pt_last.conv1.weight"]), s, "pt_last.bn1"))
+    y = torch.relu(_bn(_conv(y, s["pt_last.conv2.weight"]), s, "pt_last.bn2"))
+    outs = []
+    for i in range(1, 5):
+        y = _sa_layer(y, s, f"pt_last.sa{i}")
+        outs.append(y)
+    y = torch.cat([*outs, f1], dim=1)
+    y = _bn(_conv(y, s["conv_fuse.0.weight"]), s, "conv_fuse.1")
+    y = torch.nn.functional.leaky_relu(y, 0.2).amax(dim=-1)
+    y = torch.nn.functional.leaky_relu(_bn(y @ s["linear1.weight"].T, s, "bn6"), 0.2)
+    y = y @ s["linear2.weight"].T + s["linear2.bias"]
+    y = torch.nn.functional.leaky_relu(_bn(y, s, "bn7"), 0.2)
+    return y @ s["linear3.weight"].T + s["linear3.bias"]
+
+
+def _scaled_pct_state(seed=1):
+    """Random tensors in the exact key layout, shapes and dtypes of the released
+    checkpoint (tests/data/pct_pytorch_checkpoint_keys.tsv), scaled by fan-in so that the
+    activations neither vanish nor explode over the network's depth."""
+    g = torch.Generator().manual_seed(seed)
+    state = {}
+    for key, shape, dtype in pct_keys():
+        if dtype == "int64":
+            state[key] = torch.tensor(1000, dtype=torch.int64)
+        elif key.endswith("running_var"):
+            state[key] = torch.rand(shape, generator=g) * 0.5 + 0.75
+        elif key.endswith("running_mean") or key.endswith(".bias"):
+            state[key] = torch.randn(shape, generator=g) * 0.1
+        elif len(shape) == 1:  # BatchNorm weight
+            state[key] = torch.rand(shape, generator=g) * 0.5 + 0.75
+        else:
+            state[key] = torch.randn(shape, generator=g) / shape[1] ** 0.5
+    for i in range(1, 5):  # one tensor for query and key, as SA_Layer ties them
+        state[f"module.pt_last.sa{i}.k_conv.weight"] = state[f"module.pt_last.sa{i}.q_conv.weight"]
+    return state
+
+
+def test_imported_checkpoint_gives_the_logits_of_pct_pytorchs_own_forward():
+    state = _scaled_pct_state()
+    g = torch.Generator().manual_seed(3)
+    direction = torch.randn(2, 1024, 3, generator=g)
+    radius = 0.3 + 0.7 * torch.rand(2, 1024, 1, generator=g)  # no point near the origin
+    clouds = direction / direction.norm(dim=-1, keepdim=True) * radius
+    with torch.no_grad():
+        want = pct_pytorch_forward(state, clouds)
+        model = from_pct_pytorch(state)
+        got = model(pos=clouds.reshape(-1, 3), batch=torch.arange(2).repeat_interleave(1024))
+    assert want.shape == got.shape == (2, 40)
+    assert float(want.std()) > 0.1  # the logits are not all the same
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4 * float(want.abs().max()))
+    assert torch.equal(got.argmax(1), want.argmax(1))

@@ -12,7 +12,8 @@
 
 Each folder is built beside its final place and renamed in when complete
 (:func:`pointea.files.atomic_folder`), and carries a marker file (:data:`MARKER`,
-read back by :func:`read_marker`) recording the generator version, seed and sizes.
+read back by :func:`read_marker`) recording the generator version, seed and sizes, and
+their :func:`~pointea.datasets._base.fingerprint`, the key the datasets' caches use.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import numpy as np
 
 from ...errors import DataError, InputError
 from ...files import atomic_folder
+from .._base import fingerprint
 from ..shapenetpart import CATEGORY_PARTS, SHAPENET_CATEGORIES
 from .primitives import Rng
 from .shapes import CLASSIFICATION_CLASSES, SEGMENTATION_CATEGORIES, sample_shape
@@ -249,6 +251,7 @@ def _write_marker(folder: Path, task: str, seed: int, params: dict[str, Any]) ->
         "seed": seed,
         "params": params,
     }
+    record["fingerprint"] = fingerprint(record)  # the datasets' one cache-key helper
     (folder / MARKER).write_text(json.dumps(record, indent=1, sort_keys=True))
 
 
@@ -267,4 +270,5 @@ def read_marker(folder: str | os.PathLike) -> dict[str, Any] | None:
         return None
     if not isinstance(record.get("params"), dict) or not isinstance(record.get("task"), str):
         return None
+    record.pop("fingerprint", None)
     return record
