@@ -256,11 +256,12 @@ def _cluster():
 
 
 def _cluster_has_kernels(device: torch.device) -> bool:
+    """Whether torch_cluster has kernels for ``device``; ImportError when it is absent."""
+    if device.type not in ("cpu", "cuda"):
+        return False
+    _cluster()  # loads the library (ImportError when absent), registers torch.ops.torch_cluster
     if device.type == "cpu":
         return True
-    if device.type != "cuda":
-        return False
-    _cluster()  # loads the library, registers torch.ops.torch_cluster
     return int(torch.ops.torch_cluster.cuda_version()) != -1
 
 

@@ -1,3 +1,8 @@
+import os
+import subprocess
+import sys
+import textwrap
+
 import pytest
 import torch
 from fixtures import HostReads, make_batch
@@ -267,6 +272,37 @@ def test_sampling_backend_env_and_names(monkeypatch):
         assert sampling_kernel(torch.device("cuda")) == "torch"
     assert sampling_kernel(torch.device("cpu")) == "cluster"
     assert sampling_kernel(torch.device("meta")) == "torch"
+
+
+def test_missing_torch_cluster_falls_back_to_pure_torch_on_cpu():
+    # a python in which `import torch_cluster` fails (as on an image without it): CPU FPS and
+    # kNN must run through the pure-torch backend, with one warning, not raise ImportError
+    code = textwrap.dedent(
+        """
+        import sys, warnings
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name == "torch_cluster" or name.startswith("torch_cluster."):
+                    raise ImportError("blocked: " + name)
+        sys.meta_path.insert(0, Block())
+        import torch
+        from pointea.ops import check_cloud, farthest_point_sample, knn_groups, sampling_kernel
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            assert sampling_kernel(torch.device("cpu")) == "torch"
+        assert any("torch-cluster is not installed" in str(w.message) for w in seen)
+        pos = torch.rand(50, 3)
+        layout = check_cloud(pos, None)
+        idx, clayout = farthest_point_sample(pos, layout, 8)
+        edges = knn_groups(pos, layout, pos[idx], clayout, 4)
+        assert idx.shape == (8,) and edges[0].numel() == 32
+        print("ok")
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip().endswith("ok")
 
 
 def test_cuda_fps_coordinates_fit_the_kernel_and_keep_the_order():
