@@ -39,7 +39,7 @@ recipe defaults (the reference training scripts' values; docs/REPRODUCING.md):
                 point dropout (max 0.875) + scale U[2/3,3/2] + shift U[-0.2,0.2], and
                 a fresh point order per epoch (PCT_Pytorch).
   shapenetpart  SGD lr 0.1, momentum 0.9, weight decay 1e-4, cosine to lr/100 over 200
-                epochs, batch 32, 2048 random points, plain cross-entropy over the 50
+                epochs, batch 32, 2048 random points, label smoothing 0.2 over the 50
                 parts, no augmentation but the point order (dgcnn.pytorch
                 main_partseg.py); predictions restricted to the shape's category parts.
   s3dis         AdamW lr 2e-3, weight decay 1e-4, cosine to lr/100 over 20 epochs of

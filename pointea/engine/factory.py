@@ -38,7 +38,7 @@ def build_model(cfg: TrainConfig, data: TaskData) -> nn.Module:
 
 
 def loss_function(cfg: TrainConfig, num_classes: int) -> Callable[[Tensor, Tensor], Tensor]:
-    """Cross-entropy; classification uses the reference's label smoothing (true class
+    """Cross-entropy with the reference's label smoothing (true class
     ``1 - eps``, every other class ``eps / (K - 1)``), i.e. torch's ``label_smoothing``
     of ``eps * K / (K - 1)``."""
     eps = float(cfg.label_smoothing or 0.0)

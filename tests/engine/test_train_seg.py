@@ -27,7 +27,7 @@ def test_seg_run_writes_the_segmentation_keys(seg_root, tmp_path, capsys):
                      "--output-dir", str(out)]) == 0
     assert "instance mIoU" in capsys.readouterr().out
     config = json.loads((out / "config.json").read_text())
-    assert config["task"] == "shapenetpart" and config["label_smoothing"] == 0.0
+    assert config["task"] == "shapenetpart" and config["label_smoothing"] == 0.2
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert {"val_instance_miou", "val_class_miou", "val_loss"} <= set(lines[0])
     test = json.loads((out / "test_metrics.json").read_text())
