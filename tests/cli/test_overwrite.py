@@ -270,3 +270,30 @@ def test_ctrl_c_is_one_line_and_exit_130(scene_ckpt, cls_ckpt, room, tmp_path, c
     err = capsys.readouterr().err
     assert rc == 130
     assert [line for line in err.splitlines() if line.strip()] == ["pointea-predict: interrupted"]
+
+
+# --------------------------------------------------------------------------- pointea-convert
+def test_convert_keeps_a_foreign_folder_and_replaces_its_own(tmp_path, capsys):
+    from fixtures import fake_pct_state_dict
+
+    from pointea.cli.convert import main as convert
+
+    t7 = tmp_path / "model.t7"
+    torch.save(fake_pct_state_dict(), t7)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "README.md").write_text("my notes")
+    assert convert(["pct-pytorch", str(t7), str(mine)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "README.md" in err and "--overwrite" in err
+    assert sorted(p.name for p in mine.iterdir()) == ["README.md"]
+    assert (mine / "README.md").read_text() == "my notes"
+    assert convert(["pct-pytorch", str(t7), str(mine), "--overwrite"]) == 0
+    assert convert(["pct-pytorch", str(t7), str(mine)]) == 0  # its own folder: replaced
+    # the checkpoint itself is never replaced, even with --overwrite
+    (tmp_path / "ck").mkdir()
+    inside = tmp_path / "ck" / "model.safetensors"
+    inside.write_bytes(t7.read_bytes())
+    assert convert(["pct-pytorch", str(inside), str(tmp_path / "ck"), "--overwrite"]) == 2
+    assert "is an input" in capsys.readouterr().err
+    assert inside.read_bytes() == t7.read_bytes()
