@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -61,6 +62,7 @@ __all__ = [
     "PNG_SOFTWARE",
     "HTML_GENERATOR",
     "TEXT_MARKER",
+    "JSON_MARKER",
     "check_output",
     "is_pointea_output",
     "safe_name",
@@ -428,6 +430,9 @@ PNG_SOFTWARE = "pointea"
 HTML_GENERATOR = '<meta name="generator" content="pointea">'
 #: The first line of the text tables pointea writes (``#`` lines are comments to readers).
 TEXT_MARKER = "# written by pointea"
+#: The first key and value of the JSON reports pointea writes (JSON has no comments).
+JSON_MARKER = {"written_by": "pointea"}
+_JSON_MARKER = re.compile(rb'^\s*\{\s*"written_by"\s*:\s*"pointea"')
 _PLY_MARKER = b"\ncomment written by pointea\n"
 _HEAD_BYTES = 4096
 
@@ -454,7 +459,8 @@ def _png_software(head: bytes) -> str | None:
 def is_pointea_output(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a file pointea wrote, by the marker of its format: a PNG's
     ``tEXt`` ``Software`` chunk, an HTML page's generator ``<meta>``, a PLY header
-    comment, a text table's first line. ``.npy`` and other formats carry none."""
+    comment, a text table's first line, a JSON report's first key. ``.npy`` and other
+    formats carry none."""
     path = Path(path)
     suffix = path.suffix.lower()
     try:
@@ -471,6 +477,8 @@ def is_pointea_output(path: str | os.PathLike) -> bool:
         return end > 0 and _PLY_MARKER in head[:end]
     if suffix in (".txt", ".xyz"):
         return head.startswith(TEXT_MARKER.encode())
+    if suffix == ".json":
+        return _JSON_MARKER.match(head) is not None
     return False
 
 

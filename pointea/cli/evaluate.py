@@ -94,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=0, help="data-loader workers (default: 0)")
     p.add_argument("--seed", type=int, default=0, help="seed of the voting draws (default: 0)")
     p.add_argument("--output", type=Path, default=None, help="also write the metrics as JSON")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --output file that pointea did not write",
+    )
     p.add_argument("--pool", nargs="+", metavar="RUN", help="pool S3DIS runs' test areas (6-fold)")
     p.add_argument(
         "--progress",
@@ -294,6 +299,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "num_points": args.num_points,
     }
     try:
+        if args.output is not None:  # before the evaluation: never over a user's file
+            from ..files import check_output
+
+            ck = Path(args.checkpoint)
+            check_output(args.output, inputs=[ck, ck / "checkpoints" / "best.pt"],
+                         overwrite=args.overwrite)  # fmt: skip
         result = evaluate_checkpoint(
             args.checkpoint,
             split=args.split,
@@ -308,9 +319,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             all_points=args.all_points,
         )
         if args.output is not None:
+            from ..files import JSON_MARKER
             from ..serialization import atomic_write
 
-            data = (json.dumps(result, indent=2) + "\n").encode()
+            data = (json.dumps({**JSON_MARKER, **result}, indent=2) + "\n").encode()
             try:
                 atomic_write(args.output, lambda f: f.write(data))
             except OSError as exc:

@@ -297,3 +297,27 @@ def test_convert_keeps_a_foreign_folder_and_replaces_its_own(tmp_path, capsys):
     assert convert(["pct-pytorch", str(inside), str(tmp_path / "ck"), "--overwrite"]) == 2
     assert "is an input" in capsys.readouterr().err
     assert inside.read_bytes() == t7.read_bytes()
+
+
+# --------------------------------------------------------------------------- pointea-eval
+def test_eval_output_never_replaces_the_checkpoint_or_a_foreign_file(tmp_path, capsys):
+    """Checked before anything is evaluated (so no dataset is needed here)."""
+    import json
+
+    from pointea.cli.evaluate import main as evaluate
+    from pointea.files import JSON_MARKER
+
+    ckpt = tmp_path / "ck.pt"
+    ckpt.write_bytes(b"weights")
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"mine": 1}')
+    for target, extra, phrase in ((ckpt, ["--overwrite"], "is an input"),
+                                  (notes, [], "pass --overwrite")):  # fmt: skip
+        assert evaluate([str(ckpt), "--output", str(target), *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and phrase in err and target.name in err
+    assert ckpt.read_bytes() == b"weights" and notes.read_text() == '{"mine": 1}'
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps({**JSON_MARKER, "task": "modelnet40"}, indent=2))
+    assert is_pointea_output(report) and not is_pointea_output(notes)
+    assert check_output(report) == report  # an earlier report is replaced without a flag
