@@ -321,3 +321,12 @@ def test_eval_output_never_replaces_the_checkpoint_or_a_foreign_file(tmp_path, c
     report.write_text(json.dumps({**JSON_MARKER, "task": "modelnet40"}, indent=2))
     assert is_pointea_output(report) and not is_pointea_output(notes)
     assert check_output(report) == report  # an earlier report is replaced without a flag
+
+
+def test_synthetic_rooms_written_with_other_arguments_name_the_cli_flag(tmp_path):
+    from pointea.datasets.synthetic.rooms import write_rooms
+
+    write_rooms(tmp_path, rooms_per_area=1, areas=(1,), density=20.0)
+    with pytest.raises(PointeaError, match="overwrite=True") as info:
+        write_rooms(tmp_path, rooms_per_area=1, areas=(1,), density=30.0)
+    assert "--data-root" in str(info.value)
