@@ -258,9 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PNG",
         help="render predictions on dataset shapes into one PNG",
     )
-    grid.add_argument(
-        "--num-shapes", type=int, default=None, help="shapes in the grid (default 8)"
-    )
+    grid.add_argument("--num-shapes", type=int, default=None, help="shapes in the grid (default 8)")
     return p
 
 

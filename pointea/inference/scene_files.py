@@ -37,8 +37,8 @@ import os
 import re
 import warnings
 from collections.abc import Iterator, Sequence
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 

@@ -78,8 +78,9 @@ def test_output_onto_the_input_scene_is_refused(scene_ckpt, room, capsys, overwr
 
 
 @pytest.mark.parametrize("flag", ["--render", "--html"])
-def test_render_or_html_onto_the_checkpoint_or_input_is_refused(scene_ckpt, room, tmp_path,
-                                                                 capsys, flag):
+def test_render_or_html_onto_the_checkpoint_or_input_is_refused(
+    scene_ckpt, room, tmp_path, capsys, flag
+):
     path, before = room
     ckpt = tmp_path / "ck.pt"
     shutil.copyfile(scene_ckpt, ckpt)
@@ -98,8 +99,18 @@ def test_out_dir_onto_the_inputs_own_folder(scene_ckpt, tmp_path, capsys):
     scan = write_ply(tmp_path / "scan.ply", xyz, colors=rgb)
     before = scan.read_bytes()
     write_scene_txt(tmp_path / "zroom.txt", xyz, rgb, labels)
-    rc = main([str(scene_ckpt), str(scan), str(tmp_path / "zroom.txt"), "--out-dir",
-               str(tmp_path), "--size", "40", "30"])
+    rc = main(
+        [
+            str(scene_ckpt),
+            str(scan),
+            str(tmp_path / "zroom.txt"),
+            "--out-dir",
+            str(tmp_path),
+            "--size",
+            "40",
+            "30",
+        ]
+    )
     out = capsys.readouterr()
     assert rc == 1
     errors = [line for line in out.err.splitlines() if "error" in line]
@@ -109,8 +120,7 @@ def test_out_dir_onto_the_inputs_own_folder(scene_ckpt, tmp_path, capsys):
     assert is_pointea_output(tmp_path / "zroom.ply") and is_pointea_output(tmp_path / "zroom.png")
 
 
-def test_foreign_file_needs_overwrite_and_own_outputs_do_not(scene_ckpt, room, tmp_path,
-                                                              capsys):
+def test_foreign_file_needs_overwrite_and_own_outputs_do_not(scene_ckpt, room, tmp_path, capsys):
     path, _ = room
     out, png, page = tmp_path / "labels.txt", tmp_path / "view.png", tmp_path / "v.html"
     for target in (out, png, page):
@@ -121,8 +131,21 @@ def test_foreign_file_needs_overwrite_and_own_outputs_do_not(scene_ckpt, room, t
         line = one_error_line(capsys.readouterr().err)
         assert rc == 2 and "not written by pointea" in line and "pass --overwrite" in line
         assert target.read_text() == "mine"
-    argv = [str(scene_ckpt), str(path), "--output", str(out), "--render", str(png), "--html",
-            str(page), "--size", "40", "30", "--html-points", "50"]
+    argv = [
+        str(scene_ckpt),
+        str(path),
+        "--output",
+        str(out),
+        "--render",
+        str(png),
+        "--html",
+        str(page),
+        "--size",
+        "40",
+        "30",
+        "--html-points",
+        "50",
+    ]
     assert main([*argv, "--overwrite"]) == 0, capsys.readouterr().err
     assert all(is_pointea_output(p) for p in (out, png, page))
     table = np.loadtxt(out)
@@ -134,8 +157,9 @@ def test_foreign_file_needs_overwrite_and_own_outputs_do_not(scene_ckpt, room, t
     assert all(p.stat().st_mtime_ns != 0 for p in (out, png, page))
 
 
-def test_npy_labels_carry_no_marker_so_an_existing_one_needs_overwrite(scene_ckpt, room,
-                                                                       tmp_path, capsys):
+def test_npy_labels_carry_no_marker_so_an_existing_one_needs_overwrite(
+    scene_ckpt, room, tmp_path, capsys
+):
     path, _ = room
     out = tmp_path / "labels.npy"
     argv = [str(scene_ckpt), str(path), "--output", str(out), "--no-png"]
@@ -161,15 +185,35 @@ def test_part_segmentation_out_dir_onto_its_input(seg_ckpt, tmp_path, capsys):
     pts = np.random.default_rng(0).normal(size=(200, 3))
     chair = write_ply(tmp_path / "chair.ply", pts)
     before = chair.read_bytes()
-    rc = main([str(seg_ckpt), str(chair), "--category", "Chair", "--out-dir", str(tmp_path),
-               "--size", "40", "40"])
+    rc = main(
+        [
+            str(seg_ckpt),
+            str(chair),
+            "--category",
+            "Chair",
+            "--out-dir",
+            str(tmp_path),
+            "--size",
+            "40",
+            "40",
+        ]
+    )
     line = one_error_line(capsys.readouterr().err.replace("1 of 1 failed", ""))
     assert rc == 1 and "chair.ply" in line and "is an input" in line
     assert chair.read_bytes() == before
     # into another folder, twice: the second run replaces pointea's own files
     out = tmp_path / "pred"
-    argv = [str(seg_ckpt), str(chair), "--category", "Chair", "--out-dir", str(out),
-            "--size", "40", "40"]
+    argv = [
+        str(seg_ckpt),
+        str(chair),
+        "--category",
+        "Chair",
+        "--out-dir",
+        str(out),
+        "--size",
+        "40",
+        "40",
+    ]
     assert main(argv) == 0 and main(argv) == 0
     (out / "chair.png").write_bytes(b"\x89PNG\r\n\x1a\nnot pointea's")
     assert main(argv) == 1
@@ -239,16 +283,24 @@ def test_markers_of_pointea_outputs(tmp_path):
         ("seg", ["--top-k", "2", "--category", "Chair"], "--top-k: only for a classifier"),
     ],
 )
-def test_flags_that_do_not_apply_are_refused(scene_ckpt, cls_ckpt, seg_ckpt, room, tmp_path,
-                                             capsys, which, extra, phrase):
+def test_flags_that_do_not_apply_are_refused(
+    scene_ckpt, cls_ckpt, seg_ckpt, room, tmp_path, capsys, which, extra, phrase
+):
     ckpt = {"scene": scene_ckpt, "cls": cls_ckpt, "seg": seg_ckpt}[which]
     rc = main([str(ckpt), str(room[0]), "--out-dir", str(tmp_path / "o"), *extra])
     assert rc == 2 and phrase in one_error_line(capsys.readouterr().err)
     assert not (tmp_path / "o").exists()
 
 
-@pytest.mark.parametrize("extra", [["--split", "train"], ["--num-shapes", "3"],
-                                   ["--dataset-root", "data"], ["--dataset-format", "hdf5"]])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--split", "train"],
+        ["--num-shapes", "3"],
+        ["--dataset-root", "data"],
+        ["--dataset-format", "hdf5"],
+    ],
+)
 def test_grid_flags_without_render_grid_are_refused(cls_ckpt, room, capsys, extra):
     rc = main([str(cls_ckpt), str(room[0]), *extra])
     line = one_error_line(capsys.readouterr().err)
@@ -256,8 +308,9 @@ def test_grid_flags_without_render_grid_are_refused(cls_ckpt, room, capsys, extr
 
 
 @pytest.mark.parametrize("task", ["scene", "cls"])
-def test_ctrl_c_is_one_line_and_exit_130(scene_ckpt, cls_ckpt, room, tmp_path, capsys,
-                                         monkeypatch, task):
+def test_ctrl_c_is_one_line_and_exit_130(
+    scene_ckpt, cls_ckpt, room, tmp_path, capsys, monkeypatch, task
+):
     from pointea.inference import Predictor
 
     def interrupted(*args, **kwargs):

@@ -79,8 +79,21 @@ def assert_no_controls(text: str) -> None:
 def test_hostile_scene_name_is_escaped_everywhere(semseg_checkpoint, tmp_path, capsys):
     xyz, rgb, labels = scene_arrays(300)
     scene = write_scene_txt(tmp_path / f"{HOSTILE}.txt", xyz, rgb, labels)
-    rc = main([str(semseg_checkpoint), str(scene), "--out-dir", str(tmp_path / "out"),
-               "--size", "40", "30", "--html", str(tmp_path / "p.html"), "--html-points", "50"])
+    rc = main(
+        [
+            str(semseg_checkpoint),
+            str(scene),
+            "--out-dir",
+            str(tmp_path / "out"),
+            "--size",
+            "40",
+            "30",
+            "--html",
+            str(tmp_path / "p.html"),
+            "--html-points",
+            "50",
+        ]
+    )
     out = capsys.readouterr()
     assert rc == 0, out.err
     assert_no_controls(out.out + out.err)
@@ -120,8 +133,20 @@ def test_non_utf8_name_costs_nothing_and_the_batch_goes_on(seg_ckpt, tmp_path, c
     write_ply(odd, pts)
     good = write_ply(tmp_path / "good.ply", pts)
     out_dir = tmp_path / "out"
-    rc = main([str(seg_ckpt), odd, str(good), "--category", "Chair", "--out-dir",
-               str(out_dir), "--size", "40", "40"])
+    rc = main(
+        [
+            str(seg_ckpt),
+            odd,
+            str(good),
+            "--category",
+            "Chair",
+            "--out-dir",
+            str(out_dir),
+            "--size",
+            "40",
+            "40",
+        ]
+    )
     out = capsys.readouterr()
     assert rc == 0, out.err
     assert "caf\\xe9.ply: Chair" in out.out and "good.ply: Chair" in out.out

@@ -70,8 +70,10 @@ Promise.all(HOVER.map(function (text) {
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(NO_BROWSER, reason="chromium is not installed "
-                    "(apt-get install -y chromium); scripts/test.sh installs it")
+@pytest.mark.skipif(
+    NO_BROWSER,
+    reason="chromium is not installed (apt-get install -y chromium); scripts/test.sh installs it",
+)
 def test_chromium_shows_names_literally_with_no_live_link(tmp_path):
     """The page as written, plus a probe that shows the figure's own hover strings the way
     plotly shows any hover label, read back from the DOM Chromium built."""
@@ -82,10 +84,19 @@ def test_chromium_shows_names_literally_with_no_live_link(tmp_path):
     hover = sorted(set(fig.to_plotly_json()["data"][0]["hovertext"]))
     probe = PROBE.replace("HOVER", json.dumps(hover))
     (tmp_path / "probe.html").write_text(page.read_text().replace("</body>", probe + "</body>"))
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-           "--enable-unsafe-swiftshader", "--use-angle=swiftshader",
-           "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
-           "--virtual-time-budget=8000", "--dump-dom", (tmp_path / "probe.html").as_uri()]
+    cmd = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--enable-unsafe-swiftshader",
+        "--use-angle=swiftshader",
+        "--proxy-server=127.0.0.1:9",
+        "--proxy-bypass-list=<-loopback>",
+        "--virtual-time-budget=8000",
+        "--dump-dom",
+        (tmp_path / "probe.html").as_uri(),
+    ]
     dom = subprocess.run(cmd, capture_output=True, timeout=300, check=False).stdout.decode()
     match = re.search(r'data-found="([^"]*)"', dom)
     assert match, "the probe did not run"
