@@ -277,7 +277,7 @@ def _object_outputs(args: argparse.Namespace, spec: Any, used: set) -> dict[str,
     return out
 
 
-def check_outputs(args: argparse.Namespace, paths: dict[str, Path], protected: list) -> None:
+def _check_outputs(args: argparse.Namespace, paths: dict[str, Path], protected: list) -> None:
     """Raise :class:`OutputExistsError` unless every path may be written (see
     :func:`pointea.files.check_output`)."""
     for path in paths.values():
@@ -381,7 +381,7 @@ def _predict_objects(
             paths: dict[str, Path] = {}
             if predictor.task == "segmentation":
                 paths = _object_outputs(args, spec, used_stems)
-                check_outputs(args, paths, protected)  # before the model runs
+                _check_outputs(args, paths, protected)  # before the model runs
             item = predictor.predict_file(
                 spec, category=category, drop_nonfinite=args.drop_nonfinite
             )
@@ -614,7 +614,6 @@ if __name__ == "__main__":  # pragma: no cover
 __all__ = [
     "main",
     "build_parser",
-    "check_outputs",
     "task_problem",
     "usage_problem",
     "emit",

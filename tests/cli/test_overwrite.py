@@ -383,3 +383,31 @@ def test_synthetic_rooms_written_with_other_arguments_name_the_cli_flag(tmp_path
     with pytest.raises(PointeaError, match="overwrite=True") as info:
         write_rooms(tmp_path, rooms_per_area=1, areas=(1,), density=30.0)
     assert "--data-root" in str(info.value)
+
+
+@pytest.mark.slow
+def test_sigint_in_a_real_process_is_one_line(scene_ckpt, tmp_path):
+    """A first scene is reported, then SIGINT arrives while a large one is segmented."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    xyz, rgb, labels = scene_arrays(200)
+    first = write_scene_txt(tmp_path / "a.txt", xyz, rgb, labels)
+    xyz, rgb, labels = scene_arrays(60_000, seed=1)
+    second = write_scene_txt(tmp_path / "b.txt", xyz, rgb, labels)
+    cmd = [sys.executable, "-m", "pointea.cli.predict", str(scene_ckpt), str(first),
+           str(second), "--out-dir", str(tmp_path / "o"), "--chunk-size", "64", "--no-png",
+           "--no-progress"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()  # the first scene's summary: the second is running
+    assert b"a.txt" in line, line
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err.decode(errors="replace")[-2000:]
+    lines = [x for x in err.decode().splitlines() if x.strip()]
+    assert lines == ["pointea-predict: interrupted"]
+    assert not (tmp_path / "o" / "b.ply").exists()
