@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointError, DatasetNotFoundError, InputError, PointeaError
+from ..files import safe_name
 
 __all__ = ["build_parser", "evaluate_checkpoint", "main"]
 
@@ -332,12 +333,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except DatasetNotFoundError as exc:
         print(
-            f"{PROG}: error: {exc}\nWith internet access, rerun with --download to fetch it.",
+            f"{PROG}: error: {safe_name(str(exc))}\n"
+            "With internet access, rerun with --download to fetch it.",
             file=sys.stderr,
         )
         return 2
     except PointeaError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {safe_name(str(exc))}", file=sys.stderr)
         return 2
     from ..engine.report import format_metrics
 
@@ -345,7 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     count = result.get("num_samples", result.get("num_shapes", result.get("num_rooms")))
     unit = {"classification": "clouds", "semseg": "rooms"}.get(kind, "shapes")
     print(
-        f"{args.checkpoint} on {result['task']} {args.split} ({count} {unit}, "
+        f"{safe_name(args.checkpoint)} on {result['task']} {args.split} ({count} {unit}, "
         + (
             f"every point: {result['points_scored']} points)"
             if result.get("points") == "all"
@@ -358,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("without voting:")
         print("\n".join(format_metrics(result["no_voting"], kind, max_items=0)[:2]))
     if args.output is not None:
-        print(f"written: {args.output}")
+        print(f"written: {safe_name(args.output)}")
     return 0
 
 

@@ -411,3 +411,13 @@ def test_sigint_in_a_real_process_is_one_line(scene_ckpt, tmp_path):
     lines = [x for x in err.decode().splitlines() if x.strip()]
     assert lines == ["pointea-predict: interrupted"]
     assert not (tmp_path / "o" / "b.ply").exists()
+
+
+def test_eval_error_naming_a_hostile_path_is_escaped(tmp_path, capsys):
+    from pointea.cli.evaluate import main as evaluate
+
+    bad = tmp_path / "ck\x1b[2J.pt"
+    bad.write_bytes(b"not a checkpoint")
+    assert evaluate([str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "ck\\x1b[2J.pt" in err
