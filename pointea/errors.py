@@ -35,3 +35,17 @@ class CheckpointError(PointeaError, ValueError):
 
 class TrainingError(PointeaError, RuntimeError):
     """A training run cannot continue (non-finite loss, output folder in use, ...)."""
+
+
+class OutputExistsError(PointeaError, FileExistsError):
+    """Writing an output would replace a file the user owns: one of the command's own
+    inputs (never replaced), or an existing file pointea did not write (replaced only
+    when asked, e.g. with ``--overwrite``).
+
+    Attributes:
+        path: the file that would have been replaced.
+    """
+
+    def __init__(self, path: object, message: str) -> None:
+        self.path = path
+        super().__init__(message)

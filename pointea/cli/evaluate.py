@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointError, DatasetNotFoundError, InputError, PointeaError
+from ..files import safe_name
 
 __all__ = ["build_parser", "evaluate_checkpoint", "main"]
 
@@ -94,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=0, help="data-loader workers (default: 0)")
     p.add_argument("--seed", type=int, default=0, help="seed of the voting draws (default: 0)")
     p.add_argument("--output", type=Path, default=None, help="also write the metrics as JSON")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --output file that pointea did not write",
+    )
     p.add_argument("--pool", nargs="+", metavar="RUN", help="pool S3DIS runs' test areas (6-fold)")
     p.add_argument(
         "--progress",
@@ -294,6 +300,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "num_points": args.num_points,
     }
     try:
+        if args.output is not None:  # before the evaluation: never over a user's file
+            from ..files import check_output
+
+            ck = Path(args.checkpoint)
+            check_output(args.output, inputs=[ck, ck / "checkpoints" / "best.pt"],
+                         overwrite=args.overwrite)  # fmt: skip
         result = evaluate_checkpoint(
             args.checkpoint,
             split=args.split,
@@ -308,9 +320,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             all_points=args.all_points,
         )
         if args.output is not None:
+            from ..files import JSON_MARKER
             from ..serialization import atomic_write
 
-            data = (json.dumps(result, indent=2) + "\n").encode()
+            data = (json.dumps({**JSON_MARKER, **result}, indent=2) + "\n").encode()
             try:
                 atomic_write(args.output, lambda f: f.write(data))
             except OSError as exc:
@@ -320,12 +333,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except DatasetNotFoundError as exc:
         print(
-            f"{PROG}: error: {exc}\nWith internet access, rerun with --download to fetch it.",
+            f"{PROG}: error: {safe_name(str(exc))}\n"
+            "With internet access, rerun with --download to fetch it.",
             file=sys.stderr,
         )
         return 2
     except PointeaError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {safe_name(str(exc))}", file=sys.stderr)
         return 2
     from ..engine.report import format_metrics
 
@@ -333,7 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     count = result.get("num_samples", result.get("num_shapes", result.get("num_rooms")))
     unit = {"classification": "clouds", "semseg": "rooms"}.get(kind, "shapes")
     print(
-        f"{args.checkpoint} on {result['task']} {args.split} ({count} {unit}, "
+        f"{safe_name(args.checkpoint)} on {result['task']} {args.split} ({count} {unit}, "
         + (
             f"every point: {result['points_scored']} points)"
             if result.get("points") == "all"
@@ -346,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("without voting:")
         print("\n".join(format_metrics(result["no_voting"], kind, max_items=0)[:2]))
     if args.output is not None:
-        print(f"written: {args.output}")
+        print(f"written: {safe_name(args.output)}")
     return 0
 
 

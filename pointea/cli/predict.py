@@ -19,6 +19,11 @@ label column, or ``--truth``) OA / mIoU are printed and the render shows the err
 with a training checkpoint it rebuilds the run's own evaluation split, no flags needed.
 
 A bad input gets one line on stderr naming it, and the others are still processed.
+No output is written over an input or the checkpoint, nor over an existing file pointea
+did not write unless ``--overwrite`` is given (:func:`pointea.files.check_output`);
+names are printed with control characters escaped (:func:`pointea.files.safe_name`).
+A flag that does not apply to the checkpoint's task is refused with one line; Ctrl-C
+stops with one line and exit status 130.
 Exit status: 0 all inputs done, 1 some input failed, 2 bad usage or unusable checkpoint.
 This module only parses arguments, writes the requested files and prints.
 """
@@ -27,12 +32,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError, PointeaError
+from ..errors import DataError, OutputExistsError, PointeaError
+from ..files import check_output, safe_name
 from .reporting import (
     PROG,
     emit,
@@ -73,7 +80,10 @@ before or after the files.
 scenes: .txt .xyz .pts .npy rows x y z r g b [label] (colours 0..255, or 0..1
 floats), .ply with red green blue (a mesh's vertices), .pcd with rgb; metres,
 z up (else --up). Files without colours are refused: the model reads them.
-exit status: 0 ok, 1 some input failed, 2 bad usage or unusable checkpoint."""
+outputs: never written over an input or the checkpoint; an existing file that
+pointea did not write is replaced only with --overwrite.
+exit status: 0 ok, 1 some input failed, 2 bad usage or unusable checkpoint,
+130 interrupted."""
 
 
 def _size(text: str) -> int:
@@ -111,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
         "or index 0..15); default: from the HDF5 entry's label "
         "or the ShapeNet synset folder",
     )
-    p.add_argument("--top-k", type=int, default=5, help="classes to print (default 5)")
+    p.add_argument(
+        "--top-k", type=int, default=None, help="classifiers: classes to print (default 5)"
+    )
     p.add_argument(
         "--num-points",
         type=int,
@@ -143,6 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="write one self-contained interactive page with every input's prediction",
     )
     p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing output files that pointea did not write (inputs and the "
+        "checkpoint are never replaced; pointea's own earlier outputs always are)",
+    )
+    p.add_argument(
         "--size",
         type=_size,
         nargs=2,
@@ -166,8 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--estimate-normals",
         action=argparse.BooleanOptionalAction,
-        default=True,
-        help="for models trained with normals: estimate them for inputs that have "
+        default=None,
+        help="object models trained with normals: estimate them for inputs that have "
         "none (default on)",
     )
     p.add_argument(
@@ -210,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     scene.add_argument(
         "--html-points",
         type=int,
-        default=50_000,
+        default=None,
         metavar="N",
         help="points shown per scene in --html (a seeded subsample; default 50000)",
     )
@@ -228,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder holding the dataset archive (default: the training run's, "
         "read from a training checkpoint)",
     )
-    grid.add_argument("--split", default="test", help="dataset split (default test)")
+    grid.add_argument("--split", default=None, help="dataset split (default test)")
     grid.add_argument(
         "--dataset-format",
         default=None,
@@ -240,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PNG",
         help="render predictions on dataset shapes into one PNG",
     )
-    grid.add_argument("--num-shapes", type=int, default=8, help="shapes in the grid (default 8)")
+    grid.add_argument("--num-shapes", type=int, default=None, help="shapes in the grid (default 8)")
     return p
 
 
@@ -248,17 +266,36 @@ def _point_size(n: int) -> float:
     return 5.0 if n <= 4096 else 3.0 if n <= 20000 else 2.0
 
 
-def _write_segmentation(args: argparse.Namespace, spec: Any, item: Any, res: dict, used: set):
+def _object_outputs(args: argparse.Namespace, spec: Any, used: set) -> dict[str, Path]:
+    """Where one segmented object's PLY and PNG go (``--out-dir``/NAME.ply, .png)."""
+    stem = unique_stem(spec, used)
+    out = {}
+    if args.ply:
+        out["ply"] = args.out_dir / f"{stem}.ply"
+    if args.png:
+        out["png"] = args.out_dir / f"{stem}.png"
+    return out
+
+
+def _check_outputs(args: argparse.Namespace, paths: dict[str, Path], protected: list) -> None:
+    """Raise :class:`OutputExistsError` unless every path may be written (see
+    :func:`pointea.files.check_output`)."""
+    for path in paths.values():
+        check_output(path, inputs=protected, overwrite=args.overwrite)
+
+
+def _write_segmentation(
+    args: argparse.Namespace, spec: Any, item: Any, res: dict, paths: dict[str, Path]
+) -> None:
     """The PLY and the PNG of one segmented input (recorded in ``res``)."""
     from .. import visualization as viz
     from ..io import normalize_unit_sphere
 
     seg, points = item.result, item.cloud.points
-    stem = unique_stem(spec, used)
-    if args.ply:
-        path = args.out_dir / f"{stem}.ply"
-        res["ply"] = str(viz.export_ply(path, points, labels=seg.labels, category=seg.category))
-    if args.png:
+    if "ply" in paths:
+        res["ply"] = str(viz.export_ply(paths["ply"], points, labels=seg.labels,
+                                        category=seg.category))  # fmt: skip
+    if "png" in paths:
         w, h = args.size
         norm = normalize_unit_sphere(points)[0]
         title = f"{Path(str(spec)).name}: {seg.category_name}"
@@ -269,7 +306,7 @@ def _write_segmentation(args: argparse.Namespace, spec: Any, item: Any, res: dic
             img = viz.render_comparison(norm, item.truth, seg.labels, title=title, **kw)
         else:
             img = viz.render_labels(norm, seg.labels, title=f"{title} (prediction)", **kw)
-        res["png"] = str(viz.save_png(args.out_dir / f"{stem}.png", img))
+        res["png"] = str(viz.save_png(paths["png"], img))
 
 
 def _figure(args: argparse.Namespace, item: Any, res: dict) -> Any:
@@ -301,48 +338,56 @@ def _run_name(checkpoint: str | Path) -> str:
 
 
 def _print_human(res: dict) -> None:
+    name = safe_name(res["input"])
     if res["task"] == "classification":
         extra = ""
         if "label" in res:
-            extra = f"  (true: {res['label']['class']}, {'right' if res['correct'] else 'wrong'})"
-        emit(f"{res['input']}{extra}")
+            true = safe_name(res["label"]["class"])
+            extra = f"  (true: {true}, {'right' if res['correct'] else 'wrong'})"
+        emit(f"{name}{extra}")
         for rank, t in enumerate(res["top_k"], 1):
-            emit(f"  {rank}. {t['class']:<20s} {t['probability'] * 100:6.2f} %")
+            emit(f"  {rank}. {safe_name(t['class']):<20s} {t['probability'] * 100:6.2f} %")
     else:
         metrics = ""
         if "shape_iou" in res:
             metrics = f"  accuracy {res['accuracy']:.3f}, shape IoU {res['shape_iou']:.3f}"
-        emit(f"{res['input']}: {res['category']}{metrics}")
+        emit(f"{name}: {res['category']}{metrics}")
         parts = ", ".join(f"{k} {v}" for k, v in res["part_counts"].items())
         emit(f"  points per part: {parts}")
         for key in ("ply", "png"):
             if key in res:
-                emit(f"  wrote {res[key]}")
+                emit(f"  wrote {safe_name(res[key])}")
 
 
 def _predict_objects(
-    args: argparse.Namespace, predictor: Any, category: int | None
+    args: argparse.Namespace,
+    predictor: Any,
+    category: int | None,
+    specs: list,
+    protected: list,
 ) -> tuple[list, list, int]:
     """Every object input named on the command line: ``(results, html figures, failures)``."""
-    from ..io import expand_inputs
-
     results: list[dict] = []
     figures: list[Any] = []
     used_stems: set[str] = set()
     failed = 0
-    for spec in expand_inputs(args.inputs):
+    for spec in specs:
         if isinstance(spec, DataError):
             failed += 1
             report_error(str(spec))
             results.append({"input": str(spec).split(": ", 1)[0], "ok": False, "error": str(spec)})
             continue
         try:
+            paths: dict[str, Path] = {}
+            if predictor.task == "segmentation":
+                paths = _object_outputs(args, spec, used_stems)
+                _check_outputs(args, paths, protected)  # before the model runs
             item = predictor.predict_file(
                 spec, category=category, drop_nonfinite=args.drop_nonfinite
             )
             res = item.to_dict(args.top_k)
             if res["task"] == "segmentation":
-                _write_segmentation(args, spec, item, res, used_stems)
+                _write_segmentation(args, spec, item, res, paths)
             if args.html is not None:
                 figures.append(_figure(args, item, res))
         except (PointeaError, ValueError, OSError) as exc:
@@ -355,23 +400,93 @@ def _predict_objects(
 
             seg = item.result if res["task"] == "segmentation" else None
             cols = None if seg is None else part_colors(seg.labels, seg.category)
-            show_window(item.cloud.points, cols, str(spec))
+            show_window(item.cloud.points, cols, safe_name(str(spec)))
         if not args.json:
             _print_human(res)
     return results, figures, failed
 
 
+# flags of --render-grid, and the defaults they take with it
+_GRID_FLAGS = {"--dataset-root": None, "--dataset-format": None, "--split": "test",
+               "--num-shapes": 8}  # fmt: skip
+
+
+def _flag_value(args: argparse.Namespace, flag: str) -> Any:
+    return getattr(args, flag.lstrip("-").replace("-", "_"))
+
+
+def _explicit_outputs(args: argparse.Namespace) -> list[tuple[str, Path]]:
+    """The output files named by flags, ``[(flag, path)]``."""
+    flags = ("--output", "--render", "--html", "--render-grid")
+    return [(f, _flag_value(args, f)) for f in flags if _flag_value(args, f) is not None]
+
+
+def usage_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the flags whatever the checkpoint (``None``: nothing)."""
+    if args.num_shapes is not None and args.num_shapes < 1:
+        return "--num-shapes must be at least 1"
+    if args.render_grid is None:
+        given = [f for f in _GRID_FLAGS if _flag_value(args, f) is not None]
+        if given:
+            return (
+                f"{', '.join(given)}: only with --render-grid (they choose the dataset "
+                "shapes it draws)"
+            )
+    seen: dict[str, str] = {}
+    for flag, path in _explicit_outputs(args):
+        key = os.path.abspath(path)
+        if key in seen:
+            return f"{seen[key]} and {flag} name the same file {safe_name(path)}"
+        seen[key] = flag
+    return None
+
+
+def task_problem(args: argparse.Namespace, task: str) -> str | None:
+    """A flag given that does not apply to a ``task`` checkpoint (``None``: none)."""
+    model = f"{safe_name(args.checkpoint)} is a {task} model"
+    if args.top_k is not None and task != "classification":
+        return f"--top-k: only for a classifier (it ranks classes); {model}"
+    if args.estimate_normals is not None and task == "semseg":
+        flag = "--estimate-normals" if args.estimate_normals else "--no-estimate-normals"
+        return f"{flag}: not for a scene checkpoint (a scene model reads colours, not normals)"
+    if args.html_points is not None and task != "semseg":
+        return f"--html-points: only for a scene checkpoint (objects are shown whole); {model}"
+    return None
+
+
+def _protected(args: argparse.Namespace, specs: list) -> list[Path]:
+    """The files this run reads, which no output may replace."""
+    paths = {Path(str(args.checkpoint))}
+    if args.truth is not None:
+        paths.add(args.truth)
+    for spec in specs:
+        if not isinstance(spec, DataError):
+            paths.add(Path(str(getattr(spec, "path", spec))))
+    return sorted(paths)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``pointea-predict``; returns the exit status (130 on Ctrl-C)."""
     parser = build_parser()
     args = parser.parse_intermixed_args(argv)
     if not args.inputs and args.render_grid is None:
         parser.error("name at least one FILE, or --render-grid PNG")
-    if args.top_k < 1:
-        parser.error("--top-k must be at least 1")
-    if args.num_points is not None and args.num_points < 1:
-        parser.error("--num-points must be at least 1")
-    if args.chunk_size < 1:
-        parser.error("--chunk-size must be at least 1")
+    for flag in ("--top-k", "--num-points", "--chunk-size"):
+        value = _flag_value(args, flag)
+        if value is not None and value < 1:
+            parser.error(f"{flag} must be at least 1")
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        emit(f"\n{PROG}: interrupted", sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    problem = usage_problem(args)
+    if problem:
+        report_error(problem)
+        return 2
 
     from ..datasets.shapenetpart import category_index
     from ..inference import Predictor
@@ -383,16 +498,25 @@ def main(argv: list[str] | None = None) -> int:
             device=args.device,
             num_points=args.num_points,
             seed=args.seed,
-            estimate_normals=args.estimate_normals,
+            estimate_normals=args.estimate_normals is not False,
             chunk_size=args.chunk_size,
             on_warning=report_warning,
         )
     except (PointeaError, OSError) as exc:
         report_error(str(exc))
         return 2
+    problem = task_problem(args, predictor.task)
+    if problem:
+        report_error(problem)
+        return 2
+    defaults = {"--top-k": 5, "--html-points": 50_000, **_GRID_FLAGS}
+    for flag, default in defaults.items():
+        if _flag_value(args, flag) is None:
+            setattr(args, flag.lstrip("-").replace("-", "_"), default)
 
     t0 = time.perf_counter()
     if predictor.task == "semseg":
+        from ..inference.scene_files import expand_scene_inputs
         from .predict_scenes import predict_scenes, scene_usage
 
         problem = scene_usage(args)
@@ -400,18 +524,31 @@ def main(argv: list[str] | None = None) -> int:
             report_error(problem)
             return 2
         args.up, args.size = args.up or "z", args.size or (420, 320)
-        results, figures, failed = predict_scenes(args, predictor)
+        specs: list = list(expand_scene_inputs(args.inputs))
     else:
+        from ..io import expand_inputs
+
         scene_flags = [f for f, v in (("--output", args.output), ("--render", args.render),
                                       ("--truth", args.truth)) if v is not None]  # fmt: skip
         if scene_flags:
             report_error(
                 f"{', '.join(scene_flags)}: only for a scene checkpoint (pointea-semseg); "
-                f"{args.checkpoint} is a {predictor.task} model"
+                f"{safe_name(args.checkpoint)} is a {predictor.task} model"
             )
             return 2
         args.up, args.size = args.up or "y", args.size or (480, 480)
-        results, figures, failed = _predict_objects(args, predictor, category)
+        specs = list(expand_inputs(args.inputs))
+    protected = _protected(args, specs)
+    for flag, path in _explicit_outputs(args):  # refused before any model runs
+        try:
+            check_output(path, inputs=protected, overwrite=args.overwrite)
+        except OutputExistsError as exc:
+            report_error(f"{flag} {exc}")
+            return 2
+    if predictor.task == "semseg":
+        results, figures, failed = predict_scenes(args, predictor, specs, protected)
+    else:
+        results, figures, failed = _predict_objects(args, predictor, category, specs, protected)
 
     outputs: dict[str, str] = {}
     if args.html is not None and figures:
@@ -451,7 +588,7 @@ def main(argv: list[str] | None = None) -> int:
             failed += 1
     if not args.json:
         for path in outputs.values():
-            emit(f"wrote {path}")
+            emit(f"wrote {safe_name(path)}")
 
     if args.json:
         doc = {
@@ -477,6 +614,8 @@ if __name__ == "__main__":  # pragma: no cover
 __all__ = [
     "main",
     "build_parser",
+    "task_problem",
+    "usage_problem",
     "emit",
     "report_error",
     "report_warning",

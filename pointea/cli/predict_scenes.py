@@ -5,7 +5,8 @@ every point in one exact pass, by :meth:`pointea.inference.Predictor.predict_sce
 Printed: the points per class (and OA / mAcc / mIoU when the file has a label column or
 ``--truth`` names one). Written: the labelled points (``--output``, else
 ``--out-dir``/NAME.ply) and a render from above and in perspective (``--render``, else
-``--out-dir``/NAME.png); ``--html`` pages are assembled by :mod:`.predict`.
+``--out-dir``/NAME.png), each checked first by :func:`pointea.files.check_output`;
+``--html`` pages are assembled by :mod:`.predict`.
 This module only reads flags, writes the requested files and prints.
 """
 
@@ -17,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError, PointeaError
+from ..files import check_output, safe_name
 from .reporting import emit, record_failure, report_error, report_warning, show_window, unique_stem
 
-__all__ = ["predict_scenes", "scene_usage", "write_scene", "print_scene"]
+__all__ = ["predict_scenes", "scene_outputs", "scene_usage", "write_scene", "print_scene"]
 
 
 def scene_usage(args: argparse.Namespace) -> str | None:
@@ -38,25 +40,37 @@ def scene_usage(args: argparse.Namespace) -> str | None:
     if single and (len(args.inputs) != 1 or Path(args.inputs[0]).is_dir()):
         return f"{', '.join(single)}: name exactly one scene file (use --out-dir for several)"
     if args.output is not None and args.output.suffix.lower() not in LABEL_EXTENSIONS:
-        return f"--output {args.output}: use one of {' '.join(LABEL_EXTENSIONS)}"
+        return f"--output {safe_name(args.output)}: use one of {' '.join(LABEL_EXTENSIONS)}"
     if args.html_points < 1:
         return "--html-points must be at least 1"
     return None
 
 
-def write_scene(args: argparse.Namespace, path: Path, item: Any, res: dict, used: set) -> None:
+def scene_outputs(args: argparse.Namespace, path: Path, used: set) -> dict[str, Path]:
+    """Where one scene's labelled points (``"output"``) and render (``"png"``) go:
+    ``--output`` / ``--render``, else ``--out-dir``/NAME.ply and NAME.png."""
+    stem = unique_stem(path, used)
+    out = {}
+    if args.output is not None or args.ply:
+        out["output"] = args.output or args.out_dir / f"{stem}.ply"
+    if args.render is not None or args.png:
+        out["png"] = args.render or args.out_dir / f"{stem}.png"
+    return out
+
+
+def write_scene(
+    args: argparse.Namespace, path: Path, item: Any, res: dict, outputs: dict[str, Path]
+) -> None:
     """The labelled points and the render of one segmented scene (recorded in ``res``)."""
     from ..inference.scene_files import write_scene_labels
     from ..inference.scenes import render_scene, scene_class_colors
     from ..visualization import save_png
 
     cloud, seg = item.cloud, item.result
-    stem = unique_stem(path, used)
-    out = args.output or (args.out_dir / f"{stem}.ply" if args.ply else None)
-    if out is not None:
+    if "output" in outputs:
         colors = scene_class_colors(seg.num_classes)
-        res["output"] = str(write_scene_labels(out, cloud, seg.labels, colors))
-    png = args.render or (args.out_dir / f"{stem}.png" if args.png else None)
+        res["output"] = str(write_scene_labels(outputs["output"], cloud, seg.labels, colors))
+    png = outputs.get("png")
     if png is not None:
         w, h = args.size
         title = f"{path.name}: {len(seg.labels):,} points"
@@ -78,9 +92,10 @@ def write_scene(args: argparse.Namespace, path: Path, item: Any, res: dict, used
 
 def print_scene(res: dict) -> None:
     total = max(res["points_read"], 1)
-    emit(f"{res['input']}: {res['points_read']:,} points, segmented in {res['seconds']:.1f} s")
+    name = safe_name(res["input"])
+    emit(f"{name}: {res['points_read']:,} points, segmented in {res['seconds']:.1f} s")
     for name, count in res["class_counts"].items():
-        emit(f"  {name:<12s} {count:>12,d} {100 * count / total:6.1f} %")
+        emit(f"  {safe_name(name):<12s} {count:>12,d} {100 * count / total:6.1f} %")
     if "mean_iou" in res:
         emit(
             f"  against the truth: OA {res['overall_accuracy']:.1%}, "
@@ -88,14 +103,17 @@ def print_scene(res: dict) -> None:
         )
     for key in ("output", "png"):
         if key in res:
-            emit(f"  wrote {res[key]}")
+            emit(f"  wrote {safe_name(res[key])}")
 
 
-def predict_scenes(args: argparse.Namespace, predictor: Any) -> tuple[list, list, int]:
-    """Every scene named on the command line: ``(results, html figures, failures)``."""
+def predict_scenes(
+    args: argparse.Namespace, predictor: Any, paths: list, protected: list
+) -> tuple[list, list, int]:
+    """Every scene of ``paths`` (expanded inputs, or the :class:`DataError` of one that
+    could not be expanded): ``(results, html figures, failures)``. No output replaces a
+    file of ``protected`` (see :func:`pointea.files.check_output`)."""
     import warnings
 
-    from ..inference.scene_files import expand_scene_inputs
     from ..inference.scenes import scene_class_colors, scene_figure, to_z_up
 
     results: list[dict] = []
@@ -106,13 +124,16 @@ def predict_scenes(args: argparse.Namespace, predictor: Any) -> tuple[list, list
     progress = args.progress if args.progress is not None else (
         None if sys.stderr.isatty() else False
     )  # fmt: skip
-    for path in expand_scene_inputs(args.inputs):
+    for path in paths:
         if isinstance(path, DataError):
             failed += 1
             report_error(str(path))
             results.append({"input": str(path).split(": ", 1)[0], "ok": False, "error": str(path)})
             continue
         try:
+            outputs = scene_outputs(args, path, used)
+            for out in outputs.values():  # before the model runs
+                check_output(out, inputs=protected, overwrite=args.overwrite)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 try:
@@ -127,7 +148,7 @@ def predict_scenes(args: argparse.Namespace, predictor: Any) -> tuple[list, list
                     for w in caught:
                         report_warning(str(w.message))
             res = item.to_dict()
-            write_scene(args, path, item, res, used)
+            write_scene(args, path, item, res, outputs)
             if args.html is not None:
                 figures.append(
                     scene_figure(
@@ -148,7 +169,7 @@ def predict_scenes(args: argparse.Namespace, predictor: Any) -> tuple[list, list
         if args.show:
             seg = item.result
             cols = scene_class_colors(seg.num_classes)[seg.labels]
-            show_window(to_z_up(item.cloud.points, args.up), cols, str(path))
+            show_window(to_z_up(item.cloud.points, args.up), cols, safe_name(path))
         if not args.json:
             print_scene(res)
     return results, figures, failed

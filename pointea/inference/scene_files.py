@@ -26,7 +26,8 @@ is ignored with a warning.
 :func:`write_scene_labels` writes the prediction: ``.ply`` (class colours in
 ``red green blue`` and an int ``label`` property, what CloudCompare shows as a scalar
 field and open3d shows coloured), ``.txt`` / ``.xyz`` (rows ``x y z r g b label`` with the
-input's colours, the S3DIS row plus a label column, readable back here) or ``.npy``
+input's colours, the S3DIS row plus a label column, after a ``#`` line naming pointea;
+readable back here) or ``.npy``
 (the ``(N,)`` int64 labels in input order).
 """
 
@@ -37,6 +38,7 @@ import re
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -291,7 +293,7 @@ def write_scene_labels(
         labels: ``(N,)`` class ids.
         class_colors: ``(num_classes, 3)`` colours in [0, 1] (the ``.ply``'s colours).
     """
-    from ..files import atomic_write
+    from ..files import TEXT_MARKER, atomic_write
     from ..io import write_ply
 
     path = Path(path)
@@ -307,7 +309,13 @@ def write_scene_labels(
         rgb = np.round(np.asarray(cloud.colors) * 255.0).astype(np.int64)
         table = np.column_stack([cloud.points, rgb, labels])
         fmt = "%.6f %.6f %.6f %d %d %d %d"
-        return atomic_write(path, lambda f: np.savetxt(f, table, fmt=fmt))
+        head = f"{TEXT_MARKER}: x y z red green blue label\n".encode()  # a comment to readers
+
+        def write(f: Any) -> None:
+            f.write(head)
+            np.savetxt(f, table, fmt=fmt)
+
+        return atomic_write(path, write)
     raise InputError(
         f"{path}: unsupported output extension {suffix or '(none)'}; use "
         f"{' '.join(LABEL_EXTENSIONS)}"

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..files import safe_name
 from ..io import write_ply
 from .camera import fit_camera
 from .colors import (
@@ -63,6 +64,12 @@ class Panel:
         return f"Panel({w}x{h}, title={self.title!r})"
 
 
+def _plain(text: str) -> str:
+    """``text`` drawn literally by matplotlib: names made printable
+    (:func:`~pointea.files.safe_name`), ``$`` not starting mathtext."""
+    return safe_name(text).replace("$", r"\$")
+
+
 _TITLE_H = 26
 _LEGEND_ROW_H = 20
 _PAD = 6
@@ -79,7 +86,8 @@ def compose(
     """Lay panels out on a grid with titles, a shared legend and a figure title.
 
     Drawn with matplotlib's Agg canvas (no display, no pyplot state); panels are pasted
-    pixel for pixel, never resampled.
+    pixel for pixel, never resampled. Titles and legend names are drawn literally, with
+    control characters and undecodable bytes escaped (:func:`~pointea.files.safe_name`).
 
     Args:
         panels: images of the same size, with titles.
@@ -99,6 +107,8 @@ def compose(
     ph, pw = panels[0].image.shape[:2]
     if any(p.image.shape[:2] != (ph, pw) for p in panels):
         raise InputError("all panels must have the same size")
+    title = _plain(title)
+    legend = [(_plain(name), color) for name, color in legend]
     ncols = max(1, min(ncols or len(panels), len(panels)))
     nrows = math.ceil(len(panels) / ncols)
     cell_h = ph + _TITLE_H
@@ -150,7 +160,7 @@ def compose(
             fig.text(
                 fx(x0 + pw / 2),
                 fy(y0 + _TITLE_H / 2),
-                p.title,
+                _plain(p.title),
                 ha="center",
                 va="center",
                 fontsize=10,
@@ -408,9 +418,14 @@ def render_grid(
 
 
 def save_png(path: str | os.PathLike, image: np.ndarray) -> Path:
-    """Write an ``(H, W, 3)`` uint8 (or float ``[0, 1]``) image as PNG (atomically)."""
+    """Write an ``(H, W, 3)`` uint8 (or float ``[0, 1]``) image as PNG (atomically).
+
+    The file carries pointea's ``Software`` text chunk, by which a later run recognises
+    it as its own output (:func:`pointea.files.is_pointea_output`).
+    """
     from matplotlib.image import imsave
 
+    from ..files import PNG_SOFTWARE
     from ..serialization import atomic_write
 
     img = np.asarray(image)
@@ -418,7 +433,8 @@ def save_png(path: str | os.PathLike, image: np.ndarray) -> Path:
         img = np.clip(np.round(img * 255), 0, 255).astype(np.uint8)
     if img.ndim != 3 or img.shape[2] not in (3, 4):
         raise InputError(f"image must be (H, W, 3|4), got shape {img.shape}")
-    return atomic_write(path, lambda f: imsave(f, img, format="png"))
+    meta = {"Software": PNG_SOFTWARE}
+    return atomic_write(path, lambda f: imsave(f, img, format="png", metadata=meta))
 
 
 def export_ply(

@@ -5,6 +5,11 @@ label); :func:`write_html` writes one or several of them into a single HTML file
 plotly.js inlined, so the page opens with no network access; :func:`figure_html` gives
 the same markup for a notebook cell (``IPython.display.HTML``). :func:`show` opens an
 interactive open3d window on a desktop. plotly and open3d are imported lazily.
+
+Titles and hover texts are shown literally: plotly reads a subset of HTML in them
+(``<a href>``, ``<b>``, ``<br>``, ``<span style>``, entities, ``$...$`` for TeX), so
+:func:`plotly_text` escapes them for plotly, after :func:`~pointea.files.safe_name` has
+escaped control characters and undecodable bytes.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..files import HTML_GENERATOR, safe_name
 from ..o3d import import_open3d
 from .colors import BACKGROUND, as_numpy, labels_to_colors
 from .render import check_cloud
@@ -28,6 +34,7 @@ from .render import check_cloud
 __all__ = [
     "cloud_figure",
     "labeled_figure",
+    "plotly_text",
     "figure_html",
     "write_html",
     "screenshot_html",
@@ -36,6 +43,20 @@ __all__ = [
 ]
 
 _UP_VEC = {"x": (1, 0, 0), "y": (0, 1, 0), "z": (0, 0, 1)}
+# plotly decodes &amp; &lt; &gt; and numeric entities in text, but not &quot;; "$" pairs
+# would start TeX
+_PLOTLY_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "$": "&#36;"})
+
+
+def plotly_text(text: str | bytes | os.PathLike) -> str:
+    """``text`` as a plotly title or hover string that plotly shows literally.
+
+    plotly draws a subset of HTML in those strings (tags such as ``<a href>``, ``<b>``,
+    ``<br>``, entities, TeX between ``$``); here ``&``, ``<``, ``>`` and ``$`` become
+    entities plotly decodes back, and control characters and undecodable bytes become
+    backslash escapes (:func:`~pointea.files.safe_name`).
+    """
+    return safe_name(text).translate(_PLOTLY_ESCAPES)
 
 
 def _import_plotly() -> Any:
@@ -64,8 +85,9 @@ def cloud_figure(
         points: ``(N, 3)``.
         colors: ``(N, 3)`` or one ``(3,)`` colour in ``[0, 1]`` (default: the first
             palette colour).
-        hover: ``(N,)`` texts shown when the pointer is over a point (its part or class).
-        title: shown above the plot.
+        hover: ``(N,)`` texts shown when the pointer is over a point (its part or class),
+            shown literally (:func:`plotly_text`).
+        title: shown above the plot, literally.
         point_size: marker size in pixels.
         up: the cloud's up axis (``"x"``, ``"y"`` or ``"z"``).
         height: plot height in pixels.
@@ -79,6 +101,9 @@ def cloud_figure(
         raise InputError(f"up must be 'x', 'y' or 'z', got {up!r}")
     if hover is not None and len(hover) != len(pts):
         raise InputError(f"hover must have one text per point ({len(pts)}), got {len(hover)}")
+    if hover is not None:
+        escaped = {t: plotly_text(t) for t in set(hover)}  # few distinct names
+        hover = [escaped[t] for t in hover]
     c8 = np.round(cols * 255).astype(np.int64)
     marker_colors = [f"rgb({r},{g},{b})" for r, g, b in c8]
     trace = go.Scatter3d(
@@ -97,7 +122,7 @@ def cloud_figure(
     bg = "rgb({},{},{})".format(*(int(round(c * 255)) for c in BACKGROUND))
     fig = go.Figure(trace)
     fig.update_layout(
-        title={"text": html.escape(title)} if title else None,
+        title={"text": plotly_text(title)} if title else None,
         height=int(height),
         margin={"l": 0, "r": 0, "t": 40 if title else 0, "b": 0},
         paper_bgcolor=bg,
@@ -145,23 +170,27 @@ def write_html(
     Args:
         path: the ``.html`` file to write (atomically).
         figures: a plotly figure or a sequence of them, stacked down the page.
-        title: the page title and heading.
+        title: the page title and heading (shown literally).
+
+    The page names pointea as its generator (a ``<meta>`` tag), by which a later run
+    recognises it as its own output (:func:`pointea.files.is_pointea_output`).
     """
     from ..serialization import atomic_write
 
     figs = list(figures) if isinstance(figures, (list, tuple)) else [figures]
     if not figs:
         raise InputError("write_html needs at least one figure")
+    title = html.escape(safe_name(title))
     body = "\n".join(
         f'<section class="cloud">{figure_html(f, include_plotlyjs=i == 0)}</section>'
         for i, f in enumerate(figs)
     )
     page = (
-        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title>"
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8">{HTML_GENERATOR}'
+        f"<title>{title}</title>"
         "<style>body{font-family:sans-serif;margin:1em;background:#fff}"
         ".cloud{margin-bottom:1.5em;border-bottom:1px solid #ddd}</style>"
-        f"</head><body><h1>{html.escape(title)}</h1>\n{body}\n</body></html>\n"
+        f"</head><body><h1>{title}</h1>\n{body}\n</body></html>\n"
     )
     data = page.encode("utf-8")
     return atomic_write(path, lambda f: f.write(data))

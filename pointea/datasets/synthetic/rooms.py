@@ -295,7 +295,8 @@ def write_rooms(
         if isinstance(written, dict) and key in (written.get("fingerprint"), fingerprint(written)):
             return folder
         raise InputError(
-            f"{folder}: exists and was not written with these arguments; pass overwrite=True"
+            f"{folder}: exists and was not written with these arguments; pass "
+            "overwrite=True to replace it (on the command line: another --data-root)"
         )
     with atomic_folder(folder, replace=True) as tmp:
         _write_areas(tmp, areas, rooms_per_area, density, noise, seed)
