@@ -200,4 +200,3 @@ def load_points(
             ) from None
         raise
     return cloud
-
