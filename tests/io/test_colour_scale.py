@@ -203,3 +203,40 @@ def test_unit_colors_table(values, integer, want):
 def test_unit_colors_refusals(bad):
     with pytest.raises(DataError, match=r"^f\.txt: "):
         unit_colors(np.array(bad), "f.txt")
+
+
+# -- through the predictor and pointea-predict --------------------------------------------
+def test_the_predictor_reads_files_with_its_colour_scale(tmp_path):
+    from pointea.inference import Predictor
+    from pointea.models import create_model
+
+    path = tmp_path / "room.txt"
+    _text(path, DARK_255)
+    model = create_model("pct_semseg_tiny", num_classes=3)
+    unit = Predictor(model, num_points=None, colour_scale="1")
+    np.testing.assert_allclose(_no_warnings(unit.predict_file, path).cloud.colors[1], 1.0)
+    with pytest.raises(InputError, match="colour_scale"):
+        Predictor(model, num_points=None, colour_scale="0..1")
+
+
+def test_pointea_predict_takes_colour_scale():
+    from pointea.cli.predict import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["ck.pt", "a.txt"]).colour_scale == "auto"
+    assert parser.parse_args(["ck.pt", "a.txt", "--colour-scale", "255"]).colour_scale == "255"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["ck.pt", "a.txt", "--colour-scale", "100"])
+
+
+@pytest.mark.slow
+def test_pointea_predict_passes_colour_scale_to_the_reader(tmp_path, semseg_checkpoint, capsys):
+    from pointea.cli.predict import main
+
+    src = tmp_path / "room.txt"
+    _text(src, DARK_255)
+    for scale, want in (("1", 255), ("255", 1)):
+        out = tmp_path / f"labels{scale}.txt"
+        args = [str(semseg_checkpoint), str(src), "--device", "cpu", "--json", "--output", str(out)]
+        assert main([*args, "--colour-scale", scale]) == 0
+        assert np.loadtxt(out)[1, 3:6].tolist() == [want] * 3
