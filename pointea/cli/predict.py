@@ -193,6 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="drop points with NaN/inf coordinates instead of failing",
     )
+    p.add_argument(
+        "--colour-scale",
+        choices=("auto", "1", "255"),
+        default="auto",
+        help="scale of the input files' colours: 0..1, 0..255, or auto (from the data type "
+        "and range; a doubt warns, a scale that cannot be told fails; default auto)",
+    )
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: auto)")
     p.add_argument(
         "--chunk-size",
@@ -501,6 +508,7 @@ def _run(args: argparse.Namespace) -> int:
             estimate_normals=args.estimate_normals is not False,
             chunk_size=args.chunk_size,
             on_warning=report_warning,
+            colour_scale=args.colour_scale,
         )
     except (PointeaError, OSError) as exc:
         report_error(str(exc))

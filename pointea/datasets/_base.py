@@ -63,10 +63,15 @@ def source_stats(
     files: Sequence[Path], base: Path, hash_below: int = HASH_BELOW
 ) -> list[list[Any]]:
     """``[relative path, size, mtime_ns, sha256 or None]`` of each file: the identity of a
-    cache's sources. Files of at most ``hash_below`` bytes are hashed, so a same-size edit
-    with the modification time restored still changes the identity; larger files are
-    identified by size and modification time only (reading them would cost as much as
-    the cache saves)."""
+    cache's sources (the archive readers' caches and the S3DIS room cache).
+
+    The rule: a file of at most ``hash_below`` bytes (64 KiB) is identified by its path,
+    size, modification time (ns) and the first 16 hex digits of its content's SHA-256, so
+    any edit changes the identity, even one that keeps the size and sets the time back. A
+    larger file is identified by path, size and modification time only (reading it would
+    cost as much as the cache saves): an edit to the same size with the time set back is
+    not noticed; delete the ``processed/`` folder after one. A file that cannot be read
+    gets ``None`` for its hash (its reader names it when it opens it)."""
     out = []
     for f in files:
         st = f.stat()

@@ -36,6 +36,7 @@ import torch
 
 from ..datasets.shapenetpart import CATEGORY_PARTS, SHAPENET_CATEGORIES, category_index
 from ..errors import CheckpointError, DataError, InputError
+from ..io.colors import check_colour_scale
 from ..metrics import predict_parts
 from ..visualization.colors import as_numpy
 from .results import (
@@ -87,6 +88,8 @@ class Predictor:
         chunk_size: clouds larger than this run chunk by chunk (external attention).
         on_warning: called with a message for questionable inputs (default:
             :func:`warnings.warn` with :class:`PredictionWarning`).
+        colour_scale: the scale of the colours in files read (``"auto"``, ``"1"``,
+            ``"255"``; :func:`pointea.io.colors.unit_colors`).
     """
 
     def __init__(
@@ -101,6 +104,7 @@ class Predictor:
         estimate_normals: bool = True,
         chunk_size: int = 65_536,
         on_warning: Callable[[str], None] | None = None,
+        colour_scale: str = "auto",
     ) -> None:
         from ..engine.distributed import resolve_device
         from ..models import model_task
@@ -120,6 +124,7 @@ class Predictor:
         self.seed = int(seed)
         self.estimate_normals = estimate_normals
         self.chunk_size = int(chunk_size)
+        self.colour_scale = check_colour_scale(colour_scale)
         self._warn = on_warning or (lambda m: warnings.warn(m, PredictionWarning, stacklevel=3))
         self._warned_normals = False
         self.info: dict[str, Any] = {}  # load_model's info when built by from_pretrained
@@ -364,7 +369,13 @@ class Predictor:
             )
 
         n_surface = self.num_points or 2048
-        cloud = io.load_points(spec, n_surface, seed=self.seed, drop_nonfinite=drop_nonfinite)
+        cloud = io.load_points(
+            spec,
+            n_surface,
+            seed=self.seed,
+            drop_nonfinite=drop_nonfinite,
+            colour_scale=self.colour_scale,
+        )
         name = str(spec)
         if self.task == "classification":
             result = self.classify(cloud.points, cloud.normals, source=name)
@@ -410,7 +421,12 @@ class Predictor:
                 f"scene files with colours"
             )
         num_classes = len(self.class_names)
-        cloud = read_scene(spec.path, num_classes=num_classes, drop_nonfinite=drop_nonfinite)
+        cloud = read_scene(
+            spec.path,
+            num_classes=num_classes,
+            drop_nonfinite=drop_nonfinite,
+            colour_scale=self.colour_scale,
+        )
         cloud.source = name
         labels_from = cloud.labels
         if truth is not None:

@@ -16,10 +16,11 @@ file                        read as
 ``.pcd``                    with a packed ``rgb`` / ``rgba`` field, optional ``label``
 ==========================  ==============================================================
 
-Colours: integer data (``.npy`` of an integer dtype, PLY ``uchar``) are 0..255; numbers
-in text are 0..255 unless every colour value is at most 1, then they are 0..1 floats
-(the S3DIS files use 0..255, open3d exports 0..1). A colour below 0, above 255, or not
-finite is a :class:`DataError` naming the file, the row and the column. A label column
+Colours: the scale is decided by :func:`pointea.io.colors.unit_colors`, the rule of every
+reader (integer data are 0..255; floats up to 1 are 0..1; a doubt is a warning, a scale
+that cannot be told is a :class:`DataError`), or said with ``colour_scale``. A colour
+below 0, above 255, or not finite is a :class:`DataError` naming the file, the line (text)
+or point index, and the column. A label column
 is kept as the ground truth when it holds whole class ids the model knows; otherwise it
 is ignored with a warning.
 
@@ -44,10 +45,11 @@ import numpy as np
 
 from ..errors import DataError, InputError
 from ..io import PointCloud, check_points, read_point_cloud
+from ..io.colors import ColourScale, unit_colors
 from ..io.files import decode_text, fail, read_bytes, require_file
 from ..io.readers import guard_parse
 from ..io.tables import COMMENTS, parse_float_rows
-from ..io.text import read_text_table
+from ..io.text import TextTable, read_text_rows
 
 __all__ = [
     "SCENE_EXTENSIONS",
@@ -75,30 +77,15 @@ def _no_colors(path: Path, found: str) -> DataError:
 
 
 def scene_colors(
-    values: np.ndarray, source: str | os.PathLike, *, integer: bool = False
+    values: np.ndarray,
+    source: str | os.PathLike,
+    *,
+    integer: bool = False,
+    colour_scale: ColourScale = "auto",
 ) -> np.ndarray:
-    """Colour columns ``(N, 3)`` as float64 in [0, 1].
-
-    Args:
-        values: the raw colour values.
-        source: the file, for messages.
-        integer: the values come from an integer type (always 0..255).
-
-    Raises:
-        DataError: a value is not finite, below 0 or above 255 (point and channel named).
-    """
-    vals = np.asarray(values, dtype=np.float64)
-    bad = ~np.isfinite(vals) | (vals < 0) | (vals > 255)
-    if bad.any():
-        row, col = (int(i) for i in np.argwhere(bad)[0])
-        raise fail(
-            source,
-            f"point {row + 1}: colour {_COLOR_NAMES[col]} = {vals[row, col]:g} is outside 0..255 "
-            f"(colours are 0..255, or 0..1 floats; {int(bad.any(axis=1).sum())} points affected)",
-        )
-    if integer or (vals.size and vals.max() > 1.0):
-        return vals / 255.0
-    return vals
+    """Colour columns ``(N, 3)`` as float64 in [0, 1] (:func:`pointea.io.colors.unit_colors`;
+    ``integer``: the values come from an integer type)."""
+    return unit_colors(values, source, fields=_COLOR_NAMES, integer=integer, scale=colour_scale)
 
 
 def _class_ids(
@@ -125,9 +112,15 @@ def _class_ids(
 
 
 def _from_columns(
-    path: Path, table: np.ndarray, num_classes: int | None, *, integer: bool = False
+    path: Path,
+    table: np.ndarray | TextTable,
+    num_classes: int | None,
+    *,
+    integer: bool = False,
+    colour_scale: ColourScale = "auto",
 ) -> PointCloud:
     """``x y z r g b [label]`` (Leica ``.pts``: ``x y z intensity r g b``)."""
+    text, table = (table, table.values) if isinstance(table, TextTable) else (None, table)
     ncols = table.shape[1] if table.ndim == 2 else 0
     leica = path.suffix.lower() == ".pts" and ncols == 7
     if ncols in (3, 4):
@@ -140,13 +133,18 @@ def _from_columns(
         )
     rgb_cols = slice(4, 7) if leica else slice(3, 6)
     cloud = PointCloud(points=np.asarray(table[:, :3], np.float64), source=str(path))
-    cloud.colors = scene_colors(table[:, rgb_cols], path, integer=integer)
+    if text is not None:
+        cloud.colors, cloud.line_of = text.colors(rgb_cols, colour_scale), text.line_of
+    else:
+        cloud.colors = scene_colors(
+            table[:, rgb_cols], path, integer=integer, colour_scale=colour_scale
+        )
     if ncols == 7 and not leica:
         cloud.labels = _class_ids(table[:, 6], path, num_classes, "column 7 (label)")
     return cloud
 
 
-def _read_npy(path: Path, num_classes: int | None) -> PointCloud:
+def _read_npy(path: Path, num_classes: int | None, colour_scale: ColourScale) -> PointCloud:
     require_file(path)
     try:
         arr = np.load(path, allow_pickle=False)
@@ -162,7 +160,9 @@ def _read_npy(path: Path, num_classes: int | None) -> PointCloud:
         raise fail(path, f"expected a numeric array, got dtype {arr.dtype}")
     if len(arr) == 0:
         raise fail(path, "the point cloud is empty (0 points)")
-    return _from_columns(path, arr, num_classes, integer=arr.dtype.kind in "iu")
+    return _from_columns(
+        path, arr, num_classes, integer=arr.dtype.kind in "iu", colour_scale=colour_scale
+    )
 
 
 def read_scene(
@@ -170,6 +170,7 @@ def read_scene(
     *,
     num_classes: int | None = None,
     drop_nonfinite: bool = False,
+    colour_scale: ColourScale = "auto",
 ) -> PointCloud:
     """Read a scene with a colour per point (see the module docstring for the formats).
 
@@ -178,6 +179,7 @@ def read_scene(
         num_classes: the model's classes; a label column outside ``0..num_classes-1``
             is not used as the ground truth.
         drop_nonfinite: drop points with NaN / inf coordinates (with a warning).
+        colour_scale: ``"auto"``, ``"1"`` or ``"255"`` (module docstring).
 
     Returns:
         a :class:`~pointea.io.PointCloud` with ``points`` ``(N, 3)`` float64, ``colors``
@@ -197,12 +199,13 @@ def read_scene(
             f"vertices with colours as .ply)",
         )
     if suffix == ".npy":
-        cloud = _read_npy(path, num_classes)
+        cloud = _read_npy(path, num_classes, colour_scale)
     elif suffix in (".txt", ".xyz", ".pts"):
         require_file(path)
-        cloud = _from_columns(path, guard_parse(path, read_text_table), num_classes)
+        rows = guard_parse(path, read_text_rows)
+        cloud = _from_columns(path, rows, num_classes, colour_scale=colour_scale)
     else:  # .ply / .pcd through pointea.io (a PLY mesh gives its vertices)
-        cloud = read_point_cloud(path, check=False)
+        cloud = read_point_cloud(path, check=False, colour_scale=colour_scale)
         if cloud.colors is None:
             raise _no_colors(path, "has no vertex colours")
         if cloud.labels is not None:
@@ -221,13 +224,10 @@ def _check_coordinates(cloud: PointCloud, drop_nonfinite: bool) -> None:
                 f"NaN/inf coordinates",
                 stacklevel=3,
             )
-            cloud.points = cloud.points[keep]
-            cloud.colors = cloud.colors[keep]
-            if cloud.labels is not None:
-                cloud.labels = cloud.labels[keep]
+            cloud.subset(keep)
             cloud.meta["dropped_nonfinite"] = int((~keep).sum())
     try:
-        check_points(cloud.points, cloud.source)
+        check_points(cloud.points, cloud.source, line_of=cloud.line_of)
     except DataError as exc:
         if "NaN or infinite" in str(exc):
             raise DataError(f"{exc} (--drop-nonfinite skips such points)") from None

@@ -26,8 +26,15 @@ with errors naming the file and line; open3d's readers return empty geometry on 
 input instead of raising). open3d reads compressed PCD and trimesh reads glTF; both are
 imported lazily. See ``docs/READERS.md`` for the measurements.
 
+Colours come out as floats in ``[0, 1]``; every reader decides a file's colour scale by
+one rule (:func:`~pointea.io.colors.unit_colors`: the data type first, then the whole
+range with a margin), warns when it has a doubt, refuses a scale it cannot tell, and takes
+``colour_scale="1"`` or ``"255"`` from a caller who knows. Messages about a row of a text
+file name the file's own line (1-based, header and comment lines counted).
+
 Each format lives in its own module (``ply``, ``obj``, ``off``, ``stl``, ``pcd``,
-``text``, ``hdf5``, ``gltf``); ``readers`` dispatches on the extension.
+``text``, ``hdf5``, ``gltf``); ``readers`` dispatches on the extension and ``colors``
+holds the colour-scale rule.
 
 Typical use::
 
@@ -37,6 +44,7 @@ Typical use::
 
 from __future__ import annotations
 
+from .colors import COLOUR_SCALES, ColourScale, ColourScaleWarning, unit_colors
 from .files import display_name
 from .geometry import (
     check_points,
@@ -82,4 +90,8 @@ __all__ = [
     "prepare_points",
     "write_ply",
     "display_name",
+    "ColourScale",
+    "COLOUR_SCALES",
+    "ColourScaleWarning",
+    "unit_colors",
 ]

@@ -3,6 +3,7 @@ surface sampling and fan triangulation."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +58,12 @@ def fan_triangulate(corners: np.ndarray, counts: np.ndarray) -> np.ndarray:
     ).reshape(-1, 3)
 
 
-def check_points(points: np.ndarray, source: str = "points", what: str = "point") -> None:
+def check_points(
+    points: np.ndarray,
+    source: str = "points",
+    what: str = "point",
+    line_of: Callable[[int], int] | None = None,
+) -> None:
     """Raise :class:`DataError` unless ``points`` is a non-empty, finite ``(N, 3)`` array
     whose values fit in float32.
 
@@ -65,6 +71,8 @@ def check_points(points: np.ndarray, source: str = "points", what: str = "point"
         points: ``(N, 3)`` coordinates.
         source: named at the start of the message (a file name).
         what: "point" or "vertex", used in the message.
+        line_of: maps a row to the 1-based line of the file holding it (text formats):
+            the first bad row is named by its line, else by its 0-based index.
     """
     pts = np.asarray(points)
     if pts.ndim != 2 or pts.shape[1] != 3:
@@ -77,10 +85,12 @@ def check_points(points: np.ndarray, source: str = "points", what: str = "point"
     if not finite.all():
         bad = np.flatnonzero(~finite)
         kind = "NaN" if np.isnan(pts[bad[0]]).any() else "infinite"
+        first = int(bad[0])
+        where = f"line {line_of(first)}" if line_of is not None else f"{what} index {first}"
         raise fail(
             source,
             f"{len(bad)} of {len(pts)} {what}s have NaN or infinite coordinates (first: "
-            f"{what} {int(bad[0])}, {kind})",
+            f"{where}, {kind})",
         )
     big = float(np.abs(pts).max())
     if big > _F32_MAX:

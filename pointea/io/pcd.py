@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..o3d import import_open3d, quiet_stdout
+from .colors import unit_colors
 from .files import decode_text, fail, read_bytes
 from .tables import fast_table, parse_float_rows, uniform_table
 from .types import PointCloud
@@ -28,7 +29,9 @@ _PCD_KEYS = (
 )
 
 
-def read_pcd(path: Path) -> PointCloud:
+def read_pcd(path: Path, colour_scale: str = "auto") -> PointCloud:
+    """A PCD cloud; a packed ``rgb`` / ``rgba`` field holds bytes, so its colours are
+    0..255 whatever ``colour_scale`` says (checked like any other colours)."""
     data = read_bytes(path)
     header: dict[str, list[str]] = {}
     offset = 0
@@ -156,7 +159,9 @@ def read_pcd(path: Path) -> PointCloud:
                 packed = packed.astype(np.float32).view(np.uint32)
             packed = np.nan_to_num(packed.astype(np.float64)).astype(np.uint64) & 0xFFFFFFFF
             rgb = np.stack([(packed >> 16) & 255, (packed >> 8) & 255, packed & 255], axis=1)
-            cloud.colors = rgb.astype(np.float64) / 255.0
+            cloud.colors = unit_colors(
+                rgb, path, fields=[f"{c} (field {name})" for c in "rgb"], integer=True, scale="255"
+            )
             break
     return cloud
 

@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from .colors import unit_colors
 from .files import decode_text, fail, read_bytes
 from .geometry import check_faces, fan_triangulate
-from .tables import fast_table, parse_float_rows, ragged_rows, whole_numbers
+from .tables import fast_table, parse_float_rows, ragged_rows, strict_float, whole_numbers
 from .types import Mesh, PointCloud
 
 __all__ = ["read_ply"]
@@ -22,6 +23,8 @@ _PLY_TYPES = {
     "int": "i4", "int32": "i4", "uint": "u4", "uint32": "u4",
     "float": "f4", "float32": "f4", "double": "f8", "float64": "f8",
 }  # fmt: skip
+_PLY_NAMES = {"i1": "char", "u1": "uchar", "i2": "short", "u2": "ushort",
+              "i4": "int", "u4": "uint", "f4": "float", "f8": "double"}  # fmt: skip
 
 
 @dataclass
@@ -276,13 +279,13 @@ def _read_ply_ascii(
             try:
                 for p in el.props:
                     if p.count_dtype is None:
-                        res[p.name].append(float(toks[j]))
+                        res[p.name].append(strict_float(toks[j]))
                         j += 1
                     else:
                         n = int(toks[j])
                         if n < 0 or j + 1 + n > len(toks):
                             raise IndexError
-                        res[p.name].append([float(t) for t in toks[j + 1 : j + 1 + n]])
+                        res[p.name].append([strict_float(t) for t in toks[j + 1 : j + 1 + n]])
                         j += 1 + n
             except (ValueError, IndexError):
                 raise fail(
@@ -294,7 +297,20 @@ def _read_ply_ascii(
     return out
 
 
-def read_ply(path: Path) -> tuple[PointCloud, Mesh | None]:
+def read_ply(
+    path: Path, colour_scale: str = "auto", mesh_colors: bool = True
+) -> tuple[PointCloud, Mesh | None]:
+    """The vertices of a PLY file as a cloud (normals, colours and labels when the
+    vertices carry them), and its mesh when it has faces.
+
+    Args:
+        path: the file.
+        colour_scale: the scale of ``red green blue`` (or ``r g b``) vertex properties:
+            ``"auto"`` decides from their declared type (integer types are 0..255) and
+            range (:func:`~pointea.io.colors.unit_colors`); ``"1"`` or ``"255"``.
+        mesh_colors: read the vertex colours of a file with faces too (a caller that
+            samples the surface does not use them).
+    """
     data = read_bytes(path)
     fmt, elements, offset = _parse_ply_header(path, data)
     if fmt == "ascii":
@@ -314,12 +330,19 @@ def read_ply(path: Path) -> tuple[PointCloud, Mesh | None]:
         cloud.normals = np.stack(
             [np.asarray(vertex[k], np.float64) for k in ("nx", "ny", "nz")], axis=1
         )
+    face = values.get("face")
+    has_faces = face is not None and len(next(iter(face.values()), [])) > 0
+    declared = {p.name: p.dtype for el in elements if el.name == "vertex" for p in el.props}
     for names in (("red", "green", "blue"), ("r", "g", "b")):
-        if all(k in vertex for k in names):
+        if all(k in vertex for k in names) and (mesh_colors or not has_faces):
             cols = np.stack([np.asarray(vertex[k], np.float64) for k in names], axis=1)
-            if np.asarray(vertex[names[0]]).dtype.kind in "iu" or (cols.size and cols.max() > 1):
-                cols = cols / 255.0
-            cloud.colors = np.clip(cols, 0.0, 1.0)
+            cloud.colors = unit_colors(
+                cols,
+                path,
+                fields=[f"property {k} ({_PLY_NAMES[declared[k]]})" for k in names],
+                integer=all(declared[k][0] in "iu" for k in names),
+                scale=colour_scale,
+            )
             break
     for name in ("label", "class", "part", "scalar_label"):
         if name in vertex:
@@ -328,8 +351,7 @@ def read_ply(path: Path) -> tuple[PointCloud, Mesh | None]:
                 cloud.labels = lab.astype(np.int64)
             break
     mesh = None
-    face = values.get("face")
-    if face is not None and len(next(iter(face.values()), [])) > 0:
+    if has_faces:
         key = next((k for k in ("vertex_indices", "vertex_index") if k in face), None)
         if key is None:
             raise fail(path, "PLY element 'face' has no 'vertex_indices' list")

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import struct
 import warnings
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import DataError
+from .colors import ColourScale, check_colour_scale
 from .files import fail
 from .geometry import check_points, sample_surface
 from .gltf import read_gltf
@@ -68,13 +70,18 @@ def guard_parse(path: Path, fn: Any) -> Any:
         ) from exc
 
 
-def read_point_cloud(path: str | os.PathLike, *, check: bool = True) -> PointCloud:
+def read_point_cloud(
+    path: str | os.PathLike, *, check: bool = True, colour_scale: ColourScale = "auto"
+) -> PointCloud:
     """Read a point cloud file (``.xyz .txt .pts .pcd .ply``); a PLY mesh gives its vertices.
 
     Args:
         path: the file.
         check: validate the coordinates (non-empty, finite, within float32) with
             :func:`check_points`.
+        colour_scale: the scale of the file's colours: ``"auto"`` (decided from the
+            data type and range, :func:`~pointea.io.colors.unit_colors`), ``"1"`` or
+            ``"255"``.
 
     Raises:
         DataError: the file is missing, unreadable, malformed or (with ``check``) holds
@@ -82,16 +89,17 @@ def read_point_cloud(path: str | os.PathLike, *, check: bool = True) -> PointClo
     """
     path = Path(path)
     suffix = check_suffix(path)
+    colour_scale = check_colour_scale(colour_scale)
     if suffix in (".xyz", ".txt", ".pts"):
-        cloud = guard_parse(path, read_text_cloud)
+        cloud = guard_parse(path, partial(read_text_cloud, colour_scale=colour_scale))
     elif suffix == ".pcd":
-        cloud = guard_parse(path, read_pcd)
+        cloud = guard_parse(path, partial(read_pcd, colour_scale=colour_scale))
     elif suffix == ".ply":
-        cloud = guard_parse(path, read_ply)[0]
+        cloud = guard_parse(path, partial(read_ply, colour_scale=colour_scale))[0]
     else:
         raise fail(path, f"{suffix} is a mesh format: use read_mesh or load_points")
     if check:
-        check_points(cloud.points, str(path))
+        check_points(cloud.points, str(path), line_of=cloud.line_of)
     return cloud
 
 
@@ -113,7 +121,7 @@ def read_mesh(path: str | os.PathLike, *, check: bool = True) -> Mesh:
     elif suffix in (".glb", ".gltf"):
         mesh = guard_parse(path, read_gltf)
     elif suffix == ".ply":
-        mesh = guard_parse(path, read_ply)[1]
+        mesh = guard_parse(path, partial(read_ply, mesh_colors=False))[1]
         if mesh is None:
             raise fail(path, "the PLY file has no faces (it is a point cloud)")
     else:
@@ -130,6 +138,7 @@ def load_points(
     seed: int = 0,
     drop_nonfinite: bool = False,
     surface: bool = True,
+    colour_scale: ColourScale = "auto",
 ) -> PointCloud:
     """Read any supported input as a point cloud.
 
@@ -144,6 +153,7 @@ def load_points(
         drop_nonfinite: drop points with NaN / inf coordinates (with a warning) instead
             of raising.
         surface: ``False`` uses a PLY mesh's vertices instead of sampling its surface.
+        colour_scale: the scale of the file's colours (:func:`read_point_cloud`).
 
     Raises:
         DataError: naming the input and the problem.
@@ -157,7 +167,9 @@ def load_points(
             raise fail(path, "name an entry of the HDF5 file: FILE.h5:INDEX or FILE.h5#INDEX")
         cloud = read_h5_entry(path, spec.index)
     elif suffix == ".ply":
-        cloud, mesh = guard_parse(path, read_ply)
+        cloud, mesh = guard_parse(
+            path, partial(read_ply, colour_scale=colour_scale, mesh_colors=not surface)
+        )
         if mesh is not None and surface:
             check_points(mesh.vertices, name, what="vertex")
             pts, nrm = sample_surface(mesh, num_points, seed=seed)
@@ -167,7 +179,7 @@ def load_points(
         pts, nrm = sample_surface(mesh, num_points, seed=seed)
         cloud = PointCloud(pts, normals=nrm, source=name, meta={"surface_sampled": True})
     else:
-        cloud = read_point_cloud(path, check=False)
+        cloud = read_point_cloud(path, check=False, colour_scale=colour_scale)
     cloud.source = name
     if drop_nonfinite:
         keep = np.all(np.isfinite(cloud.points), axis=1)
@@ -177,9 +189,9 @@ def load_points(
                 f"NaN/inf coordinates",
                 stacklevel=2,
             )
-            _subset(cloud, keep)
+            cloud.subset(keep)
     try:
-        check_points(cloud.points, name)
+        check_points(cloud.points, name, line_of=cloud.line_of)
     except DataError as exc:
         if "NaN or infinite" in str(exc) and not drop_nonfinite:
             raise DataError(
@@ -188,11 +200,3 @@ def load_points(
             ) from None
         raise
     return cloud
-
-
-def _subset(cloud: PointCloud, keep: np.ndarray) -> None:
-    cloud.points = cloud.points[keep]
-    for attr in ("normals", "colors", "labels"):
-        val = getattr(cloud, attr)
-        if val is not None:
-            setattr(cloud, attr, val[keep])

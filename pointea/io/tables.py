@@ -27,6 +27,9 @@ __all__ = [
     "leading_columns",
     "uniform_table",
     "whole_numbers",
+    "is_number",
+    "strict_float",
+    "strict_floats",
 ]
 
 COMMENTS = ("#", "//", "%")
@@ -145,26 +148,50 @@ def parse_float_rows(
             path, f"line {rows[0][0]}: {what} rows need at least {min_cols} values, found {ncols}"
         )
     flat = [t for _, toks in rows for t in toks]
-    try:
-        arr = np.array(flat, dtype=np.float64)
-    except ValueError:
+    arr = strict_floats(flat)
+    if arr is None:
         for lineno, toks in rows:
             for t in toks:
-                try:
-                    float(t)
-                except ValueError:
-                    raise fail(path, f"line {lineno}: {t[:40]!r} is not a number") from None
-        raise fail(path, f"{what} rows hold values that are not numbers") from None
+                if not is_number(t):
+                    raise fail(path, f"line {lineno}: {t[:40]!r} is not a number")
+        raise fail(path, f"{what} rows hold values that are not numbers")
     return arr.reshape(len(rows), ncols)
 
 
-def all_numbers(tokens: list[str]) -> bool:
+def is_number(token: str) -> bool:
+    """Whether ``token`` is a number as numpy's text parsers read one: ASCII digits, an
+    optional sign, point and exponent, or ``nan`` / ``inf``. Python's ``float`` also
+    takes ``1_00`` (100) and non-ASCII digits; a table holding them is refused instead."""
+    if not token.isascii() or "_" in token:
+        return False
     try:
-        for t in tokens:
-            float(t)
+        float(token)
     except ValueError:
         return False
     return True
+
+
+def strict_float(token: str) -> float:
+    """``float(token)`` for a token :func:`is_number` accepts; ``ValueError`` otherwise."""
+    if not is_number(token):
+        raise ValueError(f"not a number: {token[:40]!r}")
+    return float(token)
+
+
+def strict_floats(tokens: Sequence[str]) -> np.ndarray | None:
+    """``tokens`` as float64 if every one passes :func:`is_number`, else ``None`` (one
+    bulk conversion; the character checks run on the joined text)."""
+    joined = " ".join(tokens)
+    if not joined.isascii() or "_" in joined:
+        return None
+    try:
+        return np.array(tokens, dtype=np.float64)
+    except ValueError:
+        return None
+
+
+def all_numbers(tokens: list[str]) -> bool:
+    return all(is_number(t) for t in tokens)
 
 
 def check_finite(arr: np.ndarray, path: Path, field: str, index_name: str = "shape") -> None:
@@ -221,13 +248,11 @@ def _diagnose_rows(text: str, path: Path, ncols: int, sep: str | None, what: str
                 f"expected {ncols}: {line.strip()[:80]!r}"
             )
         for field in fields:
-            try:
-                float(field)
-            except ValueError:
+            if not is_number(field.strip()):
                 raise DataError(
                     f"{path}: row {i + 1} of the {what} file holds {field.strip()[:40]!r}, "
                     f"which is not a number"
-                ) from None
+                )
 
 
 def ragged_rows(rows: Sequence[str]) -> tuple[np.ndarray, np.ndarray] | None:
@@ -302,14 +327,14 @@ def leading_columns(
                 path, f"line {line_of(k)}: {what} needs {ncols} coordinates, got {len(toks)}"
             )
         heads.append(toks[:ncols])
-    try:
-        return np.array(heads, dtype=np.float64).reshape(len(rows), ncols)
-    except ValueError:
+    arr = strict_floats([t for toks in heads for t in toks])
+    if arr is None:
         for k, toks in enumerate(heads):
-            bad = next((t for t in toks if not all_numbers([t])), None)
+            bad = next((t for t in toks if not is_number(t)), None)
             if bad is not None:
-                raise fail(path, f"line {line_of(k)}: {bad[:40]!r} is not a number") from None
-        raise
+                raise fail(path, f"line {line_of(k)}: {bad[:40]!r} is not a number")
+        raise fail(path, f"{what} rows hold values that are not numbers")
+    return arr.reshape(len(rows), ncols)
 
 
 def uniform_table(rows: Sequence[str], ncols: int) -> np.ndarray | None:

@@ -3,6 +3,7 @@ and the file extensions pointea reads."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,8 @@ class PointCloud:
         source: where the points came from (file name, ``file.h5:17``).
         meta: extra facts from the file, e.g. ``{"label": 3}`` for an HDF5 entry's class
             or category, ``{"surface_sampled": True}`` for a sampled mesh.
+        line_of: maps a point's index to the 1-based line of the file that holds it
+            (text formats; ``None`` otherwise), so messages name the file's own lines.
     """
 
     points: np.ndarray
@@ -47,6 +50,7 @@ class PointCloud:
     labels: np.ndarray | None = None
     source: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    line_of: Callable[[int], int] | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return int(self.points.shape[0])
@@ -55,6 +59,18 @@ class PointCloud:
         extras = [n for n in ("normals", "colors", "labels") if getattr(self, n) is not None]
         more = f", with={'+'.join(extras)}" if extras else ""
         return f"PointCloud(num_points={len(self)}{more}, source={self.source!r})"
+
+    def subset(self, keep: np.ndarray) -> None:
+        """Keep only the points where the boolean mask ``keep`` is true (in place)."""
+        kept = np.flatnonzero(keep)
+        self.points = self.points[kept]
+        for attr in ("normals", "colors", "labels"):
+            val = getattr(self, attr)
+            if val is not None:
+                setattr(self, attr, val[kept])
+        if self.line_of is not None:
+            line_of = self.line_of
+            self.line_of = lambda i: line_of(int(kept[i]))
 
 
 @dataclass(eq=False)
