@@ -96,8 +96,11 @@ def stage_env(res: Results, device: torch.device, small: bool) -> str:
     res.put("cuda_available", cuda)
     if cuda:
         props = torch.cuda.get_device_properties(0)
-        res.put("gpu", f"{props.name}, {props.multi_processor_count} SMs, "
-                f"{props.total_memory / 2**30:.0f} GiB, capability {props.major}.{props.minor}")
+        res.put(
+            "gpu",
+            f"{props.name}, {props.multi_processor_count} SMs, "
+            f"{props.total_memory / 2**30:.0f} GiB, capability {props.major}.{props.minor}",
+        )
         res.put("gpu_count", torch.cuda.device_count())
     try:
         import torch_cluster
@@ -118,24 +121,30 @@ def stage_env(res: Results, device: torch.device, small: bool) -> str:
     return f"torch {torch.__version__}; {gpu}; sampling: {kernel}"
 
 
+def _matmul_rate(device: torch.device, size: int, dtype: torch.dtype) -> float:
+    """FLOP/s of one ``size``^3 product (CUDA events on CUDA, wall clock on the CPU)."""
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    if device.type == "cuda":
+        sec = cuda_timed(lambda: a @ b, reps=10, warmup=3)
+    else:
+        sec = wall_timed(lambda: a @ b, reps=3)
+    return 2 * size**3 / sec
+
+
+def _copy_rate(device: torch.device, nbytes: int) -> float:
+    """Bytes per second read plus written by a device-to-device copy."""
+    src = torch.empty(nbytes, dtype=torch.uint8, device=device)
+    dst = torch.empty_like(src)
+    return 2 * nbytes / cuda_timed(lambda: dst.copy_(src), reps=10, warmup=2)
+
+
 def stage_ceilings(res: Results, device: torch.device, small: bool) -> str:
     if device.type != "cuda":
-        size = 512
-        a = torch.randn(size, size, dtype=torch.float32)
-        sec = wall_timed(lambda: a @ a, 3)
-        res.put("cpu_matmul_fp32_512_gflops", 2 * size**3 / sec / 1e9)
-        return f"{NO_CUDA} (CPU fp32 512^3: {2 * size**3 / sec / 1e9:.0f} GFLOP/s)"
-    size = 8192
-    a = torch.randn(size, size, device=device, dtype=torch.bfloat16)
-    b = torch.randn(size, size, device=device, dtype=torch.bfloat16)
-    sec = cuda_timed(lambda: a @ b, reps=10, warmup=3)
-    tflops = res.put("matmul_bf16_8192_tflops", 2 * size**3 / sec / 1e12)
-    del a, b
-    n = 2**30  # 1 GiB copied: 2 GiB read and written
-    src = torch.empty(n, dtype=torch.uint8, device=device)
-    dst = torch.empty_like(src)
-    sec = cuda_timed(lambda: dst.copy_(src), reps=10, warmup=2)
-    bw = res.put("copy_tb_per_s_read_plus_write", 2 * n / sec / 1e12)
+        rate = res.put("cpu_matmul_fp32_512_gflops", _matmul_rate(device, 512, torch.float32) / 1e9)
+        return f"{NO_CUDA} (CPU fp32 512^3: {rate:.0f} GFLOP/s)"
+    tflops = res.put("matmul_bf16_8192_tflops", _matmul_rate(device, 8192, torch.bfloat16) / 1e12)
+    bw = res.put("copy_tb_per_s_read_plus_write", _copy_rate(device, 2**30) / 1e12)
     return f"bf16 8192^3: {tflops:.0f} TFLOP/s; copy: {bw:.2f} TB/s (read + write)"
 
 
