@@ -124,7 +124,8 @@ stage() {
 probe=("$python" scripts/device_probe.py --results "$results")
 
 cuda=0
-if "$python" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" >>"$log" 2>&1; then
+if timeout 60 "$python" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" \
+  >>"$log" 2>&1; then
   cuda=1
 fi
 say "python: $python; CUDA: $([ $cuda -eq 1 ] && echo yes || echo no); budget: $budget s"
@@ -142,7 +143,7 @@ if [ -d "$wheels" ]; then
     esac
   done
   if [ ${#pure[@]} -gt 0 ]; then
-    if "$python" -m pip install -q --no-index --no-deps --no-compile --upgrade \
+    if timeout 60 "$python" -m pip install -q --no-index --no-deps --no-compile --upgrade \
       --target "$site" "${pure[@]}" >>"$log" 2>&1; then
       wheel_note="installed ${#pure[@]} wheel(s) into $site"
     else
@@ -172,7 +173,8 @@ if [ $cuda -eq 1 ]; then
   else
     build_note="building from $(basename "$sdist") (build.log)"
     rm -rf "$build_dir" && mkdir -p "$build_dir"
-    jobs=$(($(nproc) > 4 ? $(nproc) - 2 : $(nproc)))
+    # leave cores to the stages that run meanwhile (their Python launches the kernels)
+    jobs=$(($(nproc) > 8 ? $(nproc) - 4 : ($(nproc) > 2 ? $(nproc) - 1 : 1)))
     FORCE_ONLY_CUDA=1 TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}" MAX_JOBS="$jobs" \
       CC=gcc CXX=g++ CUDAHOSTCXX=g++ \
       timeout --kill-after=5 $(($(left) - 40)) \
@@ -194,7 +196,7 @@ stage speed 90 "${probe[@]}" speed
 # a fast part of the suite, on the device; tests comparing against torch_cluster need it
 read -r -a test_paths <<<"$tests"
 deselect=()
-if ! "$python" -c "import torch_cluster" >/dev/null 2>&1; then
+if ! timeout 60 "$python" -c "import torch_cluster" >/dev/null 2>&1; then
   deselect=(-k "not torch_cluster and not matches_cpu_reference and not ties_agree and not backend_env and not cuda_fps_coordinates")
 fi
 device=cpu
@@ -216,7 +218,7 @@ fi
 tc_wheel=$(ls "$build_dir"/torch_cluster-*.whl 2>/dev/null | head -n 1)
 if [ $cuda -eq 1 ] && [ -n "$tc_wheel" ]; then
   [ -f "$out/$(basename "$tc_wheel")" ] || cp "$tc_wheel" "$out/"
-  if "$python" -m pip install -q --no-index --no-deps --no-compile --upgrade \
+  if timeout 30 "$python" -m pip install -q --no-index --no-deps --no-compile --upgrade \
     --target "$site" "$tc_wheel" >>"$log" 2>&1; then
     stage cluster 60 "${probe[@]}" speed
   else
