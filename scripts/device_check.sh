@@ -32,7 +32,8 @@
 # CPU at a tiny size where they can); the others run on the CPU.
 #
 # OUT receives at most 5 files: summary.txt (the table printed last), results.jsonl (every
-# measurement), check.log (every stage's output), build.log and torch_cluster-*.whl. Exit status: 0 when no stage failed, 1 otherwise.
+# measurement), check.log (every stage's output), build.log and torch_cluster-*.whl.
+# Exit status: 0 when no stage failed or was left out for lack of time, 1 otherwise.
 set -uo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -96,6 +97,7 @@ stage() {
   avail=$(($(left) - 15))
   if [ "$avail" -lt 10 ]; then
     row "$name" 0 skipped "time budget of $budget s spent"
+    failed=1
     return 0
   fi
   [ "$limit" -gt "$avail" ] && limit="$avail"

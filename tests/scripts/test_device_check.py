@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -45,7 +46,7 @@ def _wheel(folder: Path) -> None:
         z.writestr(f"{dist}/RECORD", "")
 
 
-def _run(tmp_path: Path, out: Path, wheels: Path) -> subprocess.CompletedProcess:
+def _run(tmp_path: Path, out: Path, wheels: Path, budget: int = 100) -> subprocess.CompletedProcess:
     env = {
         "PATH": os.environ["PATH"],
         "HOME": os.environ.get("HOME", "/tmp"),
@@ -56,7 +57,7 @@ def _run(tmp_path: Path, out: Path, wheels: Path) -> subprocess.CompletedProcess
         "OUT": str(out),
         "POINTEA_WHEELS": str(wheels),
         "POINTEA_SITE": str(tmp_path / "site"),
-        "POINTEA_DEVICE_BUDGET": "100",
+        "POINTEA_DEVICE_BUDGET": str(budget),
         "POINTEA_DEVICE_TESTS": "tests/test_ops.py",
         "OMP_NUM_THREADS": "1",
     }
@@ -89,7 +90,9 @@ def test_rehearsal_without_cuda_or_torch_cluster(tmp_path):
     first = _run(tmp_path, out, empty)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
 
-    # the table is the last thing printed, one row per stage
+    # the table is the last thing printed, one row per stage, within the time budget
+    spent = re.search(r"pointea device check \((\d+) s of 100 s", first.stdout)
+    assert spent and int(spent.group(1)) <= 100, first.stdout[-2000:]
     assert first.stdout.rstrip().splitlines()[-1].startswith("| cluster ")
     rows = _table(first.stdout)
     assert list(rows) == STAGES
@@ -118,3 +121,17 @@ def test_rehearsal_without_cuda_or_torch_cluster(tmp_path):
     assert (tmp_path / "site" / "devcheck_demo.py").is_file()
     assert list(_table(second.stdout)) == STAGES
     assert len([p for p in out.rglob("*") if p.is_file()]) <= 8
+
+
+@pytest.mark.slow
+def test_a_spent_time_budget_skips_the_stages_and_still_prints_the_table(tmp_path):
+    _blocker(tmp_path / "block")
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    proc = _run(tmp_path, tmp_path / "out", wheels, budget=5)
+    rows = _table(proc.stdout)
+    assert list(rows) == STAGES, proc.stdout
+    for name in ("env", "ceilings", "correctness", "speed", "tests"):
+        assert rows[name][2] == "skipped" and "time budget of 5 s spent" in rows[name][3]
+    assert proc.returncode == 1  # the check did not do its work
+    assert proc.stdout.rstrip().endswith((tmp_path / "out" / "summary.txt").read_text().rstrip())
