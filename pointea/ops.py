@@ -375,6 +375,7 @@ def knn_groups(
             centre_layout.sizes,
             k,
             layout.uniform,
+            centre_layout.uniform,
         )
     else:
         edge = _cluster().knn(

@@ -1,27 +1,39 @@
 #!/usr/bin/env bash
-# One prepared check of pointea on a machine with an NVIDIA GPU (under 8 minutes).
+# One prepared check of pointea on a GPU machine without network access (under 8 minutes).
 #
 #   OUT=/path/to/results bash scripts/device_check.sh      # default OUT: ./device-out
 #
-# Steps, each logged to $OUT/<step>.log and timed in $OUT/summary.txt:
-#   0. a GPU must be visible (nvidia-smi and torch.cuda), else one line and exit 2
-#   1. set-up reusing the machine's CUDA torch: scripts/setup.sh with POINTEA_TORCH=skip
-#      and a venv made with --system-site-packages from $PYTHON (default python3, which
-#      must hold a CUDA torch). POINTEA_DEVICE_SETUP=skip uses $PYTHON as it is instead.
-#      torch-cluster's CUDA rebuild (FORCE_CUDA=1, needs nvcc, several minutes) runs only
-#      with POINTEA_CUDA_REBUILD=1; otherwise a CPU-only torch-cluster means pointea's
-#      pure-torch FPS/kNN run on the GPU, and the probe below reports which ran.
-#   2. the probe (scripts/device_probe.py -> $OUT/probe.json): FPS/kNN kernels on CUDA vs
-#      CPU, a classifier training step in float32 / fp16 / bf16 autocast, synchronisations
-#      per step (torch.cuda.set_sync_debug_mode) with and without input checks
-#   3. the test suite on CUDA: POINTEA_TEST_DEVICE=cuda pytest -m "not slow"
-#      (POINTEA_DEVICE_TESTS=all for the slow ones too) -> $OUT/pytest.log, junit xml
-#   4. the model benchmark on the GPU: pointea-bench --device cuda --quick --sections
-#      models,attention --output-dir $OUT/bench (skipped, with a note, if this
-#      pointea-bench has no --device; sections it lacks are left out)
-#   5. with two or more GPUs: a two-process NCCL all-reduce and one epoch of DDP training
-#      (torchrun, synthetic data)
-# Exit status: 0 when every step that ran passed, 1 otherwise, 2 without a GPU.
+# Nothing is installed into the machine's Python and nothing is downloaded:
+#   PYTHON           the python to use (default python3); it must hold torch
+#   PYTHONPATH       the checkout is put first, so pointea is imported from here
+#   POINTEA_WHEELS   a folder of wheels and torch-cluster's sdist (default: wheels/ in
+#                    the checkout, filled by scripts/prepare_device_wheels.sh); its wheels
+#                    are installed with --no-index --no-deps into POINTEA_SITE (default
+#                    /tmp/pointea-site), a folder added to PYTHONPATH after the checkout,
+#                    so the machine's torch and torch-geometric stay the ones in use
+#   POINTEA_DEVICE_BUDGET  seconds for the whole check (default 450)
+#   POINTEA_DEVICE_TESTS   the test files of the test stage (default below)
+#
+# With CUDA and nvcc, torch-cluster is built for CUDA in the background (FORCE_ONLY_CUDA=1,
+# TORCH_CUDA_ARCH_LIST, default 9.0, plain gcc, MAX_JOBS parallel compilers) from the
+# sdist in POINTEA_WHEELS, unless that folder already holds a torch_cluster wheel (for
+# example the one an earlier run wrote to OUT). The built wheel is copied to OUT. Until
+# it is ready (or if it never is) pointea's pure-torch FPS/kNN run.
+#
+# Stages, each its own process under its own time limit, each appending to OUT as it goes:
+#   env          versions, the GPU, which sampling kernels run
+#   ceilings     bf16 8192^3 matrix product (CUDA events) and device copy bandwidth
+#   correctness  FPS, kNN, an external-attention layer and a model forward/backward on
+#                the device against the CPU in float64
+#   speed        pct_cls training at 32 x 1024 in bf16, clouds/s, pure-torch sampling
+#   tests        a fast part of the test suite on the device (POINTEA_TEST_DEVICE)
+#   cluster      when the torch-cluster build finished: the speed stage with its kernels
+# Without CUDA the stages that need it say "skipped: no CUDA" (and run their code on the
+# CPU at a tiny size where they can); the others run on the CPU.
+#
+# OUT receives at most 5 files: summary.txt (the table printed last), results.jsonl (every
+# measurement), check.log (every stage's output), build.log and torch_cluster-*.whl.
+# Exit status: 0 when no stage failed or was left out for lack of time, 1 otherwise.
 set -uo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,118 +42,196 @@ out="${OUT:-$root/device-out}"
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 python="${PYTHON:-python3}"
-summary="$out/summary.txt"
-: >"$summary"
-failed=0
-
-note() { printf '[device_check] %s\n' "$*" | tee -a "$summary"; }
-
-# The whole check stays under POINTEA_DEVICE_BUDGET seconds (default 450, 7.5 min):
-# every step's limit is cut to what is left, and a step with under 20 s left is skipped.
+wheels="${POINTEA_WHEELS:-$root/wheels}"
+site="${POINTEA_SITE:-${TMPDIR:-/tmp}/pointea-site}"
 budget="${POINTEA_DEVICE_BUDGET:-450}"
+tests="${POINTEA_DEVICE_TESTS:-tests/test_ops.py tests/nn}"
 began=$(date +%s)
 
-# run NAME LIMIT_SECONDS CMD...: run a step with a time limit, log and time it
-run() {
-  local name="$1" limit="$2" start status left
-  shift 2
-  left=$((budget - ($(date +%s) - began)))
-  if [ "$left" -lt 20 ]; then
-    note "$name: SKIPPED (time budget of $budget s spent)"
-    failed=1
-    return 1
-  fi
-  [ "$limit" -gt "$left" ] && limit="$left"
-  start=$(date +%s)
-  timeout --kill-after=10 "$limit" "$@" >"$out/$name.log" 2>&1
-  status=$?
-  note "$name: exit $status in $(($(date +%s) - start)) s (log: $out/$name.log)"
-  if [ "$status" -ne 0 ]; then
-    failed=1
-    tail -n 15 "$out/$name.log" | sed 's/^/    /' | tee -a "$summary"
-  fi
-  return "$status"
+export PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+export PYTHONPATH="$root:$site${PYTHONPATH:+:$PYTHONPATH}"
+export CUBLAS_WORKSPACE_CONFIG="${CUBLAS_WORKSPACE_CONFIG:-:4096:8}"
+
+results="$out/results.jsonl"
+log="$out/check.log"
+summary="$out/summary.txt"
+rows="$(mktemp)"
+: >"$results"
+: >"$log"
+failed=0
+build_pid=""
+
+left() { echo $((budget - ($(date +%s) - began))); }
+say() { printf '[device_check] %s\n' "$*" | tee -a "$log"; }
+
+# row NAME SECONDS STATUS TEXT: one line of the table (kept in a scratch file)
+row() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$rows"; }
+
+print_table() {
+  {
+    printf '\npointea device check (%s s of %s s; results in %s)\n\n' \
+      "$(($(date +%s) - began))" "$budget" "$out"
+    printf '| %-11s | %5s | %-7s | %s\n' stage "s" status result
+    printf '|%s|%s|%s|%s\n' "-------------" "-------" "---------" "--------"
+    while IFS=$'\t' read -r name secs status text; do
+      printf '| %-11s | %5s | %-7s | %s\n' "$name" "$secs" "$status" "$text"
+    done <"$rows"
+  } >"$summary"
+  cat "$summary"
 }
 
-# 0. Is there a GPU at all?
-gpus=0
-if command -v nvidia-smi >/dev/null 2>&1; then
-  gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ' || true)
-fi
-if [ "$gpus" -eq 0 ]; then
-  echo "device_check: no NVIDIA GPU visible (nvidia-smi missing or lists none); nothing to check" >&2
-  exit 2
-fi
-if ! "$python" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
-  echo "device_check: $gpus GPU(s) listed, but $python has no CUDA-enabled torch (set PYTHON)" >&2
-  exit 2
-fi
-nvidia-smi >"$out/nvidia-smi.txt" 2>&1
-note "GPUs: $gpus; $("$python" -c 'import torch; print("torch", torch.__version__, "CUDA", torch.version.cuda, torch.cuda.get_device_name(0))')"
-
-# 1. Set-up (reusing the CUDA torch).
-if [ "${POINTEA_DEVICE_SETUP:-}" = "skip" ]; then
-  py="$python"
-  note "setup: skipped, using $py as it is"
-else
-  POINTEA_TORCH=skip PYTHON="$python" POINTEA_CUDA_REBUILD="${POINTEA_CUDA_REBUILD:-0}" \
-    run setup 300 bash scripts/setup.sh || { note "setup failed: stopping"; exit 1; }
-  py="$root/.venv/bin/python"
-fi
-note "sampling kernels: $("$py" -c 'import runpy,sys; sys.argv[1:]=[]; runpy.run_path("pointea/setup_check.py", run_name="__main__")' 2>&1 | tail -1)"
-
-# 2. What only a GPU shows.
-run probe 120 "$py" scripts/device_probe.py "$out/probe.json"
-
-# 3. The tests on CUDA.
-marks=(-m "not slow")
-[ "${POINTEA_DEVICE_TESTS:-}" = "all" ] && marks=()
-POINTEA_TEST_DEVICE=cuda run pytest 240 "$py" -m pytest -q -p no:cacheprovider "${marks[@]}" \
-  --junitxml="$out/pytest.xml"
-grep -E "passed|failed|error" "$out/pytest.log" | tail -n 1 | sed 's/^/    /' | tee -a "$summary"
-
-# 4. The benchmark on the GPU.
-bench=("$py" -m pointea.bench.run)
-if "${bench[@]}" --help 2>/dev/null | grep -q -- "--device"; then
-  wanted=(models attention)
-  available=$("${bench[@]}" --list-sections 2>/dev/null || true)
-  sections=()
-  for s in "${wanted[@]}"; do
-    if [ -z "$available" ] || grep -qx "$s" <<<"$available"; then sections+=("$s"); fi
-  done
-  args=(--device cuda --quick --threads "$(nproc)" --output-dir "$out/bench")
-  if [ -n "$available" ] && [ ${#sections[@]} -gt 0 ]; then
-    args+=(--sections "$(IFS=,; echo "${sections[*]}")")
+finish() {
+  if [ -n "$build_pid" ] && kill -0 "$build_pid" 2>/dev/null; then
+    kill -- "$build_pid" 2>/dev/null
   fi
-  run bench 150 "${bench[@]}" "${args[@]}"
+  print_table
+  rm -f "$rows"
+}
+trap finish EXIT
+
+# stage NAME LIMIT CMD...: run CMD under min(LIMIT, time left - reserve); the table takes
+# the last "summary: ..." line it printed (or its exit status)
+stage() {
+  local name="$1" limit="$2" start status text avail
+  shift 2
+  avail=$(($(left) - 15))
+  if [ "$avail" -lt 10 ]; then
+    row "$name" 0 skipped "time budget of $budget s spent"
+    failed=1
+    return 0
+  fi
+  [ "$limit" -gt "$avail" ] && limit="$avail"
+  start=$(date +%s)
+  say "--- $name (limit $limit s)"
+  local before
+  before=$(wc -l <"$log")
+  timeout --kill-after=5 "$limit" "$@" >>"$log" 2>&1
+  status=$?
+  text="$(tail -n +$((before + 1)) "$log" | grep '^summary: ' | tail -n 1 | cut -c10-)"
+  # without a summary line: the last line of the output (pytest's counts)
+  [ -n "$text" ] || text="$(tail -n +$((before + 1)) "$log" | grep -v '^ *$' | tail -n 1 | cut -c1-160)"
+  local secs=$(($(date +%s) - start)) verdict=ok
+  if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+    verdict=FAILED text="stopped at its $limit s limit${text:+; $text}"
+  elif [ "$status" -ne 0 ]; then
+    verdict=FAILED text="${text:-exit status $status (see check.log)}"
+  elif [[ "$text" == skipped* ]]; then
+    verdict=skipped
+  fi
+  [ "$verdict" = FAILED ] && failed=1
+  row "$name" "$secs" "$verdict" "${text:-done}"
+  return 0
+}
+
+probe=("$python" scripts/device_probe.py --results "$results")
+
+cuda=0
+if timeout 60 "$python" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" \
+  >>"$log" 2>&1; then
+  cuda=1
+fi
+say "python: $python; CUDA: $([ $cuda -eq 1 ] && echo yes || echo no); budget: $budget s"
+
+# --- optional wheels from the local folder (never from an index) -------------------------
+wheel_note="no wheels folder ($wheels)"
+if [ -d "$wheels" ]; then
+  mkdir -p "$site"
+  shopt -s nullglob
+  pure=()
+  for w in "$wheels"/*.whl; do
+    case "$(basename "$w")" in
+      torch_cluster-*) ;;  # handled below, only when it fits this torch
+      *) pure+=("$w") ;;
+    esac
+  done
+  if [ ${#pure[@]} -gt 0 ]; then
+    if timeout 60 "$python" -m pip install -q --no-index --no-deps --no-compile --upgrade \
+      --target "$site" "${pure[@]}" >>"$log" 2>&1; then
+      wheel_note="installed ${#pure[@]} wheel(s) into $site"
+    else
+      wheel_note="FAILED to install the wheels of $wheels (see check.log)"
+      failed=1
+    fi
+  else
+    wheel_note="no wheels in $wheels"
+  fi
+  shopt -u nullglob
+fi
+say "wheels: $wheel_note"
+
+# --- torch-cluster for CUDA, in the background ---------------------------------------------
+build_note="not built (no CUDA)"
+build_dir="${TMPDIR:-/tmp}/pointea-tc-build"
+if [ $cuda -eq 1 ]; then
+  built=$(ls "$wheels"/torch_cluster-*.whl 2>/dev/null | head -n 1)
+  sdist=$(ls "$wheels"/torch_cluster-*.tar.gz 2>/dev/null | head -n 1)
+  if [ -n "$built" ]; then
+    build_note="prebuilt wheel $(basename "$built")"
+    mkdir -p "$build_dir" && rm -f "$build_dir"/*.whl && cp "$built" "$build_dir/"
+  elif [ -z "$sdist" ]; then
+    build_note="not built (no torch_cluster sdist in $wheels)"
+  elif ! command -v nvcc >/dev/null 2>&1; then
+    build_note="not built (no nvcc)"
+  else
+    build_note="building from $(basename "$sdist") (build.log)"
+    rm -rf "$build_dir" && mkdir -p "$build_dir"
+    # leave cores to the stages that run meanwhile (their Python launches the kernels)
+    jobs=$(($(nproc) > 8 ? $(nproc) - 4 : ($(nproc) > 2 ? $(nproc) - 1 : 1)))
+    FORCE_ONLY_CUDA=1 TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}" MAX_JOBS="$jobs" \
+      CC=gcc CXX=g++ CUDAHOSTCXX=g++ \
+      timeout --kill-after=5 $(($(left) - 40)) \
+      "$python" -m pip wheel -v --no-index --no-deps --no-build-isolation \
+      -w "$build_dir" "$sdist" >"$out/build.log" 2>&1 &
+    build_pid=$!
+  fi
+fi
+say "torch-cluster: $build_note"
+
+# --- the stages ------------------------------------------------------------------------------
+small=()
+[ $cuda -eq 1 ] || small=(--small)
+stage env 40 "${probe[@]}" env
+stage ceilings 60 "${probe[@]}" ceilings
+stage correctness 90 "${probe[@]}" correctness "${small[@]}"
+stage speed 90 "${probe[@]}" speed
+
+# a fast part of the suite, on the device; tests comparing against torch_cluster need it
+read -r -a test_paths <<<"$tests"
+deselect=()
+if ! timeout 60 "$python" -c "import torch_cluster" >/dev/null 2>&1; then
+  deselect=(-k "not torch_cluster and not matches_cpu_reference and not ties_agree and not backend_env and not cuda_fps_coordinates")
+fi
+device=cpu
+[ $cuda -eq 1 ] && device=cuda
+POINTEA_TEST_DEVICE="$device" stage tests 120 "$python" -m pytest -q -p no:cacheprovider \
+  -m "not slow" "${deselect[@]}" "${test_paths[@]}"
+[ ${#deselect[@]} -gt 0 ] && [ -s "$rows" ] && sed -i '$ s/$/ (tests needing torch_cluster left out)/' "$rows"
+
+# torch-cluster's kernels, when the build finished in time
+if [ -n "$build_pid" ]; then
+  while kill -0 "$build_pid" 2>/dev/null && [ "$(left)" -gt 45 ]; do sleep 2; done
+  if kill -0 "$build_pid" 2>/dev/null; then
+    kill -- "$build_pid" 2>/dev/null
+    build_note="build not finished in time (build.log)"
+  fi
+  wait "$build_pid" 2>/dev/null
+  build_pid=""
+fi
+tc_wheel=$(ls "$build_dir"/torch_cluster-*.whl 2>/dev/null | head -n 1)
+if [ $cuda -eq 1 ] && [ -n "$tc_wheel" ]; then
+  [ -f "$out/$(basename "$tc_wheel")" ] || cp "$tc_wheel" "$out/"
+  if timeout 30 "$python" -m pip install -q --no-index --no-deps --no-compile --upgrade \
+    --target "$site" "$tc_wheel" >>"$log" 2>&1; then
+    stage cluster 60 "${probe[@]}" speed
+  else
+    row cluster 0 FAILED "could not install $(basename "$tc_wheel") (check.log)"
+    failed=1
+  fi
+elif [ $cuda -eq 1 ]; then
+  row cluster 0 skipped "torch-cluster $build_note"
 else
-  note "bench: skipped (this pointea-bench has no --device option)"
+  row cluster 0 skipped "skipped: no CUDA"
 fi
 
-# 5. Two processes over NCCL.
-if [ "$gpus" -ge 2 ]; then
-  cat >"$out/nccl_check.py" <<'EOF'
-import os
-
-import torch
-import torch.distributed as dist
-
-dist.init_process_group("nccl")
-rank = dist.get_rank()
-torch.cuda.set_device(rank)
-x = torch.full((4,), float(rank + 1), device="cuda")
-dist.all_reduce(x)
-assert torch.equal(x.cpu(), torch.full((4,), 3.0)), x
-print(f"rank {rank}: all_reduce ok")
-dist.destroy_process_group()
-EOF
-  run nccl 60 "$py" -m torch.distributed.run --standalone --nproc_per_node=2 "$out/nccl_check.py"
-  run ddp 120 "$py" -m torch.distributed.run --standalone --nproc_per_node=2 \
-    -m pointea.cli.train --synthetic --model pct_cls_tiny --epochs 1 --device cuda \
-    --no-progress --data-root "$out/ddp-data" --output-dir "$out/ddp-run"
-else
-  note "nccl: skipped (one GPU)"
-fi
-
-note "done: $( [ "$failed" -eq 0 ] && echo "all steps passed" || echo "some steps FAILED" ); results in $out"
+say "done: $([ $failed -eq 0 ] && echo "no stage failed" || echo "some stages FAILED")"
 exit "$failed"

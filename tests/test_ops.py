@@ -426,3 +426,37 @@ def test_pyg_ptr_saves_a_host_read():
     assert check_cloud(ragged.pos, ragged.batch, ptr=ragged.ptr).sizes.tolist() == [5, 9]
     with pytest.raises(InputError, match="ptr: does not match"):
         check_cloud(ragged.pos, ragged.batch, ptr=torch.tensor([0, 6, 14]))
+
+
+@pytest.mark.parametrize("sizes", [[64, 64, 64], [40, 3, 25]])
+def test_pure_knn_blocks_by_memory_budget_give_the_same_edges(sizes):
+    pos, batch = make_batch(sizes, seed=5)
+    g = torch.arange(3.0)
+    pos[:27] = torch.cartesian_prod(g, g, g)  # ties in the first cloud
+    sizes_t = torch.tensor(sizes)
+    centres, cbatch = pos[::2].contiguous(), batch[::2].contiguous()
+    csizes = torch.bincount(cbatch, minlength=len(sizes))
+    whole = pure_sampling.knn(pos, sizes_t, centres, csizes, 9)
+    for budget in (1, 3000, 70_000):  # one centre, a few centres, two clouds at a time
+        got = pure_sampling.knn(pos, sizes_t, centres, csizes, 9, memory_budget=budget)
+        assert torch.equal(got, whole)
+    if len(set(sizes)) == 1:  # the equal-size path, without padding
+        same = pure_sampling.knn(
+            pos, sizes_t, centres, csizes, 9, uniform=64, centre_uniform=32, memory_budget=1
+        )
+        assert torch.equal(same, whole)
+    # ties: within one distance, the lower index first (the order of a stable sort)
+    d = ((pos[whole[1]] - centres[whole[0]]) ** 2).sum(-1)
+    for c in range(centres.size(0)):
+        row, idx = d[whole[0] == c], whole[1][whole[0] == c]
+        assert torch.all(row[1:] >= row[:-1])
+        for value in row.unique():
+            assert torch.equal(idx[row == value], idx[row == value].sort().values)
+
+
+def test_pure_knn_in_float64_matches_float32_on_exact_coordinates():
+    g = torch.arange(4.0)
+    pos = torch.cartesian_prod(g, g, g)
+    sizes = torch.tensor([64])
+    got = pure_sampling.knn(pos.double(), sizes, pos.double(), sizes, 7, memory_budget=500)
+    assert torch.equal(got, pure_sampling.knn(pos, sizes, pos, sizes, 7))

@@ -37,6 +37,7 @@ __all__ = [
     "autocast",
     "ceilings",
     "child",
+    "cuda_event_seconds",
     "clouds",
     "count_flops",
     "flop_counter",
@@ -174,11 +175,37 @@ def clouds(batch: int, points: int, seed: int = 0, device: str | torch.device = 
     return pos.to(device), torch.arange(batch, device=device).repeat_interleave(points)
 
 
+#: square matrix-product size of the ceiling: 8192 on CUDA (a 4096^3 bf16 product takes
+#: about 0.2 ms on an H100-class GPU, too short to time well), 4096 on the CPU
+MATMUL_SIZE = {"cuda": 8192, "cpu": 4096}
+
+
+def cuda_event_seconds(fn: Callable[[], Any], reps: int, warmup: int = 3) -> float:
+    """Mean seconds of ``fn`` on the current CUDA device, timed with CUDA events."""
+    for _ in range(warmup):
+        fn()
+    start = torch.cuda.Event(enable_timing=True)
+    end = torch.cuda.Event(enable_timing=True)
+    torch.cuda.synchronize()
+    start.record()
+    for _ in range(reps):
+        fn()
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end) / 1000.0 / reps
+
+
 @child("matmul")
 def _child_matmul(spec: dict) -> dict:
     device = spec.get("device", "cpu")
     dtype = getattr(torch, spec["dtype"])
-    size = spec.get("size", 4096)
+    cuda = torch.device(device).type == "cuda"
+    size = spec.get("size", MATMUL_SIZE["cuda" if cuda else "cpu"])
+    if cuda:
+        a = torch.randn(size, size, device=device).to(dtype)
+        b = torch.randn(size, size, device=device).to(dtype)
+        sec = cuda_event_seconds(lambda: a @ b, max(spec["reps"], 10))
+        return {"seconds": sec, "gflops": 2 * size**3 / sec / 1e9, "size": size}
     # a CPU without matrix units for the dtype (bf16 without AVX-512/AMX) is orders of
     # magnitude slower: probe, and shrink the matrices to keep one product near a second
     probe = torch.randn(512, 512, device=device).to(dtype)
@@ -245,7 +272,8 @@ def ceilings(rep: Report, args) -> dict[str, float | None]:
         for n, c in found.items()
     ]
     rep.add(
-        f"## Matrix-product ceiling (square products up to 4096, on {args.device}, this run)\n\n"
+        f"## Matrix-product ceiling (square products up to "
+        f"{MATMUL_SIZE.get(torch.device(args.device).type, 4096)}, on {args.device}, this run)\n\n"
         + table(["precision", "dtype", "size", "GFLOP/s"], rows)
     )
     return {k: v.get("gflops") for k, v in found.items()}

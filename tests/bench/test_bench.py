@@ -148,6 +148,16 @@ def test_ceilings_measured_once(tmp_path, monkeypatch):
     assert calls == ["float32", "bfloat16"]
 
 
+def test_matmul_ceiling_size_per_device(tmp_path, monkeypatch):
+    assert harness.MATMUL_SIZE == {"cuda": 8192, "cpu": 4096}
+    res = harness._child_matmul({"dtype": "float32", "reps": 1, "size": 256})
+    assert res["size"] == 256 and res["gflops"] > 0
+    monkeypatch.setattr(harness, "measure", lambda spec, threads: {"gflops": 1.0, "size": 1})
+    rep = harness.Report(tmp_path)
+    harness.ceilings(rep, argparse.Namespace(device="cpu", threads=1))
+    assert "square products up to 4096, on cpu" in rep.parts[-1]
+
+
 def test_flop_count_includes_in_place_addmm():
     a, b, c = torch.randn(8, 4), torch.randn(4, 5), torch.randn(8, 5)
     assert harness.count_flops(lambda: c.addmm_(a, b)) == 2 * 8 * 4 * 5
