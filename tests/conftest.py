@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 import torch
-from fixtures import (
+from pointea_testing import (
     write_modelnet_hdf5,
     write_modelnet_resampled,
     write_semseg_checkpoint,
@@ -74,5 +74,5 @@ def shapenet_hdf5_root(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
 def semseg_checkpoint(tmp_path_factory) -> Path:
     """A tiny scene segmenter (``pct_semseg_tiny``, external attention) as a training
     checkpoint whose predictions vary from point to point (see
-    :func:`fixtures.write_semseg_checkpoint`)."""
+    :func:`pointea_testing.write_semseg_checkpoint`)."""
     return write_semseg_checkpoint(tmp_path_factory.mktemp("semseg") / "best.pt")

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from fixtures import REPO_ROOT as ROOT
+from pointea_testing import REPO_ROOT as ROOT
 
 
 def test_import_does_not_load_open3d():

@@ -307,7 +307,7 @@ def test_unknown_category_is_a_usage_error(seg_checkpoint, inputs, capsys):
 
 
 def test_pct_pytorch_checkpoint_predicts_with_modelnet40_names(inputs, tmp_path, capsys):
-    from fixtures import fake_pct_state_dict
+    from pointea_testing import fake_pct_state_dict
 
     from pointea.cli.convert import MODELNET40_CLASSES
 

@@ -1,5 +1,5 @@
 """Hostile inputs to pointea-predict / pointea-convert / model loading: one line, never a
-traceback (issue 17)."""
+traceback."""
 
 from __future__ import annotations
 
@@ -130,8 +130,8 @@ def test_non_utf8_file_name_with_a_strict_utf8_stdout(folder, cloud, tmp_path):
         assert b"caf\\udce9.xyz" in out.stdout or b"caf\\\\udce9.xyz" in out.stdout
 
 
-def test_convert_onto_an_existing_file_or_an_unwritable_folder(tmp_path, capsys):
-    from fixtures import fake_pct_state_dict
+def test_convert_onto_an_existing_file_or_an_unwritable_folder(tmp_path, capsys, monkeypatch):
+    from pointea_testing import fake_pct_state_dict
 
     from pointea.cli.convert import main as convert
 
@@ -145,10 +145,17 @@ def test_convert_onto_an_existing_file_or_an_unwritable_folder(tmp_path, capsys)
     # a folder that cannot be created (its parent is a file)
     assert convert(["pct-pytorch", str(t7), str(existing / "out")]) == 2
     assert "cannot write" in one_error_line(capsys.readouterr().err)
-    if os.geteuid() == 0:
-        pytest.skip("root writes into read-only folders")
     locked = tmp_path / "locked"
     locked.mkdir()
+    if os.geteuid() == 0:  # root ignores the mode bits: refuse as the kernel would for others
+        mkdir = Path.mkdir
+
+        def denied(self, *args, **kwargs):
+            if self.parent == locked:
+                raise PermissionError(13, "Permission denied", str(self))
+            return mkdir(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "mkdir", denied)
     locked.chmod(0o500)
     try:
         assert convert(["pct-pytorch", str(t7), str(locked / "out")]) == 2

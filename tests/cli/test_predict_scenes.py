@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from fixtures import scene_arrays, write_scene_txt
+from pointea_testing import scene_arrays, write_scene_txt
 
 from pointea.cli.predict import build_parser, main
 from pointea.datasets.s3dis import CLASSES

@@ -12,7 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from fixtures import MN_HDF5, write_modelnet_hdf5, write_shapenet_hdf5
+from pointea_testing import MN_HDF5, write_modelnet_hdf5, write_shapenet_hdf5
 
 from pointea.cli.data import main as data_main
 from pointea.datasets import ModelNet40, ShapeNetPart
@@ -180,7 +180,7 @@ def test_hand_placed_archive_is_used_without_network(tmp_path, monkeypatch, mode
     monkeypatch.setattr(dl, "open_url", no_network)
     (tmp_path / "modelnet40_ply_hdf5_2048.zip").write_bytes(modelnet_zip)
     assert len(ModelNet40(tmp_path, "test", download=True)) == 5
-    # issue 17: a hand-placed archive is never deleted, neither after extraction ...
+    # a hand-placed archive is never deleted, neither after extraction ...
     assert (tmp_path / "modelnet40_ply_hdf5_2048.zip").read_bytes() == modelnet_zip
     # ... nor when its checksum is wrong: that is reported and the file left in place
     shutil.rmtree(tmp_path / MN_HDF5)
@@ -331,7 +331,7 @@ def test_cli_download(tmp_path, monkeypatch, modelnet_zip, capsys):
     assert "unknown archive" in capsys.readouterr().err
 
 
-# ----------------------------------------------------------------- issue 17: data items
+# ------------------------------------------------------------------------- data items
 def test_cli_never_deletes_an_archive_placed_by_hand(tmp_path, monkeypatch, modelnet_zip):
     def no_network(*a, **k):
         raise AssertionError("network used")

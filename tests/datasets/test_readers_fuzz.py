@@ -14,7 +14,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-from fixtures import (
+from pointea_testing import (
     MN_HDF5,
     MN_RESAMPLED,
     SN_HDF5,

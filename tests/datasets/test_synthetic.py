@@ -212,7 +212,7 @@ def test_concurrent_callers_generate_once(tmp_path):
     assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 1
 
 
-# ----------------------------------------------------------------- issue 17: custom sets
+# ------------------------------------------------------------------------ custom sets
 def _marker(root, folder=SEG):
     return json.loads((root / folder / syn.MARKER).read_text())
 

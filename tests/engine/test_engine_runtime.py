@@ -123,7 +123,6 @@ def test_a_last_batch_of_one_cloud_is_dropped(cls_root, tmp_path):
 
 
 def test_tensorboard_logs_each_epoch(cls_root, tmp_path):
-    pytest.importorskip("tensorboard")
     out = tmp_path / "run"
     assert main(["--data-root", str(cls_root), *TINY, "--epochs", "2", "--no-progress",
                  "--tensorboard", "--output-dir", str(out)]) == 0

@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from fixtures import fake_pct_state_dict, pct_keys
+from pointea_testing import fake_pct_state_dict, pct_keys
 
 from pointea.errors import CheckpointError
 from pointea.models import (

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from fixtures import REPO_ROOT as ROOT
+from pointea_testing import REPO_ROOT as ROOT
 
 SCRIPT = ROOT / "scripts" / "device_check.sh"
 
@@ -56,7 +56,7 @@ def test_a_listed_gpu_without_cuda_torch_is_refused(tmp_path):
     import torch
 
     if torch.cuda.is_available():
-        pytest.skip("this machine has a CUDA device")
+        pytest.skip("a CUDA device is present")
     proc = _run(tmp_path, gpus=1)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
