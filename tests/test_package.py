@@ -3,6 +3,7 @@
 import importlib.metadata
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -18,22 +19,25 @@ def test_import_does_not_load_open3d():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-@pytest.mark.parametrize(
-    "script",
-    [
-        "pointea-train",
-        "pointea-seg",
-        "pointea-eval",
-        "pointea-predict",
-        "pointea-convert",
-        "pointea-data",
-        "pointea-bench",
-    ],
-)
+SCRIPTS: dict[str, str] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+    "scripts"
+]
+
+
+def test_every_command_line_module_has_a_console_script():
+    targets = {value.split(":")[0] for value in SCRIPTS.values()}
+    for path in sorted((ROOT / "pointea" / "cli").glob("*.py")):
+        if "\ndef main(" in path.read_text():
+            assert f"pointea.cli.{path.stem}" in targets, f"{path.name} has no console script"
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
 def test_console_scripts_are_declared_and_importable(script):
-    entry = {ep.name: ep for ep in importlib.metadata.entry_points(group="console_scripts")}
-    assert script in entry, f"{script} is not installed (pip install -e .)"
-    assert callable(entry[script].load())
+    installed = {ep.name: ep for ep in importlib.metadata.entry_points(group="console_scripts")}
+    assert script in installed, f"{script} is not installed (pip install -e .)"
+    assert installed[script].value == SCRIPTS[script], "installed metadata is stale"
+    module, _, attr = SCRIPTS[script].partition(":")
+    assert callable(getattr(importlib.import_module(module), attr))
 
 
 def test_ruff_is_clean():
