@@ -25,6 +25,14 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 TEST_DEVICE = os.environ.get("POINTEA_TEST_DEVICE", "cpu")
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every ``slow`` test is also ``e2e``, so ``-m "not e2e"`` is the unit tier."""
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.e2e)
+
+
 @pytest.fixture(scope="session")
 def device() -> torch.device:
     """The device named by ``POINTEA_TEST_DEVICE`` (default ``cpu``); fails if absent."""

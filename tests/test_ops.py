@@ -274,6 +274,7 @@ def test_sampling_backend_env_and_names(monkeypatch):
     assert sampling_kernel(torch.device("meta")) == "torch"
 
 
+@pytest.mark.e2e
 def test_missing_torch_cluster_falls_back_to_pure_torch_on_cpu():
     # a python in which `import torch_cluster` fails (as on an image without it): CPU FPS and
     # kNN must run through the pure-torch backend, with one warning, not raise ImportError

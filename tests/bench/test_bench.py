@@ -75,6 +75,7 @@ def test_stream_child_flops_count_the_recomputed_points():
     assert extra > 1000 * 2 * 512 * 1024  # at least the fusion product of 1000 points
 
 
+@pytest.mark.e2e
 def test_failed_child_reports_error():
     res = run.measure({"kind": "matmul", "dtype": "no_such_dtype", "reps": 1}, threads=1)
     assert "error" in res

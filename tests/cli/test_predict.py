@@ -14,6 +14,8 @@ from pointea.models import create_model
 from pointea.models.hub import save_pretrained
 from pointea.serialization import atomic_torch_save
 
+pytestmark = pytest.mark.e2e  # pointea-predict runs from files to outputs
+
 CLASSES = ["box", "ball", "stick"]
 NUM_POINTS = 256
 CHAIR = list(SHAPENET_CATEGORIES).index("Chair")

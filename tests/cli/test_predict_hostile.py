@@ -108,6 +108,7 @@ def test_huge_render_size_is_refused_by_the_parser(folder, cloud, capsys):
     assert "--size" in err and "8192" in err
 
 
+@pytest.mark.e2e
 def test_files_may_follow_options(folder, cloud, capsys):
     rc = main([str(folder), "--json", "--top-k", "2", str(cloud)])
     out = capsys.readouterr()
@@ -115,6 +116,7 @@ def test_files_may_follow_options(folder, cloud, capsys):
     assert len(json.loads(out.out)["results"][0]["top_k"]) == 2
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(sys.platform != "linux", reason="byte file names are a POSIX matter")
 def test_non_utf8_file_name_with_a_strict_utf8_stdout(folder, cloud, tmp_path):
     odd = os.path.join(os.fsencode(tmp_path), b"caf\xe9.xyz")

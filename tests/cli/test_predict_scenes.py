@@ -17,6 +17,8 @@ from pointea.io import write_ply
 from pointea.models import create_model
 from pointea.serialization import atomic_torch_save
 
+pytestmark = pytest.mark.e2e  # pointea-predict runs on whole scenes
+
 
 @pytest.fixture(autouse=True)
 def _numpy_renderer(monkeypatch):

@@ -319,6 +319,7 @@ def test_files_at_top_level_and_existing_target(tmp_path):
 
 
 # ----------------------------------------------------------------- CLI
+@pytest.mark.e2e
 def test_cli_download(tmp_path, monkeypatch, modelnet_zip, capsys):
     monkeypatch.setattr(dl, "open_url", FakeNet({URLS[0]: modelnet_zip}))
     assert data_main(["download", "modelnet40", "--root", str(tmp_path), "--no-progress"]) == 0
@@ -332,6 +333,7 @@ def test_cli_download(tmp_path, monkeypatch, modelnet_zip, capsys):
 
 
 # ------------------------------------------------------------------------- data items
+@pytest.mark.e2e
 def test_cli_never_deletes_an_archive_placed_by_hand(tmp_path, monkeypatch, modelnet_zip):
     def no_network(*a, **k):
         raise AssertionError("network used")

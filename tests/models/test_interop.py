@@ -124,6 +124,7 @@ def test_pretrained_folder_errors(tmp_path):
         load_model(tmp_path / "other.pt")
 
 
+@pytest.mark.e2e
 def test_convert_cli(tmp_path, capsys):
     from pointea.cli.convert import main
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from pointea_testing import REPO_ROOT as ROOT
 
+pytestmark = pytest.mark.e2e  # every test runs the script in a subprocess
+
 SCRIPT = ROOT / "scripts" / "device_check.sh"
 
 
