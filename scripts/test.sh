@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Set up (idempotent) and run the whole test suite, slow end-to-end tests included.
-# Extra arguments go to pytest, e.g. `bash scripts/test.sh -m "not slow"` or `-k attention`.
+# Set up (idempotent) and run the whole test suite, end-to-end tests included (what CI runs).
+# Extra arguments go to pytest, e.g. `-k attention`. Two tiers, by marker:
+#   unit tier: `bash scripts/test.sh -m "not e2e"` (about a minute on 2 CPU cores; the one
+#              for everyday work);
+#   e2e:       tests that train beyond a step or two, run a command line through main() or a
+#              subprocess, start worker processes, run a notebook or drive a browser; `slow`
+#              marks the longest of them (every slow test is also e2e).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"

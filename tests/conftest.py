@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 import torch
-from fixtures import (
+from pointea_testing import (
     write_modelnet_hdf5,
     write_modelnet_resampled,
     write_semseg_checkpoint,
@@ -23,6 +23,14 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # The device the device-aware tests run on: `POINTEA_TEST_DEVICE=cuda pytest ...` on a GPU
 # machine (scripts/device_check.sh). Tests that compare two runs bit for bit stay on CPU.
 TEST_DEVICE = os.environ.get("POINTEA_TEST_DEVICE", "cpu")
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every ``slow`` test is also ``e2e``, so ``-m "not e2e"`` is the unit tier."""
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session")
@@ -74,5 +82,5 @@ def shapenet_hdf5_root(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
 def semseg_checkpoint(tmp_path_factory) -> Path:
     """A tiny scene segmenter (``pct_semseg_tiny``, external attention) as a training
     checkpoint whose predictions vary from point to point (see
-    :func:`fixtures.write_semseg_checkpoint`)."""
+    :func:`pointea_testing.write_semseg_checkpoint`)."""
     return write_semseg_checkpoint(tmp_path_factory.mktemp("semseg") / "best.pt")

@@ -241,6 +241,7 @@ def test_pool_confusions_checks_shapes():
     assert out["confusion"] == [[1, 2], [0, 1]] and out["overall_accuracy"] == 0.5
 
 
+@pytest.mark.e2e
 def test_pointea_eval_pool_prints_and_writes_the_pooled_numbers(tmp_path, capsys):
     import json
 

@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 import torch
-from fixtures import HostReads, make_batch
+from pointea_testing import HostReads, make_batch
 
 from pointea import pure_sampling
 from pointea.errors import InputError
@@ -264,8 +264,8 @@ def test_forced_torch_backend_never_calls_torch_cluster(monkeypatch):
 def test_sampling_backend_env_and_names(monkeypatch):
     with pytest.raises(ValueError, match="sampling backend"), sampling_backend("gpu"):
         pass
-    # this machine's torch-cluster has no CUDA kernels, so CUDA inputs get pure torch,
-    # whichever torch build is installed (cuda_version() is -1 in a CPU-only build)
+    # a torch-cluster without CUDA kernels (cuda_version() is -1 in a CPU-only build)
+    # leaves CUDA inputs to pure torch, whichever torch build is installed
     import torch_cluster  # noqa: F401
 
     if int(torch.ops.torch_cluster.cuda_version()) == -1:
@@ -274,6 +274,7 @@ def test_sampling_backend_env_and_names(monkeypatch):
     assert sampling_kernel(torch.device("meta")) == "torch"
 
 
+@pytest.mark.e2e
 def test_missing_torch_cluster_falls_back_to_pure_torch_on_cpu():
     # a python in which `import torch_cluster` fails (as on an image without it): CPU FPS and
     # kNN must run through the pure-torch backend, with one warning, not raise ImportError

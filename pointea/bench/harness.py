@@ -101,7 +101,25 @@ def _rss_bytes() -> int:
 
 
 def _peak_rss_bytes() -> int:
+    """This process's own peak resident size: ``VmHWM``. (``ru_maxrss`` is no use here:
+    a child started by fork + exec inherits the parent's resident size as its maximum.)"""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _reset_peak_rss() -> None:
+    """Restart ``VmHWM`` from the current resident size (Linux; elsewhere a no-op)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
 
 
 class _Memory:
@@ -114,6 +132,7 @@ class _Memory:
             torch.cuda.reset_peak_memory_stats(device)
             self.base = torch.cuda.memory_allocated(device)
         else:
+            _reset_peak_rss()
             self.base = _rss_bytes()
         self.device = device
 

@@ -1,4 +1,4 @@
-"""The benchmark's pieces run (tiny sizes); numbers themselves are not asserted."""
+"""The benchmark's pieces run (tiny sizes); timings are not asserted, memory is bounded."""
 
 import argparse
 
@@ -23,7 +23,9 @@ def test_child_measurements_run():
         },
         threads=1,
     )
-    assert res["seconds"] > 0 and res["peak_bytes"] >= 0 and res["flops"] > 0
+    assert res["seconds"] > 0 and res["flops"] > 0
+    # a 256-point attention touches a few MiB: the child's own peak, not the parent's size
+    assert isinstance(res["peak_bytes"], int) and res["peak_bytes"] < 64 * 2**20
     step = _child_step(
         {
             "model": "pct_cls_tiny",
@@ -73,6 +75,7 @@ def test_stream_child_flops_count_the_recomputed_points():
     assert extra > 1000 * 2 * 512 * 1024  # at least the fusion product of 1000 points
 
 
+@pytest.mark.e2e
 def test_failed_child_reports_error():
     res = run.measure({"kind": "matmul", "dtype": "no_such_dtype", "reps": 1}, threads=1)
     assert "error" in res
@@ -130,7 +133,16 @@ def test_autocast_and_timing_on_cpu():
     with pytest.raises(ValueError, match="amp"):
         harness.autocast("cpu", "fp8")
     sec, peak = harness.timed(lambda: torch.ones(10).sum(), reps=2, device="cpu")
-    assert sec >= 0 and peak >= 0
+    assert sec > 0 and isinstance(peak, int)
+
+
+def test_cpu_peak_is_the_memory_the_timed_code_touches():
+    mib = 2**20
+    freed = torch.ones(64 * mib)  # 256 MiB, freed before timing: not part of the peak
+    del freed
+    sec, peak = harness.timed(lambda: torch.ones(16 * mib).sum(), reps=2, device="cpu")
+    assert sec > 0
+    assert 60 * mib <= peak < 160 * mib  # one 64 MiB tensor alive at a time
 
 
 def test_ceilings_measured_once(tmp_path, monkeypatch):

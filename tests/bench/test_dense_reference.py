@@ -7,7 +7,7 @@ attention, pooling) are right.
 """
 
 import torch
-from fixtures import fake_pct_state_dict
+from pointea_testing import fake_pct_state_dict
 
 from pointea.bench.dense_pct import DensePCT
 from pointea.models import from_pct_pytorch

@@ -69,6 +69,7 @@ def test_missing_dataset_names_download_and_manual_route(tmp_path, capsys):
     assert "Traceback" not in err
 
 
+@pytest.mark.e2e
 def test_non_empty_folder_needs_resume_or_overwrite(cls_root, tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()
@@ -106,6 +107,7 @@ def test_resume_with_nothing_to_resume(tmp_path, capsys):
     assert "nothing to resume" in capsys.readouterr().err
 
 
+@pytest.mark.e2e
 def test_resume_refuses_changed_settings(cls_root, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["--data-root", str(cls_root), *TINY, "--output-dir", str(out)]) == 0
@@ -116,6 +118,7 @@ def test_resume_refuses_changed_settings(cls_root, tmp_path, capsys):
     assert "lr: run has 0.01, given 0.5" in err and "attention" in err
 
 
+@pytest.mark.e2e
 def test_adam_is_allowed_with_a_warning(cls_root, tmp_path, capsys):
     rc = main(["--data-root", str(cls_root), *TINY, "--optimizer", "adam",
                "--output-dir", str(tmp_path / "r")])

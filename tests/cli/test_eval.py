@@ -26,6 +26,7 @@ def trained(tmp_path_factory):
     return data, out
 
 
+@pytest.mark.e2e
 def test_eval_reproduces_the_runs_test_numbers(trained, tmp_path, capsys):
     data, out = trained
     report = tmp_path / "ev.json"
@@ -41,6 +42,7 @@ def test_eval_reproduces_the_runs_test_numbers(trained, tmp_path, capsys):
     assert run_folder["overall_accuracy"] == expected["overall_accuracy"]
 
 
+@pytest.mark.e2e
 def test_voting_reports_both_and_is_repeatable(trained):
     _, out = trained
     ckpt = out / "checkpoints/best.pt"
@@ -53,6 +55,7 @@ def test_voting_reports_both_and_is_repeatable(trained):
     assert voted["per_class_accuracy"] == again["per_class_accuracy"]
 
 
+@pytest.mark.e2e
 def test_val_split_and_pretrained_folder(trained, tmp_path):
     data, out = trained
     val = evaluate_checkpoint(out / "checkpoints/best.pt", split="val")
@@ -67,6 +70,7 @@ def test_val_split_and_pretrained_folder(trained, tmp_path):
         (out / "test_metrics.json").read_text())["overall_accuracy"]
 
 
+@pytest.mark.e2e
 def test_wrong_task_is_refused(trained, capsys):
     _, out = trained
     rc = main([str(out / "checkpoints/best.pt"), "--task", "shapenetpart", "--no-progress"])
@@ -85,6 +89,7 @@ def test_not_a_checkpoint_and_missing_file(tmp_path, capsys):
     assert "Traceback" not in err
 
 
+@pytest.mark.e2e
 def test_dataset_with_other_classes_is_refused(trained, tmp_path, capsys):
     _, out = trained
     other = ensure_synthetic("modelnet40", root=tmp_path / "o", num_classes=4,
@@ -100,6 +105,7 @@ def test_bad_flags(capsys):
     assert exc.value.code == 2 and "--votes" in capsys.readouterr().err
 
 
+@pytest.mark.e2e
 def test_metrics_record_the_points_scored(trained, tmp_path, capsys):
     _, out = trained
     report = tmp_path / "ev.json"

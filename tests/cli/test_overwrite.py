@@ -11,7 +11,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from fixtures import scene_arrays, write_scene_txt
+from pointea_testing import scene_arrays, write_scene_txt
 
 from pointea.cli.predict import main
 from pointea.errors import OutputExistsError, PointeaError

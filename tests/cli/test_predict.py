@@ -14,6 +14,8 @@ from pointea.models import create_model
 from pointea.models.hub import save_pretrained
 from pointea.serialization import atomic_torch_save
 
+pytestmark = pytest.mark.e2e  # pointea-predict runs from files to outputs
+
 CLASSES = ["box", "ball", "stick"]
 NUM_POINTS = 256
 CHAIR = list(SHAPENET_CATEGORIES).index("Chair")
@@ -307,7 +309,7 @@ def test_unknown_category_is_a_usage_error(seg_checkpoint, inputs, capsys):
 
 
 def test_pct_pytorch_checkpoint_predicts_with_modelnet40_names(inputs, tmp_path, capsys):
-    from fixtures import fake_pct_state_dict
+    from pointea_testing import fake_pct_state_dict
 
     from pointea.cli.convert import MODELNET40_CLASSES
 

@@ -1,5 +1,5 @@
 """Hostile inputs to pointea-predict / pointea-convert / model loading: one line, never a
-traceback (issue 17)."""
+traceback."""
 
 from __future__ import annotations
 
@@ -108,6 +108,7 @@ def test_huge_render_size_is_refused_by_the_parser(folder, cloud, capsys):
     assert "--size" in err and "8192" in err
 
 
+@pytest.mark.e2e
 def test_files_may_follow_options(folder, cloud, capsys):
     rc = main([str(folder), "--json", "--top-k", "2", str(cloud)])
     out = capsys.readouterr()
@@ -115,6 +116,7 @@ def test_files_may_follow_options(folder, cloud, capsys):
     assert len(json.loads(out.out)["results"][0]["top_k"]) == 2
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(sys.platform != "linux", reason="byte file names are a POSIX matter")
 def test_non_utf8_file_name_with_a_strict_utf8_stdout(folder, cloud, tmp_path):
     odd = os.path.join(os.fsencode(tmp_path), b"caf\xe9.xyz")
@@ -131,8 +133,8 @@ def test_non_utf8_file_name_with_a_strict_utf8_stdout(folder, cloud, tmp_path):
         assert any(name in out.stdout for name in shown)
 
 
-def test_convert_onto_an_existing_file_or_an_unwritable_folder(tmp_path, capsys):
-    from fixtures import fake_pct_state_dict
+def test_convert_onto_an_existing_file_or_an_unwritable_folder(tmp_path, capsys, monkeypatch):
+    from pointea_testing import fake_pct_state_dict
 
     from pointea.cli.convert import main as convert
 
@@ -146,10 +148,17 @@ def test_convert_onto_an_existing_file_or_an_unwritable_folder(tmp_path, capsys)
     # a folder that cannot be created (its parent is a file)
     assert convert(["pct-pytorch", str(t7), str(existing / "out")]) == 2
     assert "cannot write" in one_error_line(capsys.readouterr().err)
-    if os.geteuid() == 0:
-        pytest.skip("root writes into read-only folders")
     locked = tmp_path / "locked"
     locked.mkdir()
+    if os.geteuid() == 0:  # root ignores the mode bits: refuse as the kernel would for others
+        mkdir = Path.mkdir
+
+        def denied(self, *args, **kwargs):
+            if self.parent == locked:
+                raise PermissionError(13, "Permission denied", str(self))
+            return mkdir(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "mkdir", denied)
     locked.chmod(0o500)
     try:
         assert convert(["pct-pytorch", str(t7), str(locked / "out")]) == 2

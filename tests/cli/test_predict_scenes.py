@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from fixtures import scene_arrays, write_scene_txt
+from pointea_testing import scene_arrays, write_scene_txt
 
 from pointea.cli.predict import build_parser, main
 from pointea.datasets.s3dis import CLASSES
@@ -16,6 +16,8 @@ from pointea.inference.scene_files import read_scene
 from pointea.io import write_ply
 from pointea.models import create_model
 from pointea.serialization import atomic_torch_save
+
+pytestmark = pytest.mark.e2e  # pointea-predict runs on whole scenes
 
 
 @pytest.fixture(autouse=True)

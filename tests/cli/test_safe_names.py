@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from fixtures import scene_arrays, write_scene_txt
+from pointea_testing import scene_arrays, write_scene_txt
 
 from pointea.cli.predict import main
 from pointea.files import is_pointea_output, safe_name

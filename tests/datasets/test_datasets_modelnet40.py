@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from fixtures import (
+from pointea_testing import (
     CLASS_NAMES,
     MN_HDF5,
     REPO_ROOT,

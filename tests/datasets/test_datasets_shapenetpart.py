@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from fixtures import SN_HDF5, SN_TEXT, write_shapenet_hdf5, write_shapenet_text
+from pointea_testing import SN_HDF5, SN_TEXT, write_shapenet_hdf5, write_shapenet_text
 
 from pointea.datasets import (
     CATEGORY_PARTS,

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-from fixtures import (
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pointea_testing import (
     MN_HDF5,
     MN_RESAMPLED,
     SN_HDF5,
@@ -23,8 +25,6 @@ from fixtures import (
     write_shapenet_hdf5,
     write_shapenet_text,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from pointea.datasets import ModelNet40
 from pointea.datasets import modelnet40 as mn

@@ -435,6 +435,7 @@ def test_check_s3dis_counts_areas_rooms_points_and_lists_the_quirks(tmp_path):
     assert "wall_3 (1).txt: a copy of wall_3.txt" in quirks
 
 
+@pytest.mark.e2e
 def test_pointea_data_check_reports_s3dis(tmp_path, capsys):
     from pointea.cli.data import main
 

@@ -177,6 +177,7 @@ def test_default_sizes_generate_in_seconds(tmp_path):
     assert len(ShapeNetPart(tmp_path, "trainval")) == 5 * 70
 
 
+@pytest.mark.e2e
 def test_cli_synthetic_and_check(tmp_path, capsys):
     args = ["--train-per-class", "2", "--test-per-class", "1", "--points", "64"]
     assert data_main(["synthetic", "--task", "modelnet40", "--root", str(tmp_path), *args]) == 0
@@ -212,11 +213,12 @@ def test_concurrent_callers_generate_once(tmp_path):
     assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 1
 
 
-# ----------------------------------------------------------------- issue 17: custom sets
+# ------------------------------------------------------------------------ custom sets
 def _marker(root, folder=SEG):
     return json.loads((root / folder / syn.MARKER).read_text())
 
 
+@pytest.mark.e2e
 def test_custom_set_made_by_the_cli_is_used_not_regenerated(tmp_path, capsys):
     # `pointea-data synthetic` with custom sizes, then what `pointea-seg --synthetic
     # --data-root X` does: ensure_synthetic(task, root=X) with no sizes and no seed

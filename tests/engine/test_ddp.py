@@ -29,7 +29,7 @@ import sys
 
 import pytest
 import torch
-from fixtures import write_modelnet_hdf5
+from pointea_testing import write_modelnet_hdf5
 
 from pointea.engine import DistributedBatchNorm, load_checkpoint
 

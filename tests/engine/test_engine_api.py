@@ -71,6 +71,7 @@ class Recorder(Callback):
         self.calls.append(("end", test_record["epoch"]))
 
 
+@pytest.mark.e2e
 def test_hooks_are_called_in_order(tmp_path):
     data = ensure_synthetic("modelnet40", root=tmp_path / "d", num_classes=3,
                             train_per_class=3, test_per_class=1, points=64)

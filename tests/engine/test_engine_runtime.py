@@ -47,6 +47,7 @@ def test_per_sample_seeding_touches_only_the_cpu_generators(monkeypatch):
     assert (np.random.get_state()[1] == np_outer).all()
 
 
+@pytest.mark.e2e
 def test_epoch_reaches_persistent_workers():
     ds = EpochSeededDataset(_Draw(), seed=1)
     loader = make_loader(ds, batch_size=4, sampler=range(4), workers=1,
@@ -79,6 +80,7 @@ def _params(out):
     return load_checkpoint(out / "checkpoints/last.pt")["model"]
 
 
+@pytest.mark.e2e
 def test_progress_bars_do_not_change_training(cls_root, tmp_path, monkeypatch):
     args = ["--data-root", str(cls_root), *TINY, "--epochs", "2"]
     terminal = _Terminal()
@@ -95,6 +97,7 @@ def test_progress_bars_do_not_change_training(cls_root, tmp_path, monkeypatch):
     assert strip == [{k: v for k, v in json.loads(x).items() if k != "time_s"} for x in mb]
 
 
+@pytest.mark.e2e
 def test_log_to_a_file_is_one_line_per_epoch(cls_root, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["--data-root", str(cls_root), *TINY, "--epochs", "2", "--progress",
@@ -114,6 +117,7 @@ def test_batch_size_one_is_refused_with_one_line(cls_root, tmp_path, capsys):
     assert "batch_size must be >= 2" in err and "BatchNorm" in err and "Traceback" not in err
 
 
+@pytest.mark.e2e
 def test_a_last_batch_of_one_cloud_is_dropped(cls_root, tmp_path):
     # 18 training shapes under full-train; batch 17 leaves a last batch of 1
     out = tmp_path / "run"
@@ -122,8 +126,8 @@ def test_a_last_batch_of_one_cloud_is_dropped(cls_root, tmp_path):
     assert load_checkpoint(out / "checkpoints/last.pt")["global_step"] == 1
 
 
+@pytest.mark.e2e
 def test_tensorboard_logs_each_epoch(cls_root, tmp_path):
-    pytest.importorskip("tensorboard")
     out = tmp_path / "run"
     assert main(["--data-root", str(cls_root), *TINY, "--epochs", "2", "--no-progress",
                  "--tensorboard", "--output-dir", str(out)]) == 0

@@ -38,6 +38,7 @@ def _steps_per_epoch(out):
     return load_checkpoint(out / "checkpoints/last.pt")["global_step"]
 
 
+@pytest.mark.e2e
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(cls_root, tmp_path, capsys):
     probe = tmp_path / "probe"
     assert main(["--data-root", str(cls_root), *TINY, "--epochs", "1",
@@ -55,6 +56,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(cls_root, tmp_
     assert not (out / "test_metrics.json").exists()
 
 
+@pytest.mark.e2e
 def test_skip_nonfinite_skips_the_batch_and_finishes(cls_root, tmp_path):
     out = tmp_path / "run"
     rc = main(["--data-root", str(cls_root), *TINY, "--epochs", "2", "--skip-nonfinite",
@@ -66,6 +68,7 @@ def test_skip_nonfinite_skips_the_batch_and_finishes(cls_root, tmp_path):
     assert all(torch.isfinite(v).all() for v in ck["model"].values() if v.is_floating_point())
 
 
+@pytest.mark.e2e
 def test_full_disk_during_a_run_is_a_clear_error(cls_root, tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"
     real, calls = serialization.torch.save, {"n": 0}

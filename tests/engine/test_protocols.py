@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from pointea.cli.train import main, main_seg
@@ -72,6 +73,7 @@ def test_fps_centres_change_per_training_epoch_and_not_in_evaluation(cls_root):
     assert torch.equal(p1, _centres(plain[0]))
 
 
+@pytest.mark.e2e
 def test_full_train_uses_every_training_shape_and_keeps_the_last_epoch(cls_root, tmp_path):
     cfg = TrainConfig(data_root=str(cls_root), num_points=64)
     val_data = build_task_data(cfg.resolved())
@@ -95,6 +97,7 @@ def test_full_train_uses_every_training_shape_and_keeps_the_last_epoch(cls_root,
     assert json.loads((val_out / "test_metrics.json").read_text())["protocol"] == "validation"
 
 
+@pytest.mark.e2e
 def test_segmentation_full_train_trains_on_train_plus_val(tmp_path, capsys):
     data = ensure_synthetic("shapenetpart", root=tmp_path / "d", categories=["Mug", "Chair"],
                             train_per_category=3, val_per_category=2, test_per_category=1,

@@ -151,6 +151,7 @@ class CountSteps(Callback):
         self.steps += 1
 
 
+@pytest.mark.e2e
 def test_semseg_trains_through_the_engine(small_rooms, tmp_path):
     """The s3dis task runs the same train() as the other tasks: hooks, run folder,
     checkpoints of kind "semseg", whole-room and block-vote test numbers side by side

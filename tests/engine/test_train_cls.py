@@ -10,6 +10,8 @@ import torch
 from pointea.cli.train import main
 from pointea.engine import TrainConfig, load_checkpoint, train
 
+pytestmark = pytest.mark.e2e  # whole classification runs
+
 # bit-identical comparisons: CPU only (CUDA's atomics are not bitwise reproducible)
 TINY = ["--model", "pct_cls_tiny", "--batch-size", "4", "--num-points", "64", "--no-progress",
         "--device", "cpu"]

@@ -11,6 +11,8 @@ from pointea.cli.train import main, main_seg
 from pointea.datasets import ensure_synthetic
 from pointea.engine import Callback, load_checkpoint
 
+pytestmark = pytest.mark.e2e  # whole runs, interrupted and resumed
+
 # augmentation, point dropout and head dropout all on: every random stream is exercised
 # bit-identical comparisons: CPU only (CUDA's atomics are not bitwise reproducible)
 CLS = ["--model", "pct_cls_tiny", "--batch-size", "4", "--num-points", "64", "--no-progress",

@@ -10,6 +10,8 @@ from pointea.cli.train import main, main_seg
 from pointea.datasets import ensure_synthetic
 from pointea.engine import load_checkpoint
 
+pytestmark = pytest.mark.e2e  # whole part-segmentation runs
+
 TINY = ["--model", "pct_seg_tiny", "--batch-size", "4", "--num-points", "64", "--no-progress"]
 
 

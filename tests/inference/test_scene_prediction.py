@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from fixtures import scene_arrays, write_scene_txt
+from pointea_testing import scene_arrays, write_scene_txt
 
 from pointea.datasets.s3dis import CLASSES
 from pointea.errors import DataError, InputError

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import h5py
 import numpy as np
+import open3d as o3d
 import pytest
-from fixtures import off_text, pcd_bytes, ply_bytes, stl_ascii, stl_binary
+import torch
+from pointea_testing import off_text, pcd_bytes, ply_bytes, stl_ascii, stl_binary
 
 from pointea import io
 from pointea.errors import DataError
@@ -66,7 +69,6 @@ def test_pcd(tmp_path, mode):
 
 
 def test_pcd_compressed_through_open3d(tmp_path):
-    o3d = pytest.importorskip("open3d")
     pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(PTS))
     path = str(tmp_path / "c.pcd")
     o3d.io.write_point_cloud(path, pc, write_ascii=False, compressed=True)
@@ -132,7 +134,6 @@ def test_stl_binary_and_ascii(tmp_path):
 
 
 def test_open3d_written_files_read_the_same(tmp_path):
-    o3d = pytest.importorskip("open3d")
     mesh = o3d.geometry.TriangleMesh.create_box(1.0, 2.0, 3.0)
     mesh.compute_triangle_normals()  # open3d writes STL only with them
     for ext, ascii_ in [
@@ -151,7 +152,6 @@ def test_open3d_written_files_read_the_same(tmp_path):
 
 
 def test_h5_entries(tmp_path):
-    h5py = pytest.importorskip("h5py")
     path = tmp_path / "d.h5"
     with h5py.File(path, "w") as f:
         f["data"] = RNG.normal(size=(3, 64, 3)).astype(np.float32)
@@ -255,7 +255,6 @@ def test_drop_nonfinite(tmp_path):
 
 # ------------------------------------------------------------------ normalisation, sampling
 def test_normalize_matches_training_transform():
-    torch = pytest.importorskip("torch")
     from torch_geometric.data import Data
 
     from pointea.transforms import NormalizeUnitSphere
@@ -333,7 +332,6 @@ def test_write_ply_round_trip(tmp_path, binary):
     np.testing.assert_array_equal(back.labels, lab)
     np.testing.assert_allclose(back.colors, np.round(cols * 255) / 255, atol=1e-9)
     np.testing.assert_allclose(back.normals, NRM, atol=1e-6)
-    o3d = pytest.importorskip("open3d")
     pc = o3d.io.read_point_cloud(str(path))
     np.testing.assert_allclose(np.asarray(pc.points), PTS, atol=1e-5)
     np.testing.assert_allclose(np.asarray(pc.colors), np.round(cols * 255) / 255, atol=1e-6)

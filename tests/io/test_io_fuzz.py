@@ -13,15 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from pointea_testing import off_text, pcd_bytes, ply_bytes, stl_ascii, stl_binary
 
-hypothesis = pytest.importorskip("hypothesis")
-from fixtures import off_text, pcd_bytes, ply_bytes, stl_ascii, stl_binary  # noqa: E402
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from hypothesis.extra.numpy import arrays  # noqa: E402
-
-from pointea import io  # noqa: E402
-from pointea.errors import DataError  # noqa: E402
+from pointea import io
+from pointea.errors import DataError
 
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,

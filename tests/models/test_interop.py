@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from fixtures import fake_pct_state_dict, pct_keys
+from pointea_testing import fake_pct_state_dict, pct_keys
 
 from pointea.errors import CheckpointError
 from pointea.models import (
@@ -124,6 +124,7 @@ def test_pretrained_folder_errors(tmp_path):
         load_model(tmp_path / "other.pt")
 
 
+@pytest.mark.e2e
 def test_convert_cli(tmp_path, capsys):
     from pointea.cli.convert import main
 

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from fixtures import make_batch
+from pointea_testing import make_batch
 
 from pointea.errors import InputError
 from pointea.models import PCTClassifier, create_model, list_models, model_task

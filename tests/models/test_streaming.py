@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from fixtures import nontrivial_segmenter
+from pointea_testing import nontrivial_segmenter
 
 from pointea.errors import InputError
 from pointea.models import create_model

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from fixtures import make_batch, naive_external
+from pointea_testing import make_batch, naive_external
 
 from pointea.errors import InputError
 from pointea.nn import ExternalAttention, NeighborEmbedding, OffsetAttention, SelfAttention

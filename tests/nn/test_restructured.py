@@ -10,7 +10,7 @@ import copy
 
 import pytest
 import torch
-from fixtures import make_batch, naive_external
+from pointea_testing import make_batch, naive_external
 
 from pointea.models import PCTSegmenter
 from pointea.nn import ExternalAttention, NeighborEmbedding, OffsetAttention

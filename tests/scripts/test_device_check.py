@@ -16,7 +16,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from fixtures import REPO_ROOT as ROOT
+from pointea_testing import REPO_ROOT as ROOT
+
+pytestmark = pytest.mark.e2e  # every test runs the script in a subprocess
 
 SCRIPT = ROOT / "scripts" / "device_check.sh"
 STAGES = ["env", "ceilings", "correctness", "speed", "tests", "cluster"]

@@ -10,11 +10,10 @@ import base64
 import os
 from pathlib import Path
 
+import nbclient
+import nbformat
 import pytest
-from fixtures import REPO_ROOT as REPO
-
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
+from pointea_testing import REPO_ROOT as REPO
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 TINY = ["--batch-size", "4", "--num-points", "64", "--no-progress", "--epochs", "1"]

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.e2e  # every test runs the wrapper script in a subprocess
+
 WRAPPER = Path(__file__).resolve().parents[2] / "scripts" / "pch_cc.sh"
 
 FAKE = """#!/usr/bin/env bash

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from fixtures import REPO_ROOT as ROOT
+from pointea_testing import REPO_ROOT as ROOT
 
 from pointea import setup_check
 from pointea.setup_check import diagnose, find_nvcc, probe, pyg_wheel_index
@@ -59,9 +59,9 @@ def test_find_nvcc_on_path_and_under_cuda_home(tmp_path, monkeypatch):
     assert find_nvcc() == str(on_path)
 
 
-def test_probe_sees_this_cpu_only_torch_cluster_as_wrong_for_a_cuda_torch(monkeypatch, tmp_path):
-    """This machine's torch-cluster has no CUDA kernels: with torch claiming CUDA, the
-    probe must ask for a rebuild (nvcc present) or announce the fallback (no nvcc)."""
+def test_probe_sees_a_cpu_only_torch_cluster_as_wrong_for_a_cuda_torch(monkeypatch, tmp_path):
+    """A torch-cluster without CUDA kernels (skipped where it has them): with torch claiming
+    CUDA, the probe must ask for a rebuild (nvcc present) or announce the fallback (no nvcc)."""
     import torch_cluster  # noqa: F401
 
     if int(torch.ops.torch_cluster.cuda_version()) != -1:

@@ -88,6 +88,7 @@ def test_renderer_is_reused_and_sizes_can_change():
     assert viz.render_points(pts, width=32, height=32, backend="open3d").shape == (32, 32, 3)
 
 
+@pytest.mark.e2e
 def test_process_exits_cleanly_and_stdout_stays_clean(tmp_path):
     """Several renders of different sizes, then exit: no abort at exit (one renderer at a
     time), and nothing from open3d's engine on stdout."""
@@ -261,6 +262,7 @@ def test_render_labels_with_legend_and_png(tmp_path):
         assert (np.abs(img.reshape(-1, 3).astype(int) - c).max(axis=1) <= 2).sum() > 20
 
 
+@pytest.mark.e2e
 def test_importing_pointea_never_loads_open3d():
     code = ("import sys, pointea, pointea.io, pointea.viz, pointea.cli.predict\n"
             "assert 'open3d' not in sys.modules, 'open3d imported eagerly'\n"
