@@ -327,7 +327,7 @@ def test_ctrl_c_is_one_line_and_exit_130(
 
 # --------------------------------------------------------------------------- pointea-convert
 def test_convert_keeps_a_foreign_folder_and_replaces_its_own(tmp_path, capsys):
-    from fixtures import fake_pct_state_dict
+    from pointea_testing import fake_pct_state_dict
 
     from pointea.cli.convert import main as convert
 
