@@ -87,7 +87,7 @@ if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
   fi
 fi
-# pip's notes about this machine's absent local index folders are noise: filter them out.
+# pip's notes about absent local index folders are noise: filter them out.
 pip_install() {
   "$venv/bin/python" -m pip install -q --disable-pip-version-check "$@" \
     2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)

@@ -1,6 +1,6 @@
 """``pointea-bench`` / ``python scripts/benchmark.py``: measure, print tables, plot.
 
-Every number comes from this run on this machine; every comparison is a ratio of two
+Every number comes from this run, on the host it runs on; every comparison is a ratio of two
 numbers measured in the same run, and every timing stands next to its FLOPs and its
 share of the matrix-product ceiling measured in the same run. Each measurement runs in a
 fresh child process (:mod:`pointea.bench.harness`), so its peak memory is its own.

@@ -61,7 +61,7 @@ class DistContext:
     Args:
         rank: global rank.
         world_size: number of processes.
-        local_rank: rank on this machine.
+        local_rank: rank on this node.
         device: the torch device this process uses.
     """
 
@@ -101,7 +101,7 @@ def resolve_device(device: str, local_rank: int = 0, world_size: int = 1) -> tor
         raise InputError(f"--device {device!r} is not a torch device ({exc})") from exc
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise InputError(f"--device {device!r}: CUDA is not available on this machine")
+            raise InputError(f"--device {device!r}: CUDA is not available")
         if dev.index is None:
             dev = torch.device("cuda", local_rank % max(torch.cuda.device_count(), 1))
         elif world_size > 1:
