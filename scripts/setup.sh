@@ -21,6 +21,13 @@
 # With a CUDA torch, the script checks that torch-cluster has CUDA kernels
 # (pointea/setup_check.py) and rebuilds it with FORCE_CUDA=1 when nvcc exists; without
 # nvcc pointea runs its pure-torch FPS/kNN on the GPU and the script says so.
+#
+# Offline (PIP_NO_INDEX=1, optionally PIP_FIND_LINKS=<wheels folder>): apt is attempted
+# and a failure only warns; the pip/setuptools upgrade, packages the image already has
+# (torch-geometric of any 2.x version), and packages that cannot be found are skipped with
+# a warning; a torch-cluster that cannot be built leaves pointea on its pure-torch
+# FPS/kNN. A PYTHON that is itself a virtual environment (an image's /opt/.../.venv) is
+# reached from .venv through a .pth file, so its torch stays the one in use.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -50,6 +57,11 @@ pip_packages=(
 )
 
 log() { printf '[setup] %s\n' "$*"; }
+offline=0
+case "${PIP_NO_INDEX:-}" in 1|true|yes|on) offline=1 ;; esac
+# offline, a torch-cluster that cannot be built is not fatal (pure-torch FPS/kNN)
+required="torch, torch_cluster, torch_geometric, h5py, pointea"
+[ "$offline" = 1 ] && required="torch, torch_geometric, h5py, pointea"
 
 # Everything that decides what gets installed; a change to any of it re-runs the install.
 fingerprint=$(cat scripts/setup.sh pyproject.toml | sha256sum | cut -d' ' -f1)
@@ -63,7 +75,7 @@ if command -v dpkg-query >/dev/null 2>&1; then
 fi
 
 if [ ${#missing_apt[@]} -eq 0 ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$fingerprint" ] \
-  && "$venv/bin/python" -c "import torch, torch_cluster, torch_geometric, h5py, pointea" 2>/dev/null; then
+  && "$venv/bin/python" -c "import $required" 2>/dev/null; then
   log "up to date ($venv)"
   exit 0
 fi
@@ -74,15 +86,22 @@ if [ ${#missing_apt[@]} -gt 0 ]; then
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   log "installing system libraries: ${missing_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq --no-install-recommends "${missing_apt[@]}" >/dev/null
+  if ! { $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends \
+    "${missing_apt[@]}" >/dev/null; }; then
+    [ "$offline" = 1 ] || { log "apt-get failed" >&2; exit 1; }
+    log "WARNING: apt-get failed (offline?): open3d may not render; pointea falls back to its numpy renderer"
+  fi
 fi
 
 # 2. The virtual environment.
 if [ ! -x "$venv/bin/python" ]; then
   if "$python" -c "import torch" 2>/dev/null; then
-    log "system Python has torch $("$python" -c 'import torch; print(torch.__version__)'): reusing it"
+    log "$python has torch $("$python" -c 'import torch; print(torch.__version__)'): reusing it"
     "$python" -m venv --system-site-packages "$venv"
+    # a venv's own packages are not its base's system site: reach them through a .pth file
+    "$python" -c "import sys, site; sys.exit(0 if sys.prefix != sys.base_prefix else 1)" \
+      && "$python" -c "import site; print('\n'.join(site.getsitepackages()))" \
+        >"$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/pointea-base-venv.pth"
   else
     "$python" -m venv "$venv"
   fi
@@ -92,7 +111,11 @@ pip_install() {
   "$venv/bin/python" -m pip install -q --disable-pip-version-check "$@" \
     2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 }
-pip_install --upgrade "pip>=23" "setuptools>=77" wheel
+if [ "$offline" = 1 ]; then
+  pip_install --upgrade "pip>=23" "setuptools>=77" wheel 2>/dev/null || log "offline: pip and setuptools as they are"
+else
+  pip_install --upgrade "pip>=23" "setuptools>=77" wheel
+fi
 
 # 3. torch first, pinned: an unpinned torch would pull a multi-GB CUDA build.
 if "$venv/bin/python" -c "import torch" 2>/dev/null; then
@@ -155,7 +178,16 @@ urllib.request.urlopen(sys.argv[1], timeout=5).close()" "$wheel_index" 2>/dev/nu
     log "torch-cluster: prebuilt wheel from $wheel_index"
   else
     log "no prebuilt torch-cluster wheel reachable ($wheel_index)"
-    build_torch_cluster
+    # torch-cluster's setup.py compiles CUDA whenever nvcc exists (only FORCE_ONLY_CPU
+    # stops it), and nvcc gets CC as -ccbin, where the compiler wrapper cannot go
+    if ! (
+      [ "${POINTEA_CUDA_REBUILD:-1}" = "0" ] && export FORCE_ONLY_CPU=1
+      command -v nvcc >/dev/null 2>&1 && export POINTEA_BUILD_PCH=0
+      build_torch_cluster
+    ); then
+      [ "$offline" = 1 ] || { log "the torch-cluster build failed" >&2; exit 1; }
+      log "WARNING: offline and torch-cluster did not build: pointea uses its pure-torch FPS/kNN"
+    fi
   fi
 fi
 verdict="$(setup_check)"
@@ -165,23 +197,40 @@ case "$verdict" in
     if [ "${POINTEA_CUDA_REBUILD:-1}" = "0" ]; then
       log "POINTEA_CUDA_REBUILD=0: not rebuilding; pointea uses its pure-torch FPS/kNN on CUDA"
     else
-      FORCE_CUDA=1 POINTEA_BUILD_PCH=0 build_torch_cluster --no-cache-dir --force-reinstall --no-deps \
+      # plain compilers: torch hands CC to nvcc as -ccbin, where a wrapper with a space breaks
+      FORCE_CUDA=1 FORCE_ONLY_CUDA=1 POINTEA_BUILD_PCH=0 build_torch_cluster --no-cache-dir --force-reinstall --no-deps \
         || log "the CUDA rebuild of torch-cluster failed: pointea will use its pure-torch FPS/kNN on CUDA"
       log "torch-cluster: $(setup_check)"
     fi
     ;;
   ok*) log "torch-cluster: ${verdict#ok }" ;;
   fallback*) log "WARNING: ${verdict#fallback }" ;;
-  missing*) log "torch-cluster does not load: $verdict" >&2; exit 1 ;;
+  missing*)
+    [ "$offline" = 1 ] || { log "torch-cluster does not load: $verdict" >&2; exit 1; }
+    log "torch-cluster: not installed (pure-torch FPS/kNN)" ;;
 esac
 
 # 5. The rest, then pointea itself (editable, dependencies already in place).
 log "installing python packages"
-pip_install "${pip_packages[@]}"
-pip_install --no-build-isolation --no-deps -e .
-"$venv/bin/python" -m ipykernel install --sys-prefix --name python3 >/dev/null
+if [ "$offline" = 1 ]; then
+  for package in "${pip_packages[@]}"; do
+    if [[ "$package" == torch-geometric* ]] && "$venv/bin/python" -c "import torch_geometric" 2>/dev/null; then
+      continue  # the image's torch-geometric, whatever its 2.x version
+    fi
+    pip_install "$package" 2>/dev/null || log "WARNING: offline, not installed: $package"
+  done
+else
+  pip_install "${pip_packages[@]}"
+fi
+if ! pip_install --no-build-isolation --no-deps -e .; then
+  [ "$offline" = 1 ] || { log "installing pointea failed" >&2; exit 1; }
+  # an image's old setuptools cannot read pyproject.toml's license: a path entry instead
+  echo "$root" >"$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/pointea-src.pth"
+  log "WARNING: offline, pointea is importable but its console scripts are not installed (python -m pointea.cli.train ...)"
+fi
+"$venv/bin/python" -m ipykernel install --sys-prefix --name python3 >/dev/null 2>&1 \
+  || [ "$offline" = 1 ] || { log "ipykernel install failed" >&2; exit 1; }
 
-"$venv/bin/python" -c "import torch, torch_cluster, torch_geometric, h5py, pointea" \
-  || { log "import check failed" >&2; exit 1; }
+"$venv/bin/python" -c "import $required" || { log "import check failed" >&2; exit 1; }
 echo "$fingerprint" >"$stamp"
 log "done: $venv (torch $("$venv/bin/python" -c 'import torch; print(torch.__version__)'))"
