@@ -99,3 +99,21 @@ def test_readme_lists_every_console_script():
     scripts = re.search(r"\[project\.scripts\]\n(.*?)\n\n", (ROOT / "pyproject.toml").read_text(), re.S)
     names = [line.split("=")[0].strip() for line in scripts.group(1).splitlines()]
     assert names and all(f"`{name}" in readme for name in names), names
+
+
+def test_recipe_table_in_the_docs_is_the_generated_one():
+    from pointea.engine.recipe_text import recipe_markdown
+
+    page = (ROOT / "docs" / "TRAINING.md").read_text()
+    found = re.search(r"<!-- recipe table: [^>]*-->\n(.*?)<!-- end recipe table -->", page, re.S)
+    assert found and found.group(1) == recipe_markdown()
+
+
+def test_recipe_epilog_follows_the_recipe_table(monkeypatch):
+    from pointea.engine import config, recipe_text
+
+    assert "label smoothing 0.2" in recipe_text.recipe_epilog()
+    changed = {task: dict(values) for task, values in config.RECIPES.items()}
+    changed["shapenetpart"]["label_smoothing"] = 0.1
+    monkeypatch.setattr(recipe_text, "RECIPES", changed)
+    assert "label smoothing 0.1" in recipe_text.recipe_epilog()

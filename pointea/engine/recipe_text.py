@@ -1,0 +1,70 @@
+"""The recipe table (:data:`pointea.engine.config.RECIPES`) as text: the lines of
+``pointea-train --help`` and the markdown table of docs/TRAINING.md, both rendered from
+the one table so they cannot disagree with it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pointea.engine.config import RECIPES
+
+#: where each task's recipe comes from (docs/REPRODUCING.md cites file and line)
+RECIPE_SOURCES = {
+    "modelnet40": "PCT_Pytorch main.py / data.py / util.py",
+    "shapenetpart": "dgcnn.pytorch main_partseg.py / util.py (2020-21)",
+    "s3dis": "pointea's own (docs/SCENES.md)",
+}
+
+#: what the recipe's ``augment`` means per task
+_AUGMENT = {True: "point dropout + scale U[2/3,3/2] + shift U[-0.2,0.2]", False: "none"}
+
+_OPTIMIZER = {"sgd": "SGD, momentum 0.9", "adam": "Adam", "adamw": "AdamW"}
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def _fields(recipe: dict[str, Any]) -> dict[str, str]:
+    epochs = f"{recipe['epochs']}"
+    if "steps_per_epoch" in recipe:
+        epochs += f" x {recipe['steps_per_epoch']} steps"
+    augment = _AUGMENT[bool(recipe["augment"])]
+    if recipe["augment"] and recipe.get("point_dropout"):
+        augment = augment.replace("point dropout", f"point dropout (max {_number(recipe['point_dropout'])})")
+    return {
+        "optimizer": _OPTIMIZER[recipe["optimizer"]],
+        "lr": f"{_number(recipe['lr'])}, cosine to lr/100",
+        "weight decay": _number(recipe["weight_decay"]),
+        "epochs": epochs,
+        "batch": f"{recipe['batch_size']}",
+        "points": f"{recipe['num_points']}",
+        "label smoothing": _number(recipe["label_smoothing"]),
+        "augmentation": augment,
+    }
+
+
+def recipe_markdown() -> str:
+    """The recipe table as a markdown table, one row per task."""
+    columns = ["task", *_fields(next(iter(RECIPES.values()))), "source"]
+    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    for task, recipe in RECIPES.items():
+        cells = [f"`{task}`", *_fields(recipe).values(), RECIPE_SOURCES[task]]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def recipe_epilog() -> str:
+    """The recipe lines of the training commands' ``--help`` (``%`` escaped for argparse)."""
+    lines = ["recipe defaults (the one recipe table; sources in docs/REPRODUCING.md):"]
+    for task, recipe in RECIPES.items():
+        text = ", ".join(f"{key} {value}" for key, value in _fields(recipe).items())
+        text += f"; {RECIPE_SOURCES[task]}"
+        words, line = text.split(), f"  {task:<14}"
+        for word in words:
+            if len(line) + len(word) + 1 > 88:
+                lines.append(line.rstrip())
+                line = " " * 16
+            line += word + " "
+        lines.append(line.rstrip())
+    return "\n".join(lines).replace("%", "%%") + "\n"
