@@ -60,15 +60,25 @@ def test_epoch_reaches_persistent_workers():
     assert torch.equal(seen[0], seen[2]) and not torch.equal(seen[0], seen[1])
 
 
-def test_tf32_is_set_for_cuda_runs_only_and_put_back():
-    before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+def _tf32_state():
+    matmul = torch.backends.cuda.matmul
+    if hasattr(matmul, "fp32_precision"):  # the switches pointea sets on this torch
+        return matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision
+    return matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+
+
+def test_tf32_is_set_for_cuda_runs_only_and_put_back(recwarn):
+    new_api = hasattr(torch.backends.cuda.matmul, "fp32_precision")
+    on, off = (("tf32", "tf32"), ("ieee", "ieee")) if new_api else ((True, True), (False, False))
+    before = _tf32_state()
     with tf32(True, torch.device("cpu")):
-        assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == before
+        assert _tf32_state() == before
     for enabled in (True, False):
         with tf32(enabled, torch.device("cuda")):  # flags only: no GPU needed
-            assert torch.backends.cuda.matmul.allow_tf32 is enabled
-            assert torch.backends.cudnn.allow_tf32 is enabled
-        assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == before
+            assert _tf32_state() == (on if enabled else off)
+        assert _tf32_state() == before
+    # never the deprecated flags where the new switches exist
+    assert not new_api or not [w for w in recwarn if "allow_tf32" in str(w.message)]
 
 
 class _Terminal(io.StringIO):
