@@ -458,6 +458,35 @@ def write_semseg_checkpoint(path: Path, *, attention: str = "external", seed: in
     return path
 
 
+def write_classifier_checkpoint(
+    path: Path, class_names: list[str] | tuple[str, ...] = ("a", "b", "c"), *, seed: int = 0
+) -> Path:
+    """An untrained ``pct_cls_tiny`` saved as a training checkpoint with ``class_names``
+    (``num_points`` 64)."""
+    from pointea.models import create_model
+    from pointea.serialization import atomic_torch_save
+
+    torch.manual_seed(seed)
+    model = create_model("pct_cls_tiny", num_classes=len(class_names)).eval()
+    atomic_torch_save(
+        {
+            "format": "pointea-checkpoint",
+            "format_version": 1,
+            "task": "classification",
+            "model_name": model.name,
+            "model_config": model.hparams,
+            "model": model.state_dict(),
+            "epoch": 1,
+            "global_step": 1,
+            "config": {"num_points": 64},
+            "class_names": list(class_names),
+            "metrics": {},
+        },
+        path,
+    )
+    return path
+
+
 def scene_arrays(n: int = 700, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A 6 x 4 x 3 m room away from the origin: ``xyz`` (n, 3) float64 on a millimetre
     grid (exact in text and float32), ``rgb`` (n, 3) uint8 and ``labels`` (n,) 0..12."""

@@ -11,14 +11,13 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from pointea_testing import scene_arrays, write_scene_txt
+from pointea_testing import scene_arrays, write_classifier_checkpoint, write_scene_txt
 
 from pointea.cli.predict import main
 from pointea.errors import OutputExistsError, PointeaError
 from pointea.files import check_output, is_pointea_output
 from pointea.io import write_ply
 from pointea.models import create_model, save_pretrained
-from pointea.serialization import atomic_torch_save
 
 
 @pytest.fixture(autouse=True)
@@ -33,15 +32,7 @@ def scene_ckpt(semseg_checkpoint):
 
 @pytest.fixture(scope="module")
 def cls_ckpt(tmp_path_factory):
-    model = create_model("pct_cls_tiny", num_classes=3).eval()
-    path = tmp_path_factory.mktemp("cls") / "best.pt"
-    atomic_torch_save({
-        "format": "pointea-checkpoint", "format_version": 1, "task": "classification",
-        "model_name": model.name, "model_config": model.hparams, "model": model.state_dict(),
-        "epoch": 1, "global_step": 1, "config": {"num_points": 64},
-        "class_names": ["a", "b", "c"], "metrics": {},
-    }, path)  # fmt: skip
-    return path
+    return write_classifier_checkpoint(tmp_path_factory.mktemp("cls") / "best.pt")
 
 
 @pytest.fixture(scope="module")

@@ -7,15 +7,13 @@ import json
 
 import numpy as np
 import pytest
-from pointea_testing import scene_arrays, write_scene_txt
+from pointea_testing import scene_arrays, write_classifier_checkpoint, write_scene_txt
 
 from pointea.cli.predict import build_parser, main
 from pointea.datasets.s3dis import CLASSES
 from pointea.inference import Predictor
 from pointea.inference.scene_files import read_scene
 from pointea.io import write_ply
-from pointea.models import create_model
-from pointea.serialization import atomic_torch_save
 
 pytestmark = pytest.mark.e2e  # pointea-predict runs on whole scenes
 
@@ -32,15 +30,7 @@ def ckpt(semseg_checkpoint):
 
 @pytest.fixture(scope="module")
 def cls_ckpt(tmp_path_factory):
-    model = create_model("pct_cls_tiny", num_classes=3).eval()
-    path = tmp_path_factory.mktemp("cls") / "best.pt"
-    atomic_torch_save({
-        "format": "pointea-checkpoint", "format_version": 1, "task": "classification",
-        "model_name": model.name, "model_config": model.hparams, "model": model.state_dict(),
-        "epoch": 1, "global_step": 1, "config": {"num_points": 64},
-        "class_names": ["a", "b", "c"], "metrics": {},
-    }, path)  # fmt: skip
-    return path
+    return write_classifier_checkpoint(tmp_path_factory.mktemp("cls") / "best.pt")
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from pointea_testing import scene_arrays, write_scene_txt
+from pointea_testing import scene_arrays, write_classifier_checkpoint, write_scene_txt
 
 from pointea.cli.predict import main
 from pointea.files import is_pointea_output, safe_name
 from pointea.io import write_ply
 from pointea.models import create_model, save_pretrained
-from pointea.serialization import atomic_torch_save
 
 POSIX_ONLY = pytest.mark.skipif(sys.platform != "linux", reason="byte file names are POSIX")
 HOSTILE = "r\x1b]0;title\x07\x1b[2J\x9b\x7f\u202eoom"
@@ -58,17 +57,8 @@ def seg_ckpt(tmp_path_factory):
 @pytest.fixture(scope="module")
 def hostile_cls_ckpt(tmp_path_factory):
     """A classifier whose class names hold terminal escapes and plotly markup."""
-    torch.manual_seed(0)
-    model = create_model("pct_cls_tiny", num_classes=3).eval()
-    path = tmp_path_factory.mktemp("cls") / "best.pt"
-    atomic_torch_save({
-        "format": "pointea-checkpoint", "format_version": 1, "task": "classification",
-        "model_name": model.name, "model_config": model.hparams, "model": model.state_dict(),
-        "epoch": 1, "global_step": 1, "config": {"num_points": 64},
-        "class_names": ["\x1b[2Jwipe", "\x1b]0;t\x07set", '<a href="https://x">c</a>'],
-        "metrics": {},
-    }, path)  # fmt: skip
-    return path
+    names = ["\x1b[2Jwipe", "\x1b]0;t\x07set", '<a href="https://x">c</a>']
+    return write_classifier_checkpoint(tmp_path_factory.mktemp("cls") / "best.pt", names)
 
 
 def assert_no_controls(text: str) -> None:
