@@ -14,7 +14,7 @@ TEXT_ROOTS = ["README.md", "CHANGELOG.md", "docs", "pointea", "scripts", "tests"
 SUFFIXES = {".md", ".py", ".sh", ".toml", ".ipynb", ".cff", ".txt"}
 
 _PROCESS = re.compile(
-    r"issue ?#|this round|last round|round (one|two|three)|this machine|not met"
+    r"issue ?#|\bissue \d|this round|last round|round (one|two|three)|this machine|not met"
     r"|until this round",
     re.IGNORECASE,
 )
@@ -53,6 +53,7 @@ def test_no_process_words():
 def test_the_process_word_check_can_fail():
     assert _PROCESS.search("as measured in this round")
     assert _PROCESS.search("see Issue #12")
+    assert _PROCESS.search("the file of issue 13")
     assert not _PROCESS.search("a round trip of the file")
 
 
