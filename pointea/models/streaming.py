@@ -103,8 +103,9 @@ def segment_large(
             writes faster than about 0.3 GB/s; on the 2-core benchmark VM it writes
             0.2 GB/s and recomputing is faster (docs/PERFORMANCE.md), so the default
             is ``False``. When ``spill_dir`` has less free space than the files need,
-            the call warns and recomputes. The files are deleted when the call
-            returns or raises.
+            the call warns and recomputes. Each file's name is removed right after it
+            is created (only the open handle keeps it), so no file outlives the call or
+            the process, even one killed by SIGKILL.
         spill_dir: the folder for those files (default: the system's temporary folder,
             ``tempfile.gettempdir()``, i.e. ``$TMPDIR`` or ``/tmp``).
         stats: a dict to fill with what the call did: ``"seconds"`` per pass
