@@ -113,6 +113,49 @@ _EXAMPLES = {
 #: command-line options that are not settings of the run
 _SESSION_OPTIONS = ("resume", "overwrite", "progress", "tensorboard")
 
+_SCENE_ONLY = "only applies to s3dis (pointea-semseg)"
+_NO_SHAPE_TRANSFORMS = (
+    "s3dis draws fresh random room samples every step and applies no shape augmentation"
+)
+#: kind of task -> settings a user may not give it, with the reason (they would be ignored)
+_INAPPLICABLE: dict[str, dict[str, str]] = {
+    "semseg": {
+        "augment": _NO_SHAPE_TRANSFORMS,
+        "point_dropout": _NO_SHAPE_TRANSFORMS,
+        "shuffle_points": _NO_SHAPE_TRANSFORMS,
+        "data_format": "s3dis reads the published room text files (through its .npz cache) only",
+    },
+    "shape": {
+        "test_area": _SCENE_ONLY,
+        "chunk_size": _SCENE_ONLY,
+        "synthetic_density": _SCENE_ONLY,
+        "synthetic_rooms_per_area": _SCENE_ONLY,
+    },
+}
+
+#: (task, setting) -> help text that differs from the field's own
+_TASK_HELP = {
+    ("s3dis", "data_root"): (
+        "folder holding the dataset folder (default: data; with --synthetic: data/rooms)"
+    ),
+}
+
+
+def _flag(name: str) -> str:
+    """The command-line flag of the setting ``name``."""
+    f = next(f for f in dataclasses.fields(TrainConfig) if f.name == name)
+    return f.metadata.get("flag", "--" + name.replace("_", "-"))
+
+
+def inapplicable(cfg: TrainConfig, given: set[str]) -> str | None:
+    """One line refusing the first setting in ``given`` (those typed on the command line)
+    that ``cfg.task`` would ignore, or ``None`` when every one applies."""
+    kind = "semseg" if cfg.kind == "semseg" else "shape"
+    for name, why in _INAPPLICABLE[kind].items():
+        if name in given:
+            return f"{_flag(name)} does not apply to task {cfg.task}: {why}; drop it"
+    return None
+
 
 def _default_text(f: dataclasses.Field, task: str) -> str | None:
     """What ``--help`` shows as the default of a setting (the task's recipe value when
@@ -143,7 +186,8 @@ def add_setting_arguments(parser: argparse.ArgumentParser, task: str) -> None:
         meta = f.metadata
         flag = meta.get("flag", "--" + f.name.replace("_", "-"))
         default = _default_text(f, task)
-        help_text = meta["help"] + (f" (default: {default})" if default is not None else "")
+        own_help = _TASK_HELP.get((task, f.name), meta["help"])
+        help_text = own_help + (f" (default: {default})" if default is not None else "")
         kwargs: dict[str, Any] = {
             "dest": f.name,
             "default": argparse.SUPPRESS,
@@ -221,6 +265,9 @@ def parse_config(
         cfg = TrainConfig(**{"task": task, **given})
         cfg.output_dir = _output_dir(args, cfg)
         cfg.validate()
+        refused = inapplicable(cfg, set(given))
+        if refused:
+            raise _Usage(refused)
     except _Usage as exc:
         parser.error(str(exc))
     except PointeaError as exc:
