@@ -147,13 +147,16 @@ def _flag(name: str) -> str:
     return f.metadata.get("flag", "--" + name.replace("_", "-"))
 
 
-def inapplicable(cfg: TrainConfig, given: set[str]) -> str | None:
-    """One line refusing the first setting in ``given`` (those typed on the command line)
-    that ``cfg.task`` would ignore, or ``None`` when every one applies."""
+def inapplicable(cfg: TrainConfig, given: dict[str, Any]) -> str | None:
+    """One line refusing the first setting in ``given`` (those typed on the command line,
+    with their values) that ``cfg.task`` would ignore, or ``None`` when every one applies."""
     kind = "semseg" if cfg.kind == "semseg" else "shape"
     for name, why in _INAPPLICABLE[kind].items():
         if name in given:
-            return f"{_flag(name)} does not apply to task {cfg.task}: {why}; drop it"
+            flag = _flag(name)
+            if given[name] is False:  # typed as --no-...
+                flag = "--no-" + flag.removeprefix("--")
+            return f"{flag} does not apply to task {cfg.task}: {why}; drop it"
     return None
 
 
@@ -265,7 +268,7 @@ def parse_config(
         cfg = TrainConfig(**{"task": task, **given})
         cfg.output_dir = _output_dir(args, cfg)
         cfg.validate()
-        refused = inapplicable(cfg, set(given))
+        refused = inapplicable(cfg, given)
         if refused:
             raise _Usage(refused)
     except _Usage as exc:
