@@ -463,9 +463,11 @@ class TrainConfig:
             )
         if self.use_normals:
             problems.append("use_normals (--normals): S3DIS rooms have no normals")
-        if self.protocol == "validation" and 0 < self.val_fraction < 1 and round(
-            1 / self.val_fraction
-        ) < 2:
+        if (
+            self.protocol == "validation"
+            and 0 < self.val_fraction < 1
+            and round(1 / self.val_fraction) < 2
+        ):
             # the split takes every round(1 / val_fraction)-th room for validation
             problems.append(
                 f"val_fraction (--val-fraction) {self.val_fraction} makes every training-"

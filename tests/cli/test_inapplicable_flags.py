@@ -16,8 +16,13 @@ def _refused(capsys, argv, task):
 
 @pytest.mark.parametrize(
     "argv",
-    [["--augment"], ["--no-augment"], ["--point-dropout", "0.5"], ["--no-shuffle-points"],
-     ["--data-format", "hdf5"]],  # fmt: skip
+    [
+        ["--augment"],
+        ["--no-augment"],
+        ["--point-dropout", "0.5"],
+        ["--no-shuffle-points"],
+        ["--data-format", "hdf5"],
+    ],
 )
 def test_semseg_refuses_shape_flags(capsys, argv):
     line = _refused(capsys, [*argv, "--synthetic"], "s3dis")
@@ -28,8 +33,12 @@ def test_semseg_refuses_shape_flags(capsys, argv):
 @pytest.mark.parametrize("task", ["modelnet40", "shapenetpart"])
 @pytest.mark.parametrize(
     "argv",
-    [["--test-area", "5"], ["--chunk-size", "65536"], ["--synthetic-density", "150"],
-     ["--synthetic-rooms-per-area", "3"]],  # fmt: skip
+    [
+        ["--test-area", "5"],
+        ["--chunk-size", "65536"],
+        ["--synthetic-density", "150"],
+        ["--synthetic-rooms-per-area", "3"],
+    ],
 )
 def test_shape_trainers_refuse_scene_flags(capsys, task, argv):
     # the recipe's own default values: a flag typed by the user is refused all the same
@@ -39,7 +48,9 @@ def test_shape_trainers_refuse_scene_flags(capsys, task, argv):
 
 
 def test_applicable_flags_still_accepted():
-    cfg, _, given = parse_config(["--synthetic", "--chunk-size", "4096", "--test-area", "2"], "s3dis")
+    cfg, _, given = parse_config(
+        ["--synthetic", "--chunk-size", "4096", "--test-area", "2"], "s3dis"
+    )
     assert (cfg.chunk_size, cfg.test_area) == (4096, 2) and "chunk_size" in given
     cfg, _, _ = parse_config(["--augment", "--point-dropout", "0.5"], "modelnet40")
     assert cfg.augment and cfg.point_dropout == 0.5
