@@ -28,7 +28,8 @@ def _text_files() -> list[Path]:
             files.append(root)
         elif root.is_dir():
             files += sorted(
-                p for p in root.rglob("*")
+                p
+                for p in root.rglob("*")
                 if p.is_file() and p.suffix in SUFFIXES and "__pycache__" not in p.parts
             )
     return files
@@ -79,9 +80,7 @@ def test_license_changelog_and_citation():
     changelog = (ROOT / "CHANGELOG.md").read_text()
     assert changelog.startswith("# Changelog") and "## [Unreleased]" in changelog
     cff = (ROOT / "CITATION.cff").read_text()
-    keys = dict(
-        line.split(":", 1) for line in cff.splitlines() if re.match(r"[a-z-]+:", line)
-    )
+    keys = dict(line.split(":", 1) for line in cff.splitlines() if re.match(r"[a-z-]+:", line))
     assert keys["cff-version"].strip() == "1.2.0"
     assert keys["license"].strip() == "MIT"
     for arxiv in ("2012.09688", "2105.02358"):  # PCT and external attention
@@ -97,7 +96,9 @@ def test_readme_keeps_the_two_commands():
 
 def test_readme_lists_every_console_script():
     readme = (ROOT / "README.md").read_text()
-    scripts = re.search(r"\[project\.scripts\]\n(.*?)\n\n", (ROOT / "pyproject.toml").read_text(), re.S)
+    scripts = re.search(
+        r"\[project\.scripts\]\n(.*?)\n\n", (ROOT / "pyproject.toml").read_text(), re.S
+    )
     names = [line.split("=")[0].strip() for line in scripts.group(1).splitlines()]
     assert names and all(f"`{name}" in readme for name in names), names
 
@@ -118,3 +119,11 @@ def test_recipe_epilog_follows_the_recipe_table(monkeypatch):
     changed["shapenetpart"]["label_smoothing"] = 0.1
     monkeypatch.setattr(recipe_text, "RECIPES", changed)
     assert "label smoothing 0.1" in recipe_text.recipe_epilog()
+
+
+@pytest.mark.parametrize("task", ["modelnet40", "shapenetpart", "s3dis"])
+def test_training_help_shows_the_generated_recipe_lines(task):
+    from pointea.cli.train import build_parser
+    from pointea.engine.recipe_text import recipe_epilog
+
+    assert recipe_epilog().replace("%%", "%") in build_parser(task).format_help()

@@ -198,7 +198,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-archive", action="store_true", help="keep the .zip after extraction")
     p.set_defaults(func=_cmd_download)
 
-    p = sub.add_parser("check", help="validate every dataset folder under ROOT and summarise")
+    from ..datasets.download import ARCHIVES
+    from ..datasets.s3dis import FOLDER
+
+    folders = [f"{info.folder} ({key})" for key, info in ARCHIVES.items()]
+    known = ", ".join([*folders, f"{FOLDER} (s3dis)"])
+    p = sub.add_parser(
+        "check",
+        help="validate the dataset folders pointea knows under ROOT and summarise them",
+        description=f"Validate and summarise the dataset folders pointea knows under ROOT: "
+        f"{known}. Other folders are not looked at.",
+    )
     p.add_argument("root", help="a data folder (e.g. data/) or an archive folder itself")
     p.set_defaults(func=_cmd_check)
     return parser

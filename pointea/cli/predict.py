@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError, OutputExistsError, PointeaError
+from ..errors import DataError, InputError, OutputExistsError, PointeaError
 from ..files import check_output, safe_name
 from .reporting import (
     PROG,
@@ -207,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=65_536,
         metavar="N",
         help="points per chunk of the streamed pass over large clouds and scenes "
-        "(external attention; memory grows with it; default 65536)",
+        "(external attention; memory grows with it; at least 64; default 65536)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of surface sampling / resampling")
     scene = p.add_argument_group("scenes (a scene segmenter checkpoint, pointea-semseg)")
@@ -478,10 +478,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_intermixed_args(argv)
     if not args.inputs and args.render_grid is None:
         parser.error("name at least one FILE, or --render-grid PNG")
-    for flag in ("--top-k", "--num-points", "--chunk-size"):
+    for flag in ("--top-k", "--num-points"):
         value = _flag_value(args, flag)
         if value is not None and value < 1:
             parser.error(f"{flag} must be at least 1")
+    from ..models.streaming import check_chunk_size
+
+    try:
+        check_chunk_size(args.chunk_size, "--chunk-size")
+    except InputError as err:
+        parser.error(str(err))
     try:
         return _run(args)
     except KeyboardInterrupt:

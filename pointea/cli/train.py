@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engine.config import RECIPES, SETTING_GROUPS, TrainConfig
+from ..engine.recipe_text import recipe_epilog
 from ..errors import DatasetNotFoundError, PointeaError, TrainingError
 
 __all__ = [
@@ -33,19 +34,9 @@ __all__ = [
 ]
 
 _EPILOG = """\
-recipe defaults (the reference training scripts' values; docs/REPRODUCING.md):
-  modelnet40    SGD lr 0.01, momentum 0.9, weight decay 5e-4, cosine to lr/100 over 250
-                epochs, batch 32, first 1024 of 2048 points, label smoothing 0.2,
-                point dropout (max 0.875) + scale U[2/3,3/2] + shift U[-0.2,0.2], and
-                a fresh point order per epoch (PCT_Pytorch).
-  shapenetpart  SGD lr 0.1, momentum 0.9, weight decay 1e-4, cosine to lr/100 over 200
-                epochs, batch 32, 2048 random points, label smoothing 0.2 over the 50
-                parts, no augmentation but the point order (dgcnn.pytorch
-                main_partseg.py); predictions restricted to the shape's category parts.
-  s3dis         AdamW lr 2e-3, weight decay 1e-4, cosine to lr/100 over 20 epochs of
-                20 steps, batch 4 rooms x 4096 points drawn from the whole room
-                (docs/SCENES.md); validation rooms from the training areas, the test
-                area segmented whole in one exact pass (--block-vote: also 1 m blocks).
+{recipes}  (object tasks: a fresh point order per training cloud every epoch; part predictions
+  restricted to the shape's category; s3dis: validation rooms from the training areas,
+  the test area segmented whole in one exact pass, --block-vote adds 1 m blocks)
 protocols (--protocol): validation (default) selects the best epoch on a validation
   split (10%% carved from ModelNet40's train; ShapeNetPart's val) and never on test;
   full-train trains on every training shape (ShapeNetPart: train + val, as the
@@ -113,6 +104,52 @@ _EXAMPLES = {
 #: command-line options that are not settings of the run
 _SESSION_OPTIONS = ("resume", "overwrite", "progress", "tensorboard")
 
+_SCENE_ONLY = "only applies to s3dis (pointea-semseg)"
+_NO_SHAPE_TRANSFORMS = (
+    "s3dis draws fresh random room samples every step and applies no shape augmentation"
+)
+#: kind of task -> settings a user may not give it, with the reason (they would be ignored)
+_INAPPLICABLE: dict[str, dict[str, str]] = {
+    "semseg": {
+        "augment": _NO_SHAPE_TRANSFORMS,
+        "point_dropout": _NO_SHAPE_TRANSFORMS,
+        "shuffle_points": _NO_SHAPE_TRANSFORMS,
+        "data_format": "s3dis reads the published room text files (through its .npz cache) only",
+    },
+    "shape": {
+        "test_area": _SCENE_ONLY,
+        "chunk_size": _SCENE_ONLY,
+        "synthetic_density": _SCENE_ONLY,
+        "synthetic_rooms_per_area": _SCENE_ONLY,
+    },
+}
+
+#: (task, setting) -> help text that differs from the field's own
+_TASK_HELP = {
+    ("s3dis", "data_root"): (
+        "folder holding the dataset folder (default: data; with --synthetic: data/rooms)"
+    ),
+}
+
+
+def _flag(name: str) -> str:
+    """The command-line flag of the setting ``name``."""
+    f = next(f for f in dataclasses.fields(TrainConfig) if f.name == name)
+    return f.metadata.get("flag", "--" + name.replace("_", "-"))
+
+
+def inapplicable(cfg: TrainConfig, given: dict[str, Any]) -> str | None:
+    """One line refusing the first setting in ``given`` (those typed on the command line,
+    with their values) that ``cfg.task`` would ignore, or ``None`` when every one applies."""
+    kind = "semseg" if cfg.kind == "semseg" else "shape"
+    for name, why in _INAPPLICABLE[kind].items():
+        if name in given:
+            flag = _flag(name)
+            if given[name] is False:  # typed as --no-...
+                flag = "--no-" + flag.removeprefix("--")
+            return f"{flag} does not apply to task {cfg.task}: {why}; drop it"
+    return None
+
 
 def _default_text(f: dataclasses.Field, task: str) -> str | None:
     """What ``--help`` shows as the default of a setting (the task's recipe value when
@@ -143,7 +180,8 @@ def add_setting_arguments(parser: argparse.ArgumentParser, task: str) -> None:
         meta = f.metadata
         flag = meta.get("flag", "--" + f.name.replace("_", "-"))
         default = _default_text(f, task)
-        help_text = meta["help"] + (f" (default: {default})" if default is not None else "")
+        own_help = _TASK_HELP.get((task, f.name), meta["help"])
+        help_text = own_help + (f" (default: {default})" if default is not None else "")
         kwargs: dict[str, Any] = {
             "dest": f.name,
             "default": argparse.SUPPRESS,
@@ -173,7 +211,9 @@ def build_parser(task: str = "modelnet40", prog: str | None = None) -> argparse.
         description=(
             "Train a PCT-style point transformer with external (or self) attention on " + entry[1]
         ),
-        epilog=_EPILOG.format(tiny=entry[2], module=entry[3], examples=_EXAMPLES[task]),
+        epilog=_EPILOG.format(
+            recipes=recipe_epilog(), tiny=entry[2], module=entry[3], examples=_EXAMPLES[task]
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
@@ -221,6 +261,9 @@ def parse_config(
         cfg = TrainConfig(**{"task": task, **given})
         cfg.output_dir = _output_dir(args, cfg)
         cfg.validate()
+        refused = inapplicable(cfg, given)
+        if refused:
+            raise _Usage(refused)
     except _Usage as exc:
         parser.error(str(exc))
     except PointeaError as exc:

@@ -27,6 +27,7 @@ from torch import nn
 
 from .. import __version__
 from ..errors import CheckpointError, TrainingError
+from ..models.hub import check_unique_names
 from ..serialization import atomic_torch_save, safe_torch_load
 
 __all__ = [
@@ -196,7 +197,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
 
     Raises:
         CheckpointError: unreadable, unsafe, not a pointea training checkpoint, a newer
-            format, or missing fields (each listed).
+            format, missing fields (each listed) or a class name given twice.
     """
     path = Path(path)
     obj = safe_torch_load(path, map_location=map_location)
@@ -221,6 +222,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     missing = [k for k in REQUIRED_KEYS if k not in obj]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks the fields {missing} (truncated?)")
+    names = obj.get("class_names")
+    if isinstance(names, (list, tuple)):
+        check_unique_names([str(n) for n in names], str(path))
     return dict(obj)
 
 

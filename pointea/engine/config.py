@@ -42,6 +42,10 @@ from typing import Any
 
 from ..errors import InputError
 
+#: the smallest --chunk-size (pointea.models.streaming.MIN_CHUNK; kept here so the
+#: settings import without torch)
+MIN_CHUNK = 64
+
 __all__ = [
     "ADAM_LR",
     "OPTIMIZERS",
@@ -294,7 +298,11 @@ class TrainConfig:
         150.0, "s3dis --synthetic: points per square metre of surface", _D, metavar="D"
     )
     chunk_size: int = setting(
-        65_536, "s3dis: points per chunk of the exact whole-room inference", _R, metavar="N"
+        65_536,
+        "s3dis: points per chunk of the exact whole-room inference; memory grows with it, "
+        "time shrinks; smaller than 64 is refused (it only adds per-chunk overhead)",
+        _R,
+        metavar="N",
     )
     block_vote: bool = setting(
         False, "s3dis: also score the test area with 1 m blocks and voting (side by side)", _R
@@ -427,8 +435,11 @@ class TrainConfig:
         problems: list[str] = []
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             problems.append(f"steps_per_epoch must be >= 1, got {self.steps_per_epoch}")
-        if self.chunk_size < 1:
-            problems.append(f"chunk_size must be >= 1, got {self.chunk_size}")
+        if self.chunk_size < MIN_CHUNK:
+            problems.append(
+                f"chunk_size (--chunk-size) must be >= {MIN_CHUNK} (smaller chunks only add "
+                f"per-chunk overhead), got {self.chunk_size}"
+            )
         if self.synthetic_rooms_per_area < 1:
             problems.append(
                 f"synthetic_rooms_per_area must be >= 1, got {self.synthetic_rooms_per_area}"
@@ -452,6 +463,16 @@ class TrainConfig:
             )
         if self.use_normals:
             problems.append("use_normals (--normals): S3DIS rooms have no normals")
+        if (
+            self.protocol == "validation"
+            and 0 < self.val_fraction < 1
+            and round(1 / self.val_fraction) < 2
+        ):
+            # the split takes every round(1 / val_fraction)-th room for validation
+            problems.append(
+                f"val_fraction (--val-fraction) {self.val_fraction} makes every training-"
+                "area room a validation room and leaves none to train on; use at most 0.66"
+            )
         if self.model is not None and self.model.startswith(("pct_cls", "pct_seg")):
             problems.append(f"model {self.model!r} is not a scene (semseg) model")
         return problems

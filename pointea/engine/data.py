@@ -149,6 +149,11 @@ def _scene_split(cfg: TrainConfig, split: str, root: Path, train: bool) -> Datas
     rooms = S3DIS(root, split, cfg.test_area, cfg.val_fraction)
     if not train:
         return rooms
+    if split == "train" and len(rooms) == 0 and len(S3DIS(root, "trainval", cfg.test_area)):
+        raise InputError(
+            f"--val-fraction {cfg.val_fraction} leaves no training room: every room of "
+            "the training areas is a validation room; lower it or use --protocol full-train"
+        )
     return RoomSamples(rooms, cfg.num_points, cfg.steps_per_epoch * cfg.batch_size)
 
 

@@ -26,8 +26,13 @@ def _tf32_switches() -> list[tuple[object, str, object, object]]:
     switch: ``fp32_precision`` where torch has it (the older ``allow_tf32`` flags are
     deprecated there), else ``allow_tf32``."""
     matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
-    if hasattr(matmul, "fp32_precision") and hasattr(getattr(cudnn, "conv", None), "fp32_precision"):
-        return [(matmul, "fp32_precision", "tf32", "ieee"), (cudnn.conv, "fp32_precision", "tf32", "ieee")]
+    if hasattr(matmul, "fp32_precision") and hasattr(
+        getattr(cudnn, "conv", None), "fp32_precision"
+    ):
+        return [
+            (matmul, "fp32_precision", "tf32", "ieee"),
+            (cudnn.conv, "fp32_precision", "tf32", "ieee"),
+        ]
     return [(matmul, "allow_tf32", True, False), (cudnn, "allow_tf32", True, False)]
 
 
@@ -45,5 +50,5 @@ def tf32(enabled: bool, device: torch.device) -> Iterator[None]:
     try:
         yield
     finally:
-        for (owner, name, _, _), value in zip(switches, saved):
+        for (owner, name, _, _), value in zip(switches, saved, strict=True):
             setattr(owner, name, value)

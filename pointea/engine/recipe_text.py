@@ -31,7 +31,9 @@ def _fields(recipe: dict[str, Any]) -> dict[str, str]:
         epochs += f" x {recipe['steps_per_epoch']} steps"
     augment = _AUGMENT[bool(recipe["augment"])]
     if recipe["augment"] and recipe.get("point_dropout"):
-        augment = augment.replace("point dropout", f"point dropout (max {_number(recipe['point_dropout'])})")
+        augment = augment.replace(
+            "point dropout", f"point dropout (max {_number(recipe['point_dropout'])})"
+        )
     return {
         "optimizer": _OPTIMIZER[recipe["optimizer"]],
         "lr": f"{_number(recipe['lr'])}, cosine to lr/100",

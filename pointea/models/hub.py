@@ -32,6 +32,7 @@ __all__ = [
     "load_model",
     "model_from_checkpoint",
     "validate_config",
+    "check_unique_names",
 ]
 
 PRETRAINED_FORMAT = "pointea-pretrained"
@@ -160,6 +161,19 @@ def _check_size(value: Any, field: str, source: str, limit: int) -> None:
         raise CheckpointError(f"{source}: {field} must be between 1 and {limit:,}, got {value}")
 
 
+def check_unique_names(class_names: Sequence[str] | None, source: str) -> None:
+    """Raise :class:`CheckpointError` naming ``source`` and the first name that
+    ``class_names`` holds twice (their predictions and per-class counts would merge)."""
+    seen: set[str] = set()
+    for name in class_names or ():
+        if name in seen:
+            raise CheckpointError(
+                f"{source}: class name {name!r} appears more than once in class_names; "
+                "each class needs its own name"
+            )
+        seen.add(name)
+
+
 def validate_config(
     config: Mapping[str, Any],
     source: str,
@@ -206,6 +220,7 @@ def validate_config(
                 f"{source}: class_names must be a list of strings, got "
                 f"{type(class_names).__name__} {str(class_names)[:80]}"
             )
+        check_unique_names(class_names, source)
         key = "num_classes" if "num_classes" in config else "num_categories"
         expected = config.get(key)
         if isinstance(expected, int) and len(class_names) != expected:

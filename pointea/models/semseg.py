@@ -30,7 +30,7 @@ from ..nn import LBR, ExternalAttention
 from ..nn.offset_attention import AttentionKind
 from ..ops import check_cloud
 from .segmenter import PCTSegmenter
-from .streaming import segment_large
+from .streaming import check_chunk_size, segment_large
 
 __all__ = ["PCTSemSeg", "room_features", "room_logits", "segment_room"]
 
@@ -170,11 +170,13 @@ def room_logits(
     """Logits ``(N, num_classes)`` of every point of one room in one exact pass.
 
     External attention streams the room in chunks of ``chunk_size`` points (memory
-    ``O(chunk_size)``; equal to ``model(pos, x)`` up to rounding). Self-attention runs
+    ``O(chunk_size)``, at least :data:`~pointea.models.streaming.MIN_CHUNK`; equal to
+    ``model(pos, x)`` up to rounding). Self-attention runs
     the plain forward: its ``N x N`` map must fit.
     """
     if model.training:
         raise InputError("model: room inference needs eval mode (call model.eval())")
+    check_chunk_size(chunk_size)
     device = next(model.parameters()).device
     pos, x = room_features(xyz.to(device), rgb.to(device))
     if _is_external(model):

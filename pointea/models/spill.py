@@ -36,8 +36,11 @@ def spill_space(directory: str | os.PathLike | None) -> int:
 class SpillFile:
     """Rows of one shape and dtype written in order, then read back in the same order.
 
-    Use as a context manager: the file is created in ``directory`` on entry and closed
-    and deleted on exit, also when the block raises.
+    Use as a context manager: the file is created in ``directory`` on entry and its
+    name removed at once, so only the open handle keeps it (POSIX semantics): its space
+    returns to the disk when the handle is closed on exit, or when the process ends in
+    any way, SIGKILL included. ``path`` keeps the name for messages. Where an open file
+    cannot be removed (Windows), the name is removed on exit instead.
 
     Args:
         directory: where to create the file (``None``: the system's temporary folder).
@@ -59,6 +62,7 @@ class SpillFile:
         self.path: Path | None = None
         self._file = None
         self._host: Tensor | None = None
+        self._unlinked = False
         self.rows_written = 0
 
     def __enter__(self) -> SpillFile:
@@ -70,6 +74,11 @@ class SpillFile:
             os.close(fd)
             self.path.unlink(missing_ok=True)
             raise
+        try:  # nothing on disk outlives the handle, whatever ends the process
+            self.path.unlink()
+            self._unlinked = True
+        except OSError:  # a platform that cannot remove an open file: on exit then
+            self._unlinked = False
         return self
 
     def __exit__(self, *exc) -> None:
@@ -77,7 +86,7 @@ class SpillFile:
             if self._file is not None:
                 self._file.close()
         finally:
-            if self.path is not None:
+            if self.path is not None and not self._unlinked:
                 self.path.unlink(missing_ok=True)
             self._file = None
 

@@ -42,10 +42,26 @@ from .classifier import PCTClassifier
 from .segmenter import PCTSegmenter
 from .spill import SpillFile, spill_space
 
-__all__ = ["DEFAULT_CHUNK", "segment_large", "classify_large"]
+__all__ = ["DEFAULT_CHUNK", "MIN_CHUNK", "check_chunk_size", "segment_large", "classify_large"]
 
 #: points per chunk by default (see docs/PERFORMANCE.md, "A million points")
 DEFAULT_CHUNK = 16_384
+
+#: the smallest chunk a user-facing entry accepts: below it the per-chunk overhead
+#: (kernel launches, Python) dominates and a small room takes minutes, while the
+#: memory of a 64-point chunk is already negligible
+MIN_CHUNK = 64
+
+
+def check_chunk_size(value: int, name: str = "chunk_size") -> int:
+    """``value`` as an int, or :class:`InputError` naming ``name`` (a setting or a flag)
+    when it is below :data:`MIN_CHUNK`."""
+    if isinstance(value, bool) or int(value) != value or value < MIN_CHUNK:
+        raise InputError(
+            f"{name}: must be an integer of at least {MIN_CHUNK} points (smaller chunks "
+            f"only add per-chunk overhead), got {value!r}"
+        )
+    return int(value)
 
 
 def _chunks(n: int, chunk_size: int) -> Iterator[slice]:
@@ -103,8 +119,9 @@ def segment_large(
             writes faster than about 0.3 GB/s; on the 2-core benchmark VM it writes
             0.2 GB/s and recomputing is faster (docs/PERFORMANCE.md), so the default
             is ``False``. When ``spill_dir`` has less free space than the files need,
-            the call warns and recomputes. The files are deleted when the call
-            returns or raises.
+            the call warns and recomputes. Each file's name is removed right after it
+            is created (only the open handle keeps it), so no file outlives the call or
+            the process, even one killed by SIGKILL.
         spill_dir: the folder for those files (default: the system's temporary folder,
             ``tempfile.gettempdir()``, i.e. ``$TMPDIR`` or ``/tmp``).
         stats: a dict to fill with what the call did: ``"seconds"`` per pass

@@ -50,8 +50,7 @@ def test_per_sample_seeding_touches_only_the_cpu_generators(monkeypatch):
 @pytest.mark.e2e
 def test_epoch_reaches_persistent_workers():
     ds = EpochSeededDataset(_Draw(), seed=1)
-    loader = make_loader(ds, batch_size=4, sampler=range(4), workers=1,
-                         device=torch.device("cpu"))
+    loader = make_loader(ds, batch_size=4, sampler=range(4), workers=1, device=torch.device("cpu"))
     assert loader.persistent_workers
     seen = []
     for epoch in (1, 2, 1):
@@ -110,8 +109,21 @@ def test_progress_bars_do_not_change_training(cls_root, tmp_path, monkeypatch):
 @pytest.mark.e2e
 def test_log_to_a_file_is_one_line_per_epoch(cls_root, tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["--data-root", str(cls_root), *TINY, "--epochs", "2", "--progress",
-                 "--output-dir", str(out)]) == 0
+    assert (
+        main(
+            [
+                "--data-root",
+                str(cls_root),
+                *TINY,
+                "--epochs",
+                "2",
+                "--progress",
+                "--output-dir",
+                str(out),
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     assert "\r" not in captured.err and "\r" not in captured.out  # not a terminal: no bars
     epoch_lines = [x for x in captured.out.splitlines() if x.startswith("epoch ")]
@@ -120,8 +132,17 @@ def test_log_to_a_file_is_one_line_per_epoch(cls_root, tmp_path, capsys):
 
 def test_batch_size_one_is_refused_with_one_line(cls_root, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
-        main(["--data-root", str(cls_root), *TINY, "--batch-size", "1",
-              "--output-dir", str(tmp_path / "r")])
+        main(
+            [
+                "--data-root",
+                str(cls_root),
+                *TINY,
+                "--batch-size",
+                "1",
+                "--output-dir",
+                str(tmp_path / "r"),
+            ]
+        )
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "batch_size must be >= 2" in err and "BatchNorm" in err and "Traceback" not in err
@@ -131,16 +152,47 @@ def test_batch_size_one_is_refused_with_one_line(cls_root, tmp_path, capsys):
 def test_a_last_batch_of_one_cloud_is_dropped(cls_root, tmp_path):
     # 18 training shapes under full-train; batch 17 leaves a last batch of 1
     out = tmp_path / "run"
-    assert main(["--data-root", str(cls_root), *TINY, "--batch-size", "17", "--epochs", "1",
-                 "--protocol", "full-train", "--no-progress", "--output-dir", str(out)]) == 0
+    assert (
+        main(
+            [
+                "--data-root",
+                str(cls_root),
+                *TINY,
+                "--batch-size",
+                "17",
+                "--epochs",
+                "1",
+                "--protocol",
+                "full-train",
+                "--no-progress",
+                "--output-dir",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert load_checkpoint(out / "checkpoints/last.pt")["global_step"] == 1
 
 
 @pytest.mark.e2e
 def test_tensorboard_logs_each_epoch(cls_root, tmp_path):
     out = tmp_path / "run"
-    assert main(["--data-root", str(cls_root), *TINY, "--epochs", "2", "--no-progress",
-                 "--tensorboard", "--output-dir", str(out)]) == 0
+    assert (
+        main(
+            [
+                "--data-root",
+                str(cls_root),
+                *TINY,
+                "--epochs",
+                "2",
+                "--no-progress",
+                "--tensorboard",
+                "--output-dir",
+                str(out),
+            ]
+        )
+        == 0
+    )
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     acc = EventAccumulator(str(out / "tensorboard"))
@@ -153,7 +205,18 @@ def test_tensorboard_missing_is_a_clear_error(cls_root, tmp_path, monkeypatch, c
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
     with pytest.raises(Exception, match="pip install tensorboard"):
         TensorBoardLogger()
-    rc = main(["--data-root", str(cls_root), *TINY, "--epochs", "1", "--no-progress",
-               "--tensorboard", "--output-dir", str(tmp_path / "r")])
+    rc = main(
+        [
+            "--data-root",
+            str(cls_root),
+            *TINY,
+            "--epochs",
+            "1",
+            "--no-progress",
+            "--tensorboard",
+            "--output-dir",
+            str(tmp_path / "r"),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "pip install tensorboard" in err and "Traceback" not in err

@@ -1,5 +1,9 @@
 """The spill file of streaming segmentation: same logits, deleted afterwards, bad folders."""
 
+import os
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from pointea_testing import nontrivial_segmenter
@@ -15,6 +19,19 @@ ROW = 128 * 4  # pct_seg_tiny's first head layer: 128 float32 per point
 def _cloud(n=3000, seed=0):
     g = torch.Generator().manual_seed(seed)
     return torch.rand(n, 3, generator=g) * 2 - 1
+
+
+def _open_spill_files() -> list[str]:
+    """Targets of this process's open descriptors that are spill files."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc/self/fd")
+    targets = []
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            targets.append(os.readlink(fd))
+        except OSError:
+            continue
+    return [t for t in targets if "pointea-spill-" in t]
 
 
 def test_spill_equals_memory_cache_bit_for_bit(tmp_path):
@@ -42,14 +59,31 @@ def test_spill_equals_recompute(tmp_path, cached_rows):
     assert torch.allclose(spilled, expect, atol=1e-5, rtol=1e-5)
 
 
-def test_spill_files_exist_while_needed_and_are_deleted(tmp_path, monkeypatch):
+def test_spill_files_are_open_while_needed_and_never_named_on_disk(tmp_path, monkeypatch):
     model, pos = nontrivial_segmenter(num_attention_layers=3), _cloud()
     seen = []
     rewind = SpillFile.rewind
 
     def spy(self):
         rewind(self)
-        seen.append(sorted((p.stat().st_size, p.name) for p in tmp_path.iterdir()))
+        # the files live only as open handles: no name in the folder
+        assert list(tmp_path.iterdir()) == []
+        seen.append(
+            sorted(
+                (os.fstat(f._file.fileno()).st_size, f.path.name)
+                for f in live
+                if f._file is not None
+            )
+        )
+
+    live = []
+    enter = SpillFile.__enter__
+
+    def track(self):
+        live.append(enter(self))
+        return live[-1]
+
+    monkeypatch.setattr(SpillFile, "__enter__", track)
 
     monkeypatch.setattr(SpillFile, "rewind", spy)
     segment_large(
@@ -77,8 +111,10 @@ def test_spill_file_is_deleted_when_a_pass_raises(tmp_path, monkeypatch):
     model, pos = nontrivial_segmenter(), _cloud()
 
     def fail(self, pre, out=None):
-        # both files are there when this runs: layer 0's outputs and the head terms
-        assert len(list(tmp_path.iterdir())) == 2
+        # both files are open when this runs (layer 0's outputs and the head terms),
+        # with no name left in the folder
+        assert len(_open_spill_files()) == 2
+        assert list(tmp_path.iterdir()) == []
         raise RuntimeError("boom in the logits pass")
 
     monkeypatch.setattr(streaming._SegmentPlan, "head_rest", fail)

@@ -34,15 +34,25 @@ def test_offline_setup_reuses_the_given_venvs_torch(tmp_path):
     env = {**os.environ, "PIP_NO_INDEX": "1", "PYTHON": sys.executable}
     env.pop("PYTHONPATH", None)
     run = lambda: subprocess.run(  # noqa: E731
-        ["bash", "scripts/setup.sh"], cwd=checkout, env=env, capture_output=True, text=True,
+        ["bash", "scripts/setup.sh"],
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=600,
     )
     first = run()
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     probe = subprocess.run(
-        [str(checkout / ".venv" / "bin" / "python"), "-c",
-         "import torch, pointea; print(torch.__file__); print(pointea.__file__)"],
-        capture_output=True, text=True, env=env, cwd=tmp_path,
+        [
+            str(checkout / ".venv" / "bin" / "python"),
+            "-c",
+            "import torch, pointea; print(torch.__file__); print(pointea.__file__)",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
     )
     torch_file, pointea_file = probe.stdout.split()
     import torch
