@@ -256,7 +256,7 @@ def _evaluate_rooms(
 ) -> dict[str, Any]:
     """Whole rooms in one exact pass (and block-and-vote when asked); see :func:`evaluate`."""
     from ..inference.blocks import block_vote_logits
-    from ..metrics_semseg import SemSegMeter
+    from ..metrics import SemSegMeter
     from ..models.semseg import room_logits
 
     exact, voted = SemSegMeter(num_classes, class_names), SemSegMeter(num_classes, class_names)

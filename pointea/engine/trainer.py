@@ -474,7 +474,7 @@ def _test_best(state: TrainState, data: TaskData, test_loader, eval_kw) -> dict[
     load_model_state(state.model, best_state, run.best_path)
     test = evaluate(state.model, test_loader, desc="test", block_vote=cfg.block_vote, **eval_kw)
     if cfg.kind == "semseg":  # the floor to beat: the training rooms' most frequent class
-        from ..metrics_semseg import majority_baseline
+        from ..metrics import majority_baseline
 
         test["majority_baseline"] = majority_baseline(
             data.train.rooms.class_counts(), data.test.class_counts(), data.class_names

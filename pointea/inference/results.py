@@ -3,7 +3,7 @@
 * :class:`Classification` - class probabilities of one cloud;
 * :class:`Segmentation` - one part id per point of one object (ShapeNetPart);
 * :class:`SceneSegmentation` - one class per point of a whole scene, with per-class
-  counts and, given the truth, OA / mAcc / mIoU (:mod:`pointea.metrics_semseg`);
+  counts and, given the truth, OA / mAcc / mIoU (:mod:`pointea.metrics`);
 * :class:`Prediction` - one input file as read, with its result and the truth it carried.
 
 Each has a JSON-ready summary (``to_dict``, what ``pointea-predict --json`` prints).
@@ -129,7 +129,7 @@ class SceneSegmentation:
     def scores(self, truth: np.ndarray) -> dict[str, Any]:
         """``overall_accuracy``, ``mean_class_accuracy``, ``mean_iou`` and ``per_class_iou``
         (``{class: IoU or None}``; ``None``: absent from truth and prediction)."""
-        from ..metrics_semseg import semseg_metrics
+        from ..metrics import semseg_metrics
 
         truth = np.asarray(truth, dtype=np.int64).reshape(-1)
         if truth.shape != self.labels.shape:

@@ -14,7 +14,7 @@ from pointea.datasets.synthetic.rooms import write_rooms
 from pointea.engine import Callback, TrainConfig, load_checkpoint, train
 from pointea.errors import InputError
 from pointea.inference.blocks import block_vote_logits
-from pointea.metrics_semseg import SemSegMeter, semseg_metrics, semseg_metrics_from_confusion
+from pointea.metrics import SemSegMeter, semseg_metrics, semseg_metrics_from_confusion
 from pointea.models import create_model, list_models
 from pointea.models.semseg import room_features, room_logits, segment_room
 

@@ -22,7 +22,7 @@ from pointea.inference.scenes import (
     to_z_up,
 )
 from pointea.io import write_ply
-from pointea.metrics_semseg import semseg_metrics
+from pointea.metrics import semseg_metrics
 from pointea.models import create_model
 from pointea.models.semseg import room_features, segment_room
 
