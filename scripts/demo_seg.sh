@@ -9,9 +9,9 @@
 #   bash scripts/demo_seg.sh --epochs 30         # any pointea-seg flag is passed on
 #
 # Settings, measured on 2 cores: the pct_seg_tiny preset, 2048 points per shape (the
-# recipe's), 20 epochs of batch 16 with the recipe's SGD + cosine schedule: ~3 s per
-# epoch on an idle machine, up to 25 s on a shared one; test instance mIoU 55.2 %
-# (majority-part baseline 25.7 %). Output: runs/demo-seg (override with POINTEA_DEMO_DIR).
+# recipe's), 20 epochs of batch 16 with the recipe's SGD + cosine schedule and label
+# smoothing: ~3 s per epoch on an idle 2-core machine; test instance mIoU 66.5 % with
+# seed 0 (majority-part baseline 25.7 %; README for other seeds). Output: runs/demo-seg (override with POINTEA_DEMO_DIR).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
