@@ -230,9 +230,12 @@ def test_pointea_predict_takes_colour_scale():
 
 
 @pytest.mark.slow
-def test_pointea_predict_passes_colour_scale_to_the_reader(tmp_path, semseg_checkpoint, capsys):
+def test_pointea_predict_passes_colour_scale_to_the_reader(
+    tmp_path, semseg_checkpoint, capsys, monkeypatch
+):
     from pointea.cli.predict import main
 
+    monkeypatch.chdir(tmp_path)  # the scene flow's default PNG goes to ./predictions/
     src = tmp_path / "room.txt"
     _text(src, DARK_255)
     for scale, want in (("1", 255), ("255", 1)):
