@@ -55,17 +55,10 @@ def _cluster_cuda() -> bool:
 
 
 def cuda_timed(fn: Callable[[], object], reps: int, warmup: int = 2) -> float:
-    """Mean seconds of ``fn`` on the current CUDA device, timed with CUDA events."""
-    for _ in range(warmup):
-        fn()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    torch.cuda.synchronize()
-    start.record()
-    for _ in range(reps):
-        fn()
-    end.record()
-    end.synchronize()
-    return start.elapsed_time(end) / 1000.0 / reps
+    """Mean seconds of ``fn`` on the current CUDA device (the benchmark's CUDA-event timer)."""
+    from pointea.bench.harness import cuda_event_seconds
+
+    return cuda_event_seconds(fn, reps, warmup)
 
 
 def wall_timed(fn: Callable[[], object], reps: int, warmup: int = 1) -> float:

@@ -196,6 +196,18 @@ def write_html(
     return atomic_write(path, lambda f: f.write(data))
 
 
+#: headless Chromium with software WebGL and every request sent to a closed local port
+CHROMIUM_OFFLINE_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--enable-unsafe-swiftshader",
+    "--use-angle=swiftshader",
+    "--proxy-server=127.0.0.1:9",
+    "--proxy-bypass-list=<-loopback>",
+)
+
+
 def screenshot_html(
     page: str | os.PathLike, png: str | os.PathLike, size: tuple[int, int] = (900, 640)
 ) -> Path | None:
@@ -211,13 +223,7 @@ def screenshot_html(
     png = Path(png)
     cmd = [
         chromium,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--enable-unsafe-swiftshader",
-        "--use-angle=swiftshader",
-        "--proxy-server=127.0.0.1:9",
-        "--proxy-bypass-list=<-loopback>",
+        *CHROMIUM_OFFLINE_FLAGS,
         "--hide-scrollbars",
         f"--window-size={size[0]},{size[1]}",
         "--virtual-time-budget=5000",

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from pointea import visualization as viz
+from pointea.visualization.interactive import CHROMIUM_OFFLINE_FLAGS
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Under CI (scripts/test.sh installs chromium) a missing browser is a failure, not a skip.
@@ -86,13 +87,7 @@ def test_chromium_shows_names_literally_with_no_live_link(tmp_path):
     (tmp_path / "probe.html").write_text(page.read_text().replace("</body>", probe + "</body>"))
     cmd = [
         CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--enable-unsafe-swiftshader",
-        "--use-angle=swiftshader",
-        "--proxy-server=127.0.0.1:9",
-        "--proxy-bypass-list=<-loopback>",
+        *CHROMIUM_OFFLINE_FLAGS,
         "--virtual-time-budget=8000",
         "--dump-dom",
         (tmp_path / "probe.html").as_uri(),
