@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PointeaError
+from .reporting import emit
 
 __all__ = ["main"]
 
@@ -42,7 +43,7 @@ def _cmd_synthetic(args: argparse.Namespace) -> int:
     root = ensure_synthetic(args.task, root=args.root, seed=args.seed, **sizes)
     folder = root / (CLS_FOLDER if resolve_task(args.task) == "modelnet40" else SEG_FOLDER)
     marker = read_marker(folder) or {}
-    print(f"synthetic {args.task} data ready under {root} (seed {marker.get('seed', args.seed)})")
+    emit(f"synthetic {args.task} data ready under {root} (seed {marker.get('seed', args.seed)})")
     return 0
 
 
@@ -53,7 +54,7 @@ def _cmd_download(args: argparse.Namespace) -> int:
     folder = download_archive(
         key, args.root, progress=not args.no_progress, keep_archive=args.keep_archive
     )
-    print(f"{ARCHIVES[key].filename}: ready at {folder}")
+    emit(f"{ARCHIVES[key].filename}: ready at {folder}")
     return 0
 
 
@@ -105,7 +106,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     root = Path(args.root).expanduser()
     if not root.is_dir():
-        print(f"error: {root}: no such folder", file=sys.stderr)
+        emit(f"error: {root}: no such folder", sys.stderr)
         return 2
     found = [(k, f) for k, info in ARCHIVES.items() if (f := find_archive(info, root))]
     from ..datasets.s3dis import FOLDER, s3dis_report
@@ -113,22 +114,22 @@ def _cmd_check(args: argparse.Namespace) -> int:
     s3dis = s3dis_report(root)  # areas, rooms, points per area, quirks met; None: absent
     if not found and s3dis is None:
         names = ", ".join([*(info.folder for info in ARCHIVES.values()), FOLDER])
-        print(f"error: {root}: none of the dataset folders found ({names})", file=sys.stderr)
+        emit(f"error: {root}: none of the dataset folders found ({names})", sys.stderr)
         return 2
     status = 0
     if s3dis is not None:
-        print("\n".join(s3dis[0][:-1] if s3dis[1] else s3dis[0]))
+        emit("\n".join(s3dis[0][:-1] if s3dis[1] else s3dis[0]))
         if s3dis[1]:
-            print(s3dis[0][-1], file=sys.stderr)
+            emit(s3dis[0][-1], sys.stderr)
         status = s3dis[1]
     for key, folder in found:
-        print(f"{folder} [{key}]")
+        emit(f"{folder} [{key}]")
         try:
             for line in _check_one(key, folder):
-                print(line)
-            print("  ok")
+                emit(line)
+            emit("  ok")
         except PointeaError as exc:
-            print(f"  error: {exc}", file=sys.stderr)
+            emit(f"  error: {exc}", sys.stderr)
             status = 1
     return status
 
@@ -221,10 +222,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return func(args)
     except PointeaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        emit(f"error: {exc}", sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        emit("interrupted", sys.stderr)
         return 130
 
 

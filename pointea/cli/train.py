@@ -23,6 +23,7 @@ from typing import Any
 from ..engine.config import RECIPES, SETTING_GROUPS, TrainConfig
 from ..engine.recipe_text import recipe_epilog
 from ..errors import DatasetNotFoundError, PointeaError, TrainingError
+from .reporting import emit
 
 __all__ = [
     "add_setting_arguments",
@@ -336,7 +337,7 @@ def run_task(argv: Sequence[str] | None, task: str, callbacks: Sequence[Any] = (
 def _error(message: str) -> None:
     """Print to stderr once: under torchrun only rank 0 speaks (all ranks fail alike)."""
     if os.environ.get("RANK", "0") == "0":
-        print(message, file=sys.stderr, flush=True)
+        emit(message, sys.stderr)  # names escaped (pointea.files.safe_name)
 
 
 def _download_hint(cfg) -> str:

@@ -160,3 +160,16 @@ def test_non_utf8_checkpoint_path_with_html(hostile_cls_ckpt, tmp_path, capsys):
     text = page.read_text(encoding="utf-8")
     assert "<title>r\\xe9sultats (best.pt)</title>" in text
     assert_no_controls(out.out + out.err)
+
+
+def test_training_and_data_commands_escape_names(tmp_path, capsys):
+    from pointea.cli.data import main as data_main
+    from pointea.cli.train import main as train_main
+
+    hostile = tmp_path / "x\x1b]0;title\x07\x1b[2J"
+    assert data_main(["check", str(hostile)]) != 0
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\\x1b]0;title\\x07\\x1b[2J" in err
+    assert train_main(["--data-root", str(hostile), "--epochs", "1"]) != 0
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\\x1b[2J" in err
