@@ -204,10 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--chunk-size",
         type=int,
-        default=65_536,
+        default=None,
         metavar="N",
         help="points per chunk of the streamed pass over large clouds and scenes "
-        "(external attention; memory grows with it; at least 64; default 65536)",
+        "(external attention; memory grows with it; at least 64; default 65536 on a CPU, "
+        "2^18-2^20 on CUDA by free memory)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of surface sampling / resampling")
     scene = p.add_argument_group("scenes (a scene segmenter checkpoint, pointea-semseg)")
@@ -485,7 +486,8 @@ def main(argv: list[str] | None = None) -> int:
     from ..models.streaming import check_chunk_size
 
     try:
-        check_chunk_size(args.chunk_size, "--chunk-size")
+        if args.chunk_size is not None:
+            check_chunk_size(args.chunk_size, "--chunk-size")
     except InputError as err:
         parser.error(str(err))
     try:

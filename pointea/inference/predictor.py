@@ -38,7 +38,7 @@ from ..datasets.shapenetpart import CATEGORY_PARTS, SHAPENET_CATEGORIES, categor
 from ..errors import CheckpointError, DataError, InputError
 from ..io.colors import check_colour_scale
 from ..metrics import predict_parts
-from ..models.streaming import check_chunk_size
+from ..models.streaming import check_chunk_size, device_chunk_size
 from ..visualization.colors import as_numpy
 from .results import (
     CATEGORY_NAMES,
@@ -87,7 +87,9 @@ class Predictor:
         seed: seed of the resampling.
         estimate_normals: for models reading normals, estimate them for clouds without.
         chunk_size: clouds larger than this run chunk by chunk (external attention);
-            at least :data:`~pointea.models.streaming.MIN_CHUNK`.
+            at least :data:`~pointea.models.streaming.MIN_CHUNK`; default
+            :func:`~pointea.models.streaming.device_chunk_size` (65,536 on a CPU, sized by
+            free memory on CUDA).
         on_warning: called with a message for questionable inputs (default:
             :func:`warnings.warn` with :class:`PredictionWarning`).
         colour_scale: the scale of the colours in files read (``"auto"``, ``"1"``,
@@ -104,7 +106,7 @@ class Predictor:
         device: Any = "cpu",
         seed: int = 0,
         estimate_normals: bool = True,
-        chunk_size: int = 65_536,
+        chunk_size: int | None = None,
         on_warning: Callable[[str], None] | None = None,
         colour_scale: str = "auto",
     ) -> None:
@@ -125,7 +127,9 @@ class Predictor:
         self.in_channels = int(getattr(model, "hparams", {}).get("in_channels", 3))
         self.seed = int(seed)
         self.estimate_normals = estimate_normals
-        self.chunk_size = check_chunk_size(chunk_size)
+        self.chunk_size = check_chunk_size(
+            device_chunk_size(self.device) if chunk_size is None else chunk_size
+        )
         self.colour_scale = check_colour_scale(colour_scale)
         self._warn = on_warning or (lambda m: warnings.warn(m, PredictionWarning, stacklevel=3))
         self._warned_normals = False
