@@ -318,6 +318,11 @@ class TrainConfig:
     tf32: bool = setting(
         True, "TF32 matrix products and convolutions on CUDA (off: full float32)", _R
     )
+    deterministic: bool = setting(
+        False,
+        "deterministic algorithms only (sets CUBLAS_WORKSPACE_CONFIG on CUDA; slower there)",
+        _R,
+    )
     skip_nonfinite: bool = setting(
         False, "skip batches with a NaN/inf loss instead of stopping the run", _O
     )

@@ -1,15 +1,17 @@
-"""Numeric precision of a run: mixed-precision autocast and TF32 on CUDA."""
+"""Numeric precision of a run: mixed-precision autocast, TF32 on CUDA and deterministic
+algorithms."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
 import torch
 
 from .config import TrainConfig
 
-__all__ = ["autocast", "tf32"]
+__all__ = ["autocast", "deterministic", "tf32"]
 
 
 def autocast(cfg: TrainConfig, device: torch.device):
@@ -52,3 +54,34 @@ def tf32(enabled: bool, device: torch.device) -> Iterator[None]:
     finally:
         for (owner, name, _, _), value in zip(switches, saved, strict=True):
             setattr(owner, name, value)
+
+
+#: cuBLAS's workspace setting that deterministic algorithms require on CUDA
+CUBLAS_WORKSPACE = ":4096:8"
+
+
+@contextlib.contextmanager
+def deterministic(enabled: bool) -> Iterator[None]:
+    """While a run lasts, only deterministic algorithms (an op without one raises), cuDNN
+    without autotuning, and ``CUBLAS_WORKSPACE_CONFIG`` set as cuBLAS needs it (unless the
+    user set it; it takes effect if no CUDA matrix product ran before in the process).
+    Everything is put back after. ``enabled=False``: no change."""
+    if not enabled:
+        yield
+        return
+    saved = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.cudnn.benchmark,
+        os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+    )
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        torch.backends.cudnn.benchmark = saved[2]
+        if saved[3] is None:
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)

@@ -55,7 +55,7 @@ from .distributed import (
 )
 from .factory import build_model, build_optimizer, build_scheduler, loss_function
 from .loops import NonFiniteLossError, evaluate, train_one_epoch
-from .precision import autocast, tf32
+from .precision import autocast, deterministic, tf32
 from .progress import bars_wanted
 from .report import format_epoch_line, format_summary
 from .resume import RESUME_OVERRIDABLE, prepare_run_dir, restore_training_state
@@ -174,6 +174,7 @@ def _train(
     )
     _check_runtime(cfg, ctx)
     scope.enter_context(tf32(cfg.tf32, ctx.device))
+    scope.enter_context(deterministic(cfg.deterministic))
     if data is None:  # rank 0 first (it may download / build caches), then the others
         data = _on_rank0_then_all(ctx, lambda: build_task_data(cfg), everywhere=True)
     check_point_count(data, cfg)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 
 import numpy as np
@@ -15,7 +16,7 @@ from torch.utils.data import Dataset
 from pointea.cli.train import main
 from pointea.engine import TensorBoardLogger, load_checkpoint
 from pointea.engine.data import make_loader
-from pointea.engine.precision import tf32
+from pointea.engine.precision import CUBLAS_WORKSPACE, deterministic, tf32
 from pointea.engine.seeding import EpochSeededDataset
 
 TINY = ["--model", "pct_cls_tiny", "--batch-size", "4", "--num-points", "64", "--device", "cpu"]
@@ -220,3 +221,33 @@ def test_tensorboard_missing_is_a_clear_error(cls_root, tmp_path, monkeypatch, c
     )
     err = capsys.readouterr().err
     assert rc == 2 and "pip install tensorboard" in err and "Traceback" not in err
+
+
+def test_deterministic_sets_the_algorithms_and_cublas_and_puts_them_back(monkeypatch):
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark)
+    with deterministic(False):
+        assert "CUBLAS_WORKSPACE_CONFIG" not in os.environ
+    with deterministic(True):
+        assert torch.are_deterministic_algorithms_enabled()
+        assert not torch.backends.cudnn.benchmark
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == CUBLAS_WORKSPACE
+    assert (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark) == before
+    assert "CUBLAS_WORKSPACE_CONFIG" not in os.environ
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")  # the user's value is kept
+    with deterministic(True):
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"
+
+
+@pytest.mark.e2e
+def test_deterministic_run_trains_and_matches_a_plain_run_on_cpu(cls_root, tmp_path):
+    runs = {}
+    for flag in ([], ["--deterministic"]):
+        out = tmp_path / ("det" if flag else "plain")
+        args = ["--data-root", str(cls_root), *TINY, "--epochs", "1", "--no-progress"]
+        assert main([*args, *flag, "--output-dir", str(out)]) == 0
+        runs[bool(flag)] = load_checkpoint(out / "checkpoints/last.pt")["model"]
+    assert json.loads((tmp_path / "det" / "config.json").read_text())["deterministic"] is True
+    # the CPU kernels pointea uses are deterministic already: the same weights
+    assert all(torch.equal(runs[True][k], runs[False][k]) for k in runs[False])
+    assert not torch.are_deterministic_algorithms_enabled()
