@@ -94,9 +94,13 @@ class SpillFile:
         """The raw bytes of ``rows`` (a CPU tensor) as a writable buffer."""
         return memoryview(rows.contiguous().view(-1).view(torch.uint8).numpy())
 
-    def _host_rows(self, count: int) -> Tensor:
+    def _host_rows(self, count: int, device: torch.device) -> Tensor:
+        """The first ``count`` rows of the host staging buffer for rows on ``device``,
+        in page-locked memory for CUDA (its copies then run at full bus speed)."""
         if self._host is None:
-            self._host = torch.empty(self.capacity, *self.row_shape, dtype=self.dtype)
+            self._host = torch.empty(
+                self.capacity, *self.row_shape, dtype=self.dtype, pin_memory=device.type == "cuda"
+            )
         return self._host[:count]
 
     def write(self, rows: Tensor) -> None:
@@ -107,7 +111,7 @@ class SpillFile:
                 f"{tuple(rows.shape)} {rows.dtype}"
             )
         if rows.device.type != "cpu":
-            rows = self._host_rows(rows.size(0)).copy_(rows)
+            rows = self._host_rows(rows.size(0), rows.device).copy_(rows)
         try:
             self._file.write(self._bytes(rows))
         except OSError as e:  # a full disk, mostly: say which file and what to do
@@ -127,7 +131,7 @@ class SpillFile:
         """Fill ``out`` ``(m, *row_shape)`` (any device, contiguous) with the next ``m`` rows."""
         if not out.is_contiguous():
             raise InputError("out: the buffer to read spilled rows into must be contiguous")
-        target = out if out.device.type == "cpu" else self._host_rows(out.size(0))
+        target = out if out.device.type == "cpu" else self._host_rows(out.size(0), out.device)
         buf = self._bytes(target)
         got = self._file.readinto(buf)
         if got != buf.nbytes:

@@ -205,3 +205,20 @@ def test_spill_write_failure_names_the_file_and_cleans_up(tmp_path):
         store.write(torch.zeros(2, 4))
     assert info.value.errno == 28
     assert list(tmp_path.iterdir()) == []
+
+
+def test_staging_buffer_is_page_locked_for_cuda_rows_only(tmp_path, monkeypatch):
+    from pointea.models import spill
+
+    made = []
+    real_empty = torch.empty
+
+    def empty(*shape, pin_memory=False, **kw):
+        made.append(pin_memory)
+        return real_empty(*shape, **kw)  # no CUDA here: record the request only
+
+    monkeypatch.setattr(spill.torch, "empty", empty)
+    for device, pinned in (("cpu", False), ("cuda", True)):
+        with SpillFile(tmp_path, (4,), torch.float32, capacity=8) as sf:
+            assert sf._host_rows(3, torch.device(device)).shape == (3, 4)
+        assert made[-1] is pinned
