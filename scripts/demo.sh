@@ -11,7 +11,7 @@
 # Settings, measured on 2 cores: the pct_cls_tiny preset (~0.3 M parameters), 512 points
 # per cloud, 10 epochs of batch 32 with the recipe's SGD + cosine schedule: 14-30 s per
 # epoch on an idle 2-core machine (two machines measured), 2-3x that on a shared one; test accuracy
-# 81.7 % with seed 0 (chance 8.3 %, bounding-box baseline 47.7 %; README for other seeds). Output: runs/demo-cls (override
+# 83.7 % with seed 0 (chance 8.3 %, bounding-box baseline 47.7 %; README for other seeds). Output: runs/demo-cls (override
 # with POINTEA_DEMO_DIR).
 set -euo pipefail
 
