@@ -112,12 +112,11 @@ def test_recipe_table_in_the_docs_is_the_generated_one():
 
 
 def test_recipe_epilog_follows_the_recipe_table(monkeypatch):
-    from pointea.engine import config, recipe_text
+    from pointea.engine import recipe_text
+    from pointea.tasks import ShapeNetPart
 
     assert "label smoothing 0.2" in recipe_text.recipe_epilog()
-    changed = {task: dict(values) for task, values in config.RECIPES.items()}
-    changed["shapenetpart"]["label_smoothing"] = 0.1
-    monkeypatch.setattr(recipe_text, "RECIPES", changed)
+    monkeypatch.setattr(ShapeNetPart, "recipe", {**ShapeNetPart.recipe, "label_smoothing": 0.1})
     assert "label smoothing 0.1" in recipe_text.recipe_epilog()
 
 

@@ -24,24 +24,20 @@ __all__ = ["main"]
 
 def _cmd_synthetic(args: argparse.Namespace) -> int:
     from ..datasets.synthetic import (
-        CLS_FOLDER,
-        SEG_FOLDER,
         ensure_synthetic,
         read_marker,
-        resolve_task,
+        synthetic_defaults,
+        synthetic_folder,
     )
 
-    sizes: dict[str, Any] = {}
-    if args.task in ("modelnet40", "classification"):
-        for k in ("num_classes", "train_per_class", "test_per_class", "points"):
-            if getattr(args, k) is not None:
-                sizes[k] = getattr(args, k)
-    else:
-        for k in ("train_per_category", "val_per_category", "test_per_category", "points"):
-            if getattr(args, k) is not None:
-                sizes[k] = getattr(args, k)
+    # the size flags this stand-in's writer takes (the others do not apply to it)
+    sizes = {
+        k: getattr(args, k)
+        for k in synthetic_defaults(args.task)
+        if getattr(args, k, None) is not None
+    }
     root = ensure_synthetic(args.task, root=args.root, seed=args.seed, **sizes)
-    folder = root / (CLS_FOLDER if resolve_task(args.task) == "modelnet40" else SEG_FOLDER)
+    folder = root / synthetic_folder(args.task)
     marker = read_marker(folder) or {}
     emit(f"synthetic {args.task} data ready under {root} (seed {marker.get('seed', args.seed)})")
     return 0
@@ -145,9 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--task",
         required=True,
-        choices=["modelnet40", "shapenetpart", "classification", "segmentation"],
-        help="which stand-in to write: modelnet40 (= classification) or shapenetpart "
-        "(= segmentation)",
+        choices=["modelnet40", "shapenetpart"],
+        help="which stand-in to write",
     )
     p.add_argument("--root", default="data/synthetic", help="output folder (default: %(default)s)")
     p.add_argument(

@@ -22,7 +22,7 @@ A bad input gets one line on stderr naming it, and the others are still processe
 No output is written over an input or the checkpoint, nor over an existing file pointea
 did not write unless ``--overwrite`` is given (:func:`pointea.files.check_output`);
 names are printed with control characters escaped (:func:`pointea.files.safe_name`).
-A flag that does not apply to the checkpoint's task is refused with one line; Ctrl-C
+A flag that does not apply to the checkpoint's kind of model is refused with one line; Ctrl-C
 stops with one line and exit status 130.
 Exit status: 0 all inputs done, 1 some input failed, 2 bad usage or unusable checkpoint.
 This module only parses arguments, writes the requested files and prints.
@@ -270,10 +270,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _point_size(n: int) -> float:
-    return 5.0 if n <= 4096 else 3.0 if n <= 20000 else 2.0
-
-
 def _object_outputs(args: argparse.Namespace, spec: Any, used: set) -> dict[str, Path]:
     """Where one segmented object's PLY and PNG go (``--out-dir``/NAME.ply, .png)."""
     stem = unique_stem(spec, used)
@@ -292,49 +288,12 @@ def _check_outputs(args: argparse.Namespace, paths: dict[str, Path], protected: 
         check_output(path, inputs=protected, overwrite=args.overwrite)
 
 
-def _write_segmentation(
-    args: argparse.Namespace, spec: Any, item: Any, res: dict, paths: dict[str, Path]
-) -> None:
-    """The PLY and the PNG of one segmented input (recorded in ``res``)."""
-    from .. import visualization as viz
-    from ..io import normalize_unit_sphere
-
-    seg, points = item.result, item.cloud.points
-    if "ply" in paths:
-        res["ply"] = str(viz.export_ply(paths["ply"], points, labels=seg.labels,
-                                        category=seg.category))  # fmt: skip
-    if "png" in paths:
-        w, h = args.size
-        norm = normalize_unit_sphere(points)[0]
-        title = f"{Path(str(spec)).name}: {seg.category_name}"
-        kw = dict(category=seg.category, width=w, height=h, up=args.up)
-        kw["point_size"] = _point_size(len(seg.labels))
-        if item.truth is not None:
-            title += f", shape IoU {res['shape_iou']:.2f}"
-            img = viz.render_comparison(norm, item.truth, seg.labels, title=title, **kw)
-        else:
-            img = viz.render_labels(norm, seg.labels, title=f"{title} (prediction)", **kw)
-        res["png"] = str(viz.save_png(paths["png"], img))
-
-
 def _figure(args: argparse.Namespace, item: Any, res: dict) -> Any:
     """The interactive view of one prediction, for ``--html``."""
-    from .. import visualization as viz
     from ..io import normalize_unit_sphere
 
     norm = normalize_unit_sphere(item.cloud.points)[0]
-    name = Path(str(item.source)).name
-    if res["task"] == "classification":
-        best = res["top_k"][0]
-        title = f"{name}: {best['class']} ({best['probability']:.0%})"
-        hover = [f"{best['class']} ({best['probability']:.0%})"] * len(norm)
-        cols = viz.height_colors(norm, args.up)
-        return viz.cloud_figure(norm, cols, hover=hover, title=title, up=args.up)
-    title = f"{name}: {res['category']}"
-    if "shape_iou" in res:
-        title += f", shape IoU {res['shape_iou']:.2f}"
-    seg = item.result
-    return viz.labeled_figure(norm, seg.labels, category=seg.category, title=title, up=args.up)
+    return item.result.figure(norm, Path(str(item.source)).name, args.up, res)
 
 
 def _run_name(checkpoint: str | Path) -> str:
@@ -345,26 +304,12 @@ def _run_name(checkpoint: str | Path) -> str:
     return path.name
 
 
-def _print_human(res: dict) -> None:
-    name = safe_name(res["input"])
-    if res["task"] == "classification":
-        extra = ""
-        if "label" in res:
-            true = safe_name(res["label"]["class"])
-            extra = f"  (true: {true}, {'right' if res['correct'] else 'wrong'})"
-        emit(f"{name}{extra}")
-        for rank, t in enumerate(res["top_k"], 1):
-            emit(f"  {rank}. {safe_name(t['class']):<20s} {t['probability'] * 100:6.2f} %")
-    else:
-        metrics = ""
-        if "shape_iou" in res:
-            metrics = f"  accuracy {res['accuracy']:.3f}, shape IoU {res['shape_iou']:.3f}"
-        emit(f"{name}: {res['category']}{metrics}")
-        parts = ", ".join(f"{k} {v}" for k, v in res["part_counts"].items())
-        emit(f"  points per part: {parts}")
-        for key in ("ply", "png"):
-            if key in res:
-                emit(f"  wrote {safe_name(res[key])}")
+def _print_human(item: Any, res: dict) -> None:
+    for line in item.result.lines(res["input"], res):
+        emit(line)
+    for key in ("ply", "png"):
+        if key in res:
+            emit(f"  wrote {safe_name(res[key])}")
 
 
 def _predict_objects(
@@ -387,15 +332,17 @@ def _predict_objects(
             continue
         try:
             paths: dict[str, Path] = {}
-            if predictor.task == "segmentation":
+            if predictor.labels_points:  # written per input: checked before the model runs
                 paths = _object_outputs(args, spec, used_stems)
-                _check_outputs(args, paths, protected)  # before the model runs
+                _check_outputs(args, paths, protected)
             item = predictor.predict_file(
                 spec, category=category, drop_nonfinite=args.drop_nonfinite
             )
             res = item.to_dict(args.top_k)
-            if res["task"] == "segmentation":
-                _write_segmentation(args, spec, item, res, paths)
+            if paths:
+                title = Path(str(spec)).name
+                res.update(item.result.write(paths, item.cloud.points, item.truth, res,
+                                             title=title, size=args.size, up=args.up))  # fmt: skip
             if args.html is not None:
                 figures.append(_figure(args, item, res))
         except (PointeaError, ValueError, OSError) as exc:
@@ -404,13 +351,9 @@ def _predict_objects(
             continue
         results.append(res)
         if args.show:
-            from ..visualization import part_colors
-
-            seg = item.result if res["task"] == "segmentation" else None
-            cols = None if seg is None else part_colors(seg.labels, seg.category)
-            show_window(item.cloud.points, cols, safe_name(str(spec)))
+            show_window(item.cloud.points, item.result.colors(), safe_name(str(spec)))
         if not args.json:
-            _print_human(res)
+            _print_human(item, res)
     return results, figures, failed
 
 
@@ -449,16 +392,21 @@ def usage_problem(args: argparse.Namespace) -> str | None:
     return None
 
 
-def task_problem(args: argparse.Namespace, task: str) -> str | None:
-    """A flag given that does not apply to a ``task`` checkpoint (``None``: none)."""
-    model = f"{safe_name(args.checkpoint)} is a {task} model"
-    if args.top_k is not None and task != "classification":
+def kind_problem(args: argparse.Namespace, predictor: Any) -> str | None:
+    """A flag given that does not apply to the checkpoint's kind of model (``None``:
+    none), from what the predictor says it does."""
+    model = f"{safe_name(args.checkpoint)} is a {predictor.kind} model"
+    if args.top_k is not None and not predictor.ranks_classes:
         return f"--top-k: only for a classifier (it ranks classes); {model}"
-    if args.estimate_normals is not None and task == "semseg":
+    if args.estimate_normals is not None and predictor.scenes:
         flag = "--estimate-normals" if args.estimate_normals else "--no-estimate-normals"
         return f"{flag}: not for a scene checkpoint (a scene model reads colours, not normals)"
-    if args.html_points is not None and task != "semseg":
+    if args.html_points is not None and not predictor.scenes:
         return f"--html-points: only for a scene checkpoint (objects are shown whole); {model}"
+    scene_flags = [f for f, v in (("--output", args.output), ("--render", args.render),
+                                  ("--truth", args.truth)) if v is not None]  # fmt: skip
+    if scene_flags and not predictor.scenes:
+        return f"{', '.join(scene_flags)}: only for a scene checkpoint (pointea-semseg); {model}"
     return None
 
 
@@ -521,7 +469,7 @@ def _run(args: argparse.Namespace) -> int:
     except (PointeaError, OSError) as exc:
         report_error(str(exc))
         return 2
-    problem = task_problem(args, predictor.task)
+    problem = kind_problem(args, predictor)
     if problem:
         report_error(problem)
         return 2
@@ -531,7 +479,7 @@ def _run(args: argparse.Namespace) -> int:
             setattr(args, flag.lstrip("-").replace("-", "_"), default)
 
     t0 = time.perf_counter()
-    if predictor.task == "semseg":
+    if predictor.scenes:
         from ..inference.scene_files import expand_scene_inputs
         from .predict_scenes import predict_scenes, scene_usage
 
@@ -544,14 +492,6 @@ def _run(args: argparse.Namespace) -> int:
     else:
         from ..io import expand_inputs
 
-        scene_flags = [f for f, v in (("--output", args.output), ("--render", args.render),
-                                      ("--truth", args.truth)) if v is not None]  # fmt: skip
-        if scene_flags:
-            report_error(
-                f"{', '.join(scene_flags)}: only for a scene checkpoint (pointea-semseg); "
-                f"{safe_name(args.checkpoint)} is a {predictor.task} model"
-            )
-            return 2
         args.up, args.size = args.up or "y", args.size or (480, 480)
         specs = list(expand_inputs(args.inputs))
     protected = _protected(args, specs)
@@ -561,7 +501,7 @@ def _run(args: argparse.Namespace) -> int:
         except OutputExistsError as exc:
             report_error(f"{flag} {exc}")
             return 2
-    if predictor.task == "semseg":
+    if predictor.scenes:
         results, figures, failed = predict_scenes(args, predictor, specs, protected)
     else:
         results, figures, failed = _predict_objects(args, predictor, category, specs, protected)
@@ -609,8 +549,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         doc = {
             "checkpoint": str(args.checkpoint),
+            "kind": predictor.kind,
             "task": predictor.task,
-            "num_points": None if predictor.task == "semseg" else predictor.num_points,
+            "num_points": None if predictor.scenes else predictor.num_points,
             "results": results,
             "failed": failed,
             "seconds": round(time.perf_counter() - t0, 3),
@@ -630,7 +571,7 @@ if __name__ == "__main__":  # pragma: no cover
 __all__ = [
     "main",
     "build_parser",
-    "task_problem",
+    "kind_problem",
     "usage_problem",
     "emit",
     "report_error",

@@ -20,9 +20,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..engine.config import RECIPES, SETTING_GROUPS, TrainConfig
+from ..engine.config import SETTING_GROUPS, TrainConfig
 from ..engine.recipe_text import recipe_epilog
 from ..errors import DatasetNotFoundError, PointeaError, TrainingError
+from ..tasks import get_task
 from .reporting import emit
 
 __all__ = [
@@ -105,26 +106,6 @@ _EXAMPLES = {
 #: command-line options that are not settings of the run
 _SESSION_OPTIONS = ("resume", "overwrite", "progress", "tensorboard")
 
-_SCENE_ONLY = "only applies to s3dis (pointea-semseg)"
-_NO_SHAPE_TRANSFORMS = (
-    "s3dis draws fresh random room samples every step and applies no shape augmentation"
-)
-#: kind of task -> settings a user may not give it, with the reason (they would be ignored)
-_INAPPLICABLE: dict[str, dict[str, str]] = {
-    "semseg": {
-        "augment": _NO_SHAPE_TRANSFORMS,
-        "point_dropout": _NO_SHAPE_TRANSFORMS,
-        "shuffle_points": _NO_SHAPE_TRANSFORMS,
-        "data_format": "s3dis reads the published room text files (through its .npz cache) only",
-    },
-    "shape": {
-        "test_area": _SCENE_ONLY,
-        "chunk_size": _SCENE_ONLY,
-        "synthetic_density": _SCENE_ONLY,
-        "synthetic_rooms_per_area": _SCENE_ONLY,
-    },
-}
-
 #: (task, setting) -> help text that differs from the field's own
 _TASK_HELP = {
     ("s3dis", "data_root"): (
@@ -142,8 +123,7 @@ def _flag(name: str) -> str:
 def inapplicable(cfg: TrainConfig, given: dict[str, Any]) -> str | None:
     """One line refusing the first setting in ``given`` (those typed on the command line,
     with their values) that ``cfg.task`` would ignore, or ``None`` when every one applies."""
-    kind = "semseg" if cfg.kind == "semseg" else "shape"
-    for name, why in _INAPPLICABLE[kind].items():
+    for name, why in cfg.spec.refused.items():
         if name in given:
             flag = _flag(name)
             if given[name] is False:  # typed as --no-...
@@ -155,7 +135,7 @@ def inapplicable(cfg: TrainConfig, given: dict[str, Any]) -> str | None:
 def _default_text(f: dataclasses.Field, task: str) -> str | None:
     """What ``--help`` shows as the default of a setting (the task's recipe value when
     the field defers to it)."""
-    recipe = RECIPES[task]
+    recipe = get_task(task).recipe
     if f.name in recipe:
         value = recipe[f.name]
     elif f.name == "task":
@@ -323,7 +303,7 @@ def run_task(argv: Sequence[str] | None, task: str, callbacks: Sequence[Any] = (
         _error(f"{prog}: error: {exc}")
         return 1
     except DatasetNotFoundError as exc:
-        _error(f"{prog}: error: {exc}\n{_download_hint(cfg)}")
+        _error(f"{prog}: error: {exc}\n{cfg.spec.download_hint(cfg)}")
         return 2
     except PointeaError as exc:
         _error(f"{prog}: error: {exc}")
@@ -338,16 +318,6 @@ def _error(message: str) -> None:
     """Print to stderr once: under torchrun only rank 0 speaks (all ranks fail alike)."""
     if os.environ.get("RANK", "0") == "0":
         emit(message, sys.stderr)  # names escaped (pointea.files.safe_name)
-
-
-def _download_hint(cfg) -> str:
-    root = cfg.data_root or "data"
-    if cfg.kind == "semseg":
-        return "Or train on the offline procedural rooms with --synthetic."
-    return (
-        f"With internet access, rerun with --download (--data-root {root}) to fetch it; "
-        "or train on the offline procedural stand-in with --synthetic."
-    )
 
 
 def main(argv: Sequence[str] | None = None, *, callbacks: Sequence[Any] = ()) -> int:

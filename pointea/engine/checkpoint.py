@@ -4,9 +4,13 @@ A checkpoint is a dict of tensors, numbers, strings, lists and dicts (never a mo
 an ``argparse.Namespace`` or a DDP-wrapped state dict), so
 ``torch.load(path, weights_only=True)`` reads it. Keys (docs/ARCHITECTURE.md)::
 
-    format="pointea-checkpoint", format_version=1, task, model_name, model_config,
+    format="pointea-checkpoint", format_version=2, task, kind, model_name, model_config,
     model, optimizer, scheduler, scaler, epoch (completed), global_step, rng, config,
     class_names, best_metric, best_epoch, metrics, pointea_version, torch_version
+
+``task`` is the recipe's name (``modelnet40``), ``kind`` what the model predicts
+(``classification``). Format 1 stored the kind under ``task`` and had no ``kind``;
+:func:`checkpoint_task` and :func:`checkpoint_kind` read both formats.
 
 Writes go through :func:`pointea.serialization.atomic_torch_save`: a run killed while
 saving leaves the previous file complete; a full disk raises
@@ -29,6 +33,7 @@ from .. import __version__
 from ..errors import CheckpointError, TrainingError
 from ..models.hub import check_unique_names
 from ..serialization import atomic_torch_save, safe_torch_load
+from ..tasks import KINDS, TASKS, task_of_kind
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -36,6 +41,8 @@ __all__ = [
     "assemble_checkpoint",
     "capture_rng_state",
     "check_checkpoint_matches",
+    "checkpoint_kind",
+    "checkpoint_task",
     "is_training_checkpoint",
     "load_checkpoint",
     "load_model_state",
@@ -45,7 +52,7 @@ __all__ = [
 ]
 
 CHECKPOINT_FORMAT = "pointea-checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 REQUIRED_KEYS = (
     "format",
     "format_version",
@@ -123,9 +130,32 @@ def restore_rng_state(state: Mapping[str, Any]) -> None:
             torch.cuda.set_rng_state_all([s.cpu().to(torch.uint8) for s in states])
 
 
+def checkpoint_kind(checkpoint: Mapping[str, Any]) -> str | None:
+    """What the checkpoint's model predicts (``classification`` / ``segmentation`` /
+    ``semseg``), from ``kind`` or, in format 1, from ``task``."""
+    kind = checkpoint.get("kind")
+    if kind is None and checkpoint.get("task") in KINDS:
+        kind = checkpoint["task"]
+    return kind if isinstance(kind, str) else None
+
+
+def checkpoint_task(checkpoint: Mapping[str, Any]) -> str | None:
+    """The task (recipe) a checkpoint was trained on: its ``task`` field, or in format 1
+    its saved config's ``task``, or the first task of its kind."""
+    task = checkpoint.get("task")
+    if isinstance(task, str) and task in TASKS:
+        return task
+    config = checkpoint.get("config")
+    if isinstance(config, Mapping) and config.get("task") in TASKS:
+        return str(config["task"])
+    kind = checkpoint_kind(checkpoint)
+    return task_of_kind(kind).name if kind in KINDS else None
+
+
 def assemble_checkpoint(
     *,
     task: str,
+    kind: str,
     model_name: str,
     model_config: dict[str, Any],
     model: nn.Module,
@@ -146,6 +176,7 @@ def assemble_checkpoint(
         "format": CHECKPOINT_FORMAT,
         "format_version": CHECKPOINT_VERSION,
         "task": task,
+        "kind": kind,
         "model_name": model_name,
         "model_config": model_config,
         "model": {k: v.detach().cpu() for k, v in unwrap_model(model).state_dict().items()},
@@ -241,13 +272,14 @@ def check_checkpoint_matches(
     Args:
         checkpoint: a dict from :func:`load_checkpoint`.
         path: its file (for the message).
-        task: expected ``"classification"`` / ``"segmentation"``.
+        task: expected task name (``"modelnet40"``; format 1 checkpoints compare by
+            :func:`checkpoint_task`).
         model_name: expected registry name.
         model_config: expected model hyper-parameters (each key compared).
     """
     problems: list[str] = []
-    if task is not None and checkpoint.get("task") != task:
-        problems.append(f"task: checkpoint {checkpoint.get('task')!r}, expected {task!r}")
+    if task is not None and checkpoint_task(checkpoint) != task:
+        problems.append(f"task: checkpoint {checkpoint_task(checkpoint)!r}, expected {task!r}")
     if model_name is not None and checkpoint.get("model_name") != model_name:
         problems.append(
             f"model: checkpoint {checkpoint.get('model_name')!r}, expected {model_name!r}"

@@ -1,7 +1,8 @@
 """The typed settings of a training run.
 
 :class:`TrainConfig` holds every setting of a run. Fields left at ``None`` are filled by
-:meth:`TrainConfig.resolved` from the task's row of :data:`RECIPES`, the values of the
+:meth:`TrainConfig.resolved` from the task's recipe (:attr:`pointea.tasks.Task.recipe`),
+the values of the
 reference training scripts (docs/REPRODUCING.md lists each value with its source):
 
 classification (``modelnet40``; PCT_Pytorch ``main.py`` / ``data.py``)
@@ -41,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InputError
+from ..tasks import TASKS, Task
 
 #: the smallest --chunk-size (pointea.models.streaming.MIN_CHUNK; kept here so the
 #: settings import without torch)
@@ -50,34 +52,13 @@ __all__ = [
     "ADAM_LR",
     "OPTIMIZERS",
     "PROTOCOLS",
-    "RECIPES",
     "SETTING_GROUPS",
-    "TASKS",
     "VERSION_KEYS",
     "TrainConfig",
     "provenance",
     "read_saved_config",
     "setting",
 ]
-
-#: task name -> (kind of task, default model, checkpoint selection metric)
-TASKS: dict[str, dict[str, str]] = {
-    "modelnet40": {
-        "kind": "classification",
-        "model": "pct_cls",
-        "metric": "overall_accuracy",
-    },
-    "shapenetpart": {
-        "kind": "segmentation",
-        "model": "pct_seg",
-        "metric": "instance_miou",
-    },
-    "s3dis": {
-        "kind": "semseg",
-        "model": "pct_semseg",
-        "metric": "mean_iou",
-    },
-}
 
 #: keys of a saved config.json that are not TrainConfig fields (provenance only)
 VERSION_KEYS = (
@@ -97,44 +78,6 @@ PROTOCOLS = ("validation", "full-train")
 
 #: learning rate of Adam / AdamW when the task's recipe uses another optimiser
 ADAM_LR = 1e-3
-
-#: per-task values of the settings left at ``None`` (sources: docs/REPRODUCING.md)
-RECIPES: dict[str, dict[str, Any]] = {
-    "modelnet40": {  # PCT_Pytorch main.py / data.py / util.py
-        "optimizer": "sgd",
-        "epochs": 250,
-        "batch_size": 32,
-        "num_points": 1024,
-        "lr": 0.01,  # SGD; min_lr = lr / 100
-        "weight_decay": 5e-4,
-        "label_smoothing": 0.2,
-        "augment": True,  # point dropout, scale + shift
-        "point_dropout": 0.875,
-    },
-    "shapenetpart": {  # dgcnn.pytorch main_partseg.py / data.py
-        "optimizer": "sgd",
-        "epochs": 200,
-        "batch_size": 32,
-        "num_points": 2048,
-        "lr": 0.1,  # SGD; min_lr = lr / 100
-        "weight_decay": 1e-4,
-        "label_smoothing": 0.2,  # cal_loss(smoothing=True) of the 2020-21 util.py
-        "augment": False,
-        "point_dropout": 0.0,
-    },
-    "s3dis": {  # pointea's scene recipe (docs/SCENES.md, "Training")
-        "optimizer": "adamw",  # AdamW: the usual optimiser of point transformers on S3DIS
-        "epochs": 20,
-        "steps_per_epoch": 20,  # each step draws batch_size random rooms
-        "batch_size": 4,
-        "num_points": 4096,  # PointNet / DGCNN S3DIS sample size
-        "lr": 2e-3,
-        "weight_decay": 1e-4,
-        "label_smoothing": 0.0,
-        "augment": False,
-        "point_dropout": 0.0,
-    },
-}
 
 
 def setting(default: Any, help: str, group: str, **cli: Any) -> Any:
@@ -161,7 +104,8 @@ class TrainConfig:
 
     Each field carries its help text and ``--help`` section in its metadata
     (:func:`setting`); ``pointea-train`` and ``pointea-seg`` build their flags from
-    them. Fields left at ``None`` take the task's recipe value (:data:`RECIPES`) or the
+    them. Fields left at ``None`` take the task's recipe value
+    (:attr:`pointea.tasks.Task.recipe`) or the
     model's default when resolved.
     """
 
@@ -334,21 +278,29 @@ class TrainConfig:
     )
 
     @property
+    def spec(self) -> Task:
+        """The :class:`~pointea.tasks.Task` of ``task``."""
+        from ..tasks import get_task
+
+        return get_task(self.task)
+
+    @property
     def kind(self) -> str:
-        """``"classification"``, ``"segmentation"`` or ``"semseg"``."""
-        return TASKS[self.task]["kind"]
+        """What the task's model predicts: ``"classification"``, ``"segmentation"`` or
+        ``"semseg"``."""
+        return self.spec.kind
 
     @property
     def selection_metric(self) -> str:
         """Validation metric that picks ``best.pt``."""
-        return TASKS[self.task]["metric"]
+        return self.spec.metric
 
     def resolved(self) -> TrainConfig:
         """A copy with every ``None`` recipe default filled in, validated."""
         self.validate()
-        recipe = RECIPES[self.task]
+        recipe = self.spec.recipe
         cfg = dataclasses.replace(self)
-        cfg.model = cfg.model or TASKS[cfg.task]["model"]
+        cfg.model = cfg.model or self.spec.model
         for name, value in recipe.items():  # optimizer first: it decides the lr
             if getattr(cfg, name) is None:
                 own = name != "lr" or cfg.optimizer in (recipe["optimizer"], "sgd")
@@ -364,7 +316,7 @@ class TrainConfig:
         """Raise :class:`~pointea.errors.InputError` naming each bad setting."""
         problems: list[str] = []
         if self.task not in TASKS:
-            problems.append(f"task {self.task!r} is not one of {sorted(TASKS)}")
+            raise InputError(f"invalid settings: task {self.task!r} is not one of {sorted(TASKS)}")
         if self.attention not in ("external", "self"):
             problems.append(f"attention must be 'external' or 'self', got {self.attention!r}")
         if self.memory_units is not None:
@@ -420,23 +372,13 @@ class TrainConfig:
             problems.append("amp (--amp, float16) and bf16 (--bf16) exclude each other")
         if self.synthetic and self.download:
             problems.append("synthetic (--synthetic) data is generated offline; drop --download")
-        if self.categories is not None and self.task != "shapenetpart":
-            problems.append("categories (--categories) only applies to part segmentation")
         problems += self._scene_problems()
-        if self.model is not None and self.task in TASKS and TASKS[self.task]["kind"] != "semseg":
-            kind = TASKS[self.task]["kind"]
-            wrong = "_seg" if kind == "classification" else "_cls"
-            if wrong in self.model:
-                problems.append(
-                    f"model {self.model!r} is a "
-                    f"{'segmentation' if wrong == '_seg' else 'classification'} model, "
-                    f"but task {self.task!r} is {kind}"
-                )
+        problems += self.spec.problems(self)
         if problems:
             raise InputError("invalid settings: " + "; ".join(problems))
 
     def _scene_problems(self) -> list[str]:
-        """The settings that only make sense for (or must not be given to) ``s3dis``."""
+        """The ranges of the scene settings (whether they apply is the task's question)."""
         problems: list[str] = []
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             problems.append(f"steps_per_epoch must be >= 1, got {self.steps_per_epoch}")
@@ -453,33 +395,6 @@ class TrainConfig:
             problems.append(f"synthetic_density must be > 0, got {self.synthetic_density}")
         if self.test_area not in range(1, 7):
             problems.append(f"test_area must be one of 1..6, got {self.test_area}")
-        if self.task not in TASKS or TASKS[self.task]["kind"] != "semseg":
-            if self.steps_per_epoch is not None or self.block_vote:
-                problems.append(
-                    "steps_per_epoch / block_vote (--steps-per-epoch, --block-vote) only "
-                    "apply to s3dis"
-                )
-            return problems
-        if self.download:
-            problems.append(
-                "download (--download): S3DIS is distributed behind a form "
-                "(http://buildingparser.stanford.edu/dataset.html); download it by hand, or "
-                "use --synthetic"
-            )
-        if self.use_normals:
-            problems.append("use_normals (--normals): S3DIS rooms have no normals")
-        if (
-            self.protocol == "validation"
-            and 0 < self.val_fraction < 1
-            and round(1 / self.val_fraction) < 2
-        ):
-            # the split takes every round(1 / val_fraction)-th room for validation
-            problems.append(
-                f"val_fraction (--val-fraction) {self.val_fraction} makes every training-"
-                "area room a validation room and leaves none to train on; use at most 0.66"
-            )
-        if self.model is not None and self.model.startswith(("pct_cls", "pct_seg")):
-            problems.append(f"model {self.model!r} is not a scene (semseg) model")
         return problems
 
     def to_dict(self) -> dict[str, Any]:

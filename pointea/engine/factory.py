@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..tasks import TaskData
 from .config import TrainConfig
-from .data import TaskData
 
 __all__ = ["build_model", "build_optimizer", "build_scheduler", "loss_function"]
 
@@ -22,18 +22,11 @@ def build_model(cfg: TrainConfig, data: TaskData) -> nn.Module:
     """Create the registry model ``cfg.model`` sized for ``data``."""
     from ..models import create_model
 
-    kwargs: dict[str, Any] = {"attention": cfg.attention}
-    if cfg.kind != "semseg":  # scenes: the model's own 9 channels (xyz, rgb, location)
-        kwargs["in_channels"] = 6 if cfg.use_normals else 3
+    kwargs: dict[str, Any] = {"attention": cfg.attention, **cfg.spec.model_options(cfg, data)}
     for name in _MODEL_OPTIONS:
         value = getattr(cfg, name)
         if value is not None:
             kwargs[name] = value
-    if cfg.kind in ("classification", "semseg"):
-        kwargs["num_classes"] = data.num_classes
-    else:
-        kwargs["num_parts"] = data.num_classes
-        kwargs["num_categories"] = len(data.category_parts or [])
     return create_model(cfg.model, **kwargs)
 
 

@@ -14,9 +14,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..errors import InputError, TrainingError
-from ..metrics import ClassificationMeter, SegmentationMeter, predict_parts
+from ..errors import TrainingError
 from ..ops import input_checks
+from ..tasks import Task, get_task
 from .callbacks import Callback, TrainState
 from .config import TrainConfig
 from .distributed import DistContext, all_reduce_sum
@@ -31,15 +31,14 @@ class NonFiniteLossError(TrainingError):
     """The loss became NaN or infinite (the run stops; the last good checkpoint stays)."""
 
 
-def forward_batch(model: nn.Module, batch: Any, kind: str) -> Tensor:
-    """Logits of a PyG batch: ``(num_clouds, classes)``, ``(num_points, parts)`` or
-    ``(num_points, classes)`` (scenes: ``model(pos, x, batch)``)."""
-    x = getattr(batch, "x", None)
-    if kind == "semseg":
-        return model(batch.pos, x, batch.batch)
-    if kind == "classification":
-        return model(batch.pos, batch.batch, x)
-    return model(batch.pos, batch.category.view(-1), batch.batch, x)
+def forward_batch(model: nn.Module, batch: Any, task: Task | str) -> Tensor:
+    """Logits of a PyG batch (the task's :meth:`~pointea.tasks.Task.forward`):
+    ``(num_clouds, classes)``, ``(num_points, parts)`` or ``(num_points, classes)``."""
+    return _task(task).forward(model, batch)
+
+
+def _task(task: Task | str) -> Task:
+    return get_task(task) if isinstance(task, str) else task
 
 
 def train_one_epoch(
@@ -61,8 +60,8 @@ def train_one_epoch(
 ) -> dict[str, float]:
     """Train ``model`` for one pass over ``loader``; returns summed-over-ranks statistics.
 
-    The running accuracy is the classification accuracy, or for segmentation the point
-    accuracy with predictions restricted to each shape's category parts.
+    The running accuracy is that of the task's predictions (for part segmentation: the
+    point accuracy with predictions restricted to each shape's category parts).
 
     Args:
         progress: draw a bar (the caller decides whether a terminal is attached).
@@ -75,7 +74,7 @@ def train_one_epoch(
         NonFiniteLossError: the loss was NaN/inf (unless ``cfg.skip_nonfinite``).
     """
     model.train()
-    kind = cfg.kind
+    task = cfg.spec
     # loss*n, correct, n (targets), skipped -- kept on the device, read once at the end
     totals = torch.zeros(4, dtype=torch.float64, device=ctx.device)
     steps = len(loader)
@@ -97,7 +96,7 @@ def train_one_epoch(
         # The datasets validated every cloud when they were read: skip the value checks
         # (host reads) of the per-layer input validation inside the step.
         with autocast(cfg, ctx.device), input_checks(False):
-            logits = forward_batch(model, batch, kind)
+            logits = task.forward(model, batch)
         if callbacks is not None:
             logits = callbacks.on_forward_end(state, batch, logits)
         loss = loss_fn(logits, target)
@@ -131,12 +130,7 @@ def train_one_epoch(
             optimizer.step()
         with torch.no_grad():
             n = target.numel()
-            if kind == "segmentation" and category_parts is not None:
-                pred = predict_parts(
-                    logits.detach(), batch.category.view(-1), category_parts, batch.batch
-                )
-            else:
-                pred = logits.detach().argmax(-1)
+            pred = task.predictions(logits.detach(), batch, category_parts)
             totals[0] += loss.detach().double() * n
             totals[1] += (pred == target).sum()
             totals[2] += n
@@ -158,7 +152,7 @@ def evaluate(
     model: nn.Module,
     loader: Any,
     *,
-    kind: str,
+    task: Task | str,
     num_classes: int,
     class_names: Sequence[str] | None = None,
     category_parts: Sequence[Sequence[int]] | None = None,
@@ -178,15 +172,18 @@ def evaluate(
     per-axis scaling U[0.8, 1.25] of each cloud are averaged (test-time voting); the
     voting draws are seeded by ``vote_seed`` and repeatable.
 
-    Scenes (``kind="semseg"``): each sample of ``loader`` is a whole room (``pos``,
+    ``task``: the :class:`~pointea.tasks.Task` (or its name) whose forward pass, meter and
+    evaluation apply.
+
+    Whole scenes (``task.whole_scenes``): each sample of ``loader`` is a whole room (``pos``,
     ``rgb``, ``y``), segmented in one exact pass (:func:`~pointea.models.semseg.room_logits`,
     ``chunk_size`` points at a time); ``votes`` does not apply. With ``block_vote`` the
     rooms are also scored with the literature's 1 m block-and-vote protocol
     (:func:`~pointea.inference.blocks.block_vote_logits`), reported under ``block_vote``.
 
     Returns:
-        classification: ``overall_accuracy``, ``mean_class_accuracy``,
-        ``per_class_accuracy``, ``num_samples`` (+ ``loss``);
+        the task's meter's metrics, e.g. classification: ``overall_accuracy``,
+        ``mean_class_accuracy``, ``per_class_accuracy``, ``num_samples`` (+ ``loss``);
         segmentation: ``instance_miou``, ``class_miou``, ``per_category_iou``,
         ``point_accuracy``, ``num_shapes`` (+ ``loss``);
         semseg: ``overall_accuracy``, ``mean_class_accuracy``, ``mean_iou``,
@@ -195,10 +192,12 @@ def evaluate(
     """
     ctx = ctx or DistContext(device=next(model.parameters()).device)
     model.eval()
-    if kind == "semseg":
+    task = _task(task)
+    if task.whole_scenes:
         return _evaluate_rooms(
             model,
             loader,
+            task=task,
             num_classes=num_classes,
             class_names=class_names,
             loss_fn=loss_fn,
@@ -208,12 +207,7 @@ def evaluate(
             block_vote=block_vote,
             bar=ProgressBar(len(loader), desc, enabled=progress and ctx.is_main),
         )
-    if kind == "classification":
-        meter: Any = ClassificationMeter(num_classes, class_names)
-    else:
-        if category_parts is None:
-            raise InputError("evaluate: segmentation needs category_parts")
-        meter = SegmentationMeter(category_parts, class_names)
+    meter = task.meter(num_classes, class_names, category_parts)
     loss_sum = torch.zeros(2, dtype=torch.float64, device=ctx.device)
     gen = torch.Generator().manual_seed(vote_seed)
     total = len(loader) if hasattr(loader, "__len__") else None
@@ -230,16 +224,13 @@ def evaluate(
                 view = batch.clone()
                 view.pos = batch.pos * scale[batch.batch]
             with autocast or contextlib.nullcontext():
-                out = forward_batch(model, view, kind).float()
+                out = task.forward(model, view).float()
             logits = out if logits is None else logits + out
         logits = logits / max(votes, 1)
         if loss_fn is not None:
             loss_sum[0] += loss_fn(logits, target).double() * target.numel()
             loss_sum[1] += target.numel()
-        if kind == "classification":
-            meter.update(logits, target)
-        else:
-            meter.update(logits, target, batch.category.view(-1), batch.batch)
+        task.update(meter, logits, batch)
         bar.update()
     bar.close()
     state = all_reduce_sum(meter.state(), ctx)
@@ -252,14 +243,24 @@ def evaluate(
 
 
 def _evaluate_rooms(
-    model, loader, *, num_classes, class_names, loss_fn, ctx, autocast, chunk_size, block_vote, bar
+    model,
+    loader,
+    *,
+    task,
+    num_classes,
+    class_names,
+    loss_fn,
+    ctx,
+    autocast,
+    chunk_size,
+    block_vote,
+    bar,
 ) -> dict[str, Any]:
     """Whole rooms in one exact pass (and block-and-vote when asked); see :func:`evaluate`."""
     from ..inference.blocks import block_vote_logits
-    from ..metrics import SemSegMeter
     from ..models.semseg import room_logits
 
-    exact, voted = SemSegMeter(num_classes, class_names), SemSegMeter(num_classes, class_names)
+    exact, voted = (task.meter(num_classes, class_names) for _ in range(2))
     sums = torch.zeros(3, dtype=torch.float64)  # loss * n, n, rooms
     for batch in loader:
         for room in batch.to_data_list():

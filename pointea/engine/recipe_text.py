@@ -1,4 +1,4 @@
-"""The recipe table (:data:`pointea.engine.config.RECIPES`) as text: the lines of
+"""The tasks' recipes (:attr:`pointea.tasks.Task.recipe`) as text: the lines of
 ``pointea-train --help`` and the markdown table of docs/TRAINING.md, both rendered from
 the one table so they cannot disagree with it."""
 
@@ -6,14 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pointea.engine.config import RECIPES
-
-#: where each task's recipe comes from (docs/REPRODUCING.md cites file and line)
-RECIPE_SOURCES = {
-    "modelnet40": "PCT_Pytorch main.py / data.py / util.py",
-    "shapenetpart": "dgcnn.pytorch main_partseg.py / util.py (2020-21)",
-    "s3dis": "pointea's own (docs/SCENES.md)",
-}
+from ..tasks import TASKS
 
 #: what the recipe's ``augment`` means per task
 _AUGMENT = {True: "point dropout + scale U[2/3,3/2] + shift U[-0.2,0.2]", False: "none"}
@@ -48,10 +41,10 @@ def _fields(recipe: dict[str, Any]) -> dict[str, str]:
 
 def recipe_markdown() -> str:
     """The recipe table as a markdown table, one row per task."""
-    columns = ["task", *_fields(next(iter(RECIPES.values()))), "source"]
+    columns = ["task", *_fields(next(iter(TASKS.values())).recipe), "source"]
     lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
-    for task, recipe in RECIPES.items():
-        cells = [f"`{task}`", *_fields(recipe).values(), RECIPE_SOURCES[task]]
+    for name, task in TASKS.items():
+        cells = [f"`{name}`", *_fields(task.recipe).values(), task.source]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -59,10 +52,10 @@ def recipe_markdown() -> str:
 def recipe_epilog() -> str:
     """The recipe lines of the training commands' ``--help`` (``%`` escaped for argparse)."""
     lines = ["recipe defaults (the one recipe table; sources in docs/REPRODUCING.md):"]
-    for task, recipe in RECIPES.items():
-        text = ", ".join(f"{key} {value}" for key, value in _fields(recipe).items())
-        text += f"; {RECIPE_SOURCES[task]}"
-        words, line = text.split(), f"  {task:<14}"
+    for name, task in TASKS.items():
+        text = ", ".join(f"{key} {value}" for key, value in _fields(task.recipe).items())
+        text += f"; {task.source}"
+        words, line = text.split(), f"  {name:<14}"
         for word in words:
             if len(line) + len(word) + 1 > 88:
                 lines.append(line.rstrip())

@@ -6,67 +6,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..tasks import Task, get_task
+from ..tasks.text import pct
+
 __all__ = ["format_epoch_line", "format_metrics", "format_summary"]
 
 
-def _pct(value: Any) -> str:
-    return f"{100 * value:6.2f} %" if isinstance(value, (int, float)) else "   n/a"
-
-
-def format_metrics(metrics: dict[str, Any], kind: str, *, max_items: int = 16) -> list[str]:
-    """Lines with the headline metrics and the per-class / per-category table."""
-    lines: list[str] = []
-    if kind == "semseg":
-        return _scene_lines(metrics)
-    if kind == "classification":
-        lines.append(f"  overall accuracy     {_pct(metrics.get('overall_accuracy'))}")
-        lines.append(f"  mean class accuracy  {_pct(metrics.get('mean_class_accuracy'))}")
-        per = metrics.get("per_class_accuracy")
-        label = "per-class accuracy"
-    else:
-        lines.append(f"  instance mIoU        {_pct(metrics.get('instance_miou'))}")
-        lines.append(f"  class mIoU           {_pct(metrics.get('class_miou'))}")
-        per = metrics.get("per_category_iou")
-        label = "per-category IoU"
-    if isinstance(per, dict) and per:
-        items = [(k, v) for k, v in per.items() if v is not None]
-        if len(items) > max_items:  # show the weakest, where the work is
-            items = sorted(items, key=lambda kv: kv[1])[:max_items]
-            label += f" (lowest {max_items})"
-        lines.append(f"  {label}:")
-        row = []
-        for name, value in items:
-            row.append(f"{name[:12]:>12} {100 * value:5.1f}")
-            if len(row) == 4:
-                lines.append("   " + "  ".join(row))
-                row = []
-        if row:
-            lines.append("   " + "  ".join(row))
-    return lines
-
-
-def _scene_lines(metrics: dict[str, Any]) -> list[str]:
-    """OA / mAcc / mIoU of the whole-room pass, block voting and the majority class."""
-    lines = []
-    for key, label in (
-        (None, "whole rooms, exact"),
-        ("block_vote", "1 m blocks + voting"),
-        ("majority_baseline", "majority class"),
-    ):
-        m = metrics if key is None else metrics.get(key)
-        if isinstance(m, dict):
-            lines.append(
-                f"  {label:<20} OA {_pct(m.get('overall_accuracy'))}  mAcc "
-                f"{_pct(m.get('mean_class_accuracy'))}  mIoU {_pct(m.get('mean_iou'))}"
-            )
-    names, ious = metrics.get("class_names") or [], metrics.get("per_class_iou") or []
-    cells = [
-        f"{n[:10]:>10} {100 * v:5.1f}" for n, v in zip(names, ious, strict=False) if v is not None
-    ]
-    if cells:
-        lines.append("  per-class IoU (whole rooms):")
-        lines += ["   " + "  ".join(cells[i : i + 4]) for i in range(0, len(cells), 4)]
-    return lines
+def format_metrics(metrics: dict[str, Any], task: Task | str, *, max_items: int = 16) -> list[str]:
+    """Lines with the headline metrics and the per-class / per-category table (the task's
+    :meth:`~pointea.tasks.Task.metric_lines`)."""
+    task = get_task(task) if isinstance(task, str) else task
+    return task.metric_lines(metrics, max_items=max_items)
 
 
 def _selection_line(cfg: Any, test: dict[str, Any]) -> str:
@@ -78,7 +28,7 @@ def _selection_line(cfg: Any, test: dict[str, Any]) -> str:
         )
     return (
         f"  protocol {protocol}: best epoch {test.get('epoch')} on {test.get('selected_on')}: "
-        f"{cfg.selection_metric} {_pct(test.get('val_' + cfg.selection_metric)).strip()}"
+        f"{cfg.selection_metric} {pct(test.get('val_' + cfg.selection_metric)).strip()}"
     )
 
 
@@ -88,7 +38,7 @@ def format_summary(
     """The end-of-run summary: settings, best epoch, test numbers and written files."""
     bar = "=" * 72
     count = test.get("num_samples", test.get("num_shapes", test.get("num_rooms")))
-    unit = {"classification": "clouds", "semseg": "rooms"}.get(cfg.kind, "shapes")
+    unit = cfg.spec.unit
     lines = [
         bar,
         f"pointea run {run.path}",
@@ -98,7 +48,7 @@ def format_summary(
         + (", synthetic data" if cfg.synthetic else ""),
         _selection_line(cfg, test),
         f"test split ({count} {unit}), best.pt:",
-        *format_metrics(test, cfg.kind),
+        *format_metrics(test, cfg.spec),
         f"files: {run.test_metrics_path.name}, {run.metrics_path.name}, "
         f"{run.curves_path.name}, checkpoints/{{best,last}}.pt, {run.config_path.name}",
         f"time this session: {seconds / 60:.1f} min",

@@ -192,7 +192,7 @@ def _train(
         run.rewrite_metrics(state.history)
 
     eval_kw = dict(
-        kind=cfg.kind,
+        task=cfg.spec,
         num_classes=data.num_classes,
         class_names=data.class_names,
         category_parts=data.category_parts,
@@ -346,9 +346,7 @@ def _build_loaders(cfg: TrainConfig, ctx: DistContext, data: TaskData) -> _Loade
             f"the training split ({len(data.train)} clouds) gives no full batch of "
             f"{local_batch} per process; lower --batch-size"
         )
-    eval_batch = max(1, cfg.eval_batch_size // ctx.world_size)
-    if cfg.kind == "semseg":  # whole rooms, one at a time
-        eval_batch = 1
+    eval_batch = max(1, cfg.spec.eval_batch_size(cfg) // ctx.world_size)
 
     def eval_loader(ds):
         # evaluation transforms may draw too (random subsets): fixed streams, epoch 0
@@ -388,7 +386,7 @@ def _start_state(cfg, ctx, run, data, model_factory, ckpt) -> tuple[TrainState, 
         optimizer=optimizer,
         scheduler=scheduler,
         scaler=scaler,
-        task=cfg.kind,
+        task=cfg.task,
         model_name=model_name,
         model_config=model_config,
         restore_rng=ctx.rank == 0,
@@ -420,7 +418,8 @@ def _end_epoch(state, record, improved, hooks, data):
     if ctx.is_main:
         state.history.append(record)
         ckpt = assemble_checkpoint(
-            task=cfg.kind,
+            task=cfg.task,
+            kind=cfg.kind,
             model_name=state.model_name,
             model_config=state.model_config,
             model=state.model,
@@ -474,12 +473,7 @@ def _test_best(state: TrainState, data: TaskData, test_loader, eval_kw) -> dict[
     state.best_epoch, state.best_metric = best_epoch, best_metric
     load_model_state(state.model, best_state, run.best_path)
     test = evaluate(state.model, test_loader, desc="test", block_vote=cfg.block_vote, **eval_kw)
-    if cfg.kind == "semseg":  # the floor to beat: the training rooms' most frequent class
-        from ..metrics import majority_baseline
-
-        test["majority_baseline"] = majority_baseline(
-            data.train.rooms.class_counts(), data.test.class_counts(), data.class_names
-        )
+    test.update(cfg.spec.test_extras(data))
     return {
         "task": cfg.task,
         "split": "test",

@@ -169,37 +169,26 @@ def grid_dataset(
     """The split to draw a prediction grid from, prepared as the run evaluated it.
 
     A training checkpoint records its data and evaluation pipeline (rebuilt with
-    ``build_split``); other models need ``root``, and their clouds are normalised and
-    resampled to the predictor's number of points.
+    ``build_split``); other models need ``root`` and get the evaluation pipeline of their
+    task (or the first task of their kind) at the predictor's number of points.
 
     Returns:
         ``(dataset, class_names, num_points or None when the dataset already subsamples)``.
     """
-    from ..transforms import NormalizeUnitSphere
+    from ..engine.config import TrainConfig, read_saved_config
+    from ..engine.trainer import build_split
+    from ..tasks import get_task, task_of_kind
 
-    info = predictor.info
-    config = info.get("config") or {}
-    classification = predictor.task == "classification"
+    config = predictor.info.get("config") or {}
     if config.get("task"):
-        from ..engine.config import read_saved_config
-        from ..engine.trainer import build_split
-
         cfg = read_saved_config(dict(config), source=source).resolved()
-        if data_format:
-            cfg.data_format = data_format
-        ds = build_split(cfg, split, root=root, train=False)
-        names = predictor.class_names or getattr(ds, "class_names", None)
-        return ds, (names if classification else None), None
-    if root is None:
+    elif root is None:
         raise InputError(f"{source}: does not record its dataset; pass --dataset-root")
-    kw: dict[str, Any] = {"transform": NormalizeUnitSphere()}
+    else:  # the evaluation pipeline of the task it was trained on (or of its kind)
+        task = get_task(predictor.task) if predictor.task else task_of_kind(predictor.kind)
+        cfg = TrainConfig(task=task.name, num_points=predictor.num_points).resolved()
     if data_format:
-        kw["format"] = data_format
-    if classification:
-        from ..datasets import ModelNet40
-
-        ds = ModelNet40(root, split, **kw)
-        return ds, predictor.class_names or ds.class_names, predictor.num_points
-    from ..datasets import ShapeNetPart
-
-    return ShapeNetPart(root, split, **kw), None, predictor.num_points
+        cfg.data_format = data_format
+    ds = build_split(cfg, split, root=root, train=False)
+    names = predictor.class_names or getattr(ds, "class_names", None)
+    return ds, (names if predictor.ranks_classes else None), None

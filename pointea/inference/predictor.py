@@ -1,15 +1,21 @@
 """A trained model ready to classify or segment arrays, files, scenes and dataset samples.
 
-:class:`Predictor` holds a model with what its saved config says about its inputs (task,
+:class:`Predictor` holds a model with what its saved config says about its inputs (kind,
 training number of points, class names, whether it reads normals) and prepares every
 cloud as training did: centre + unit sphere (:func:`pointea.io.normalize_unit_sphere`,
 equal to :class:`pointea.transforms.NormalizeUnitSphere`), then a seeded resample to the
 training number of points (:func:`pointea.io.resample_indices`). Clouds larger than
 ``chunk_size`` points are run chunk by chunk (:mod:`pointea.models.streaming`) when the
 model uses external attention, so scoring every point of a large scan stays in bounded
-memory. A scene segmenter (task ``"semseg"``, ``pct_semseg*``) instead takes every point
+memory. A scene segmenter (kind ``"semseg"``, ``pct_semseg*``) instead takes every point
 of a scene with its colour, in one exact pass (:meth:`Predictor.segment_scene`,
 :mod:`.scenes`).
+
+``Predictor(model, ...)`` and :meth:`Predictor.from_pretrained` give the predictor of the
+model's kind: :class:`ShapePredictor` (``classify``), :class:`PartPredictor`
+(``segment``) or :class:`ScenePredictor` (``segment_scene``); each answers
+``predict_sample`` and ``predict_file`` its own way, and the methods of another kind
+refuse with a hint naming the right one.
 
 Typical use::
 
@@ -25,19 +31,17 @@ Typical use::
 from __future__ import annotations
 
 import os
-import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from ..datasets.shapenetpart import CATEGORY_PARTS, SHAPENET_CATEGORIES, category_index
+from ..datasets.shapenetpart import SHAPENET_CATEGORIES
 from ..errors import CheckpointError, DataError, InputError
 from ..io.colors import check_colour_scale
-from ..metrics import predict_parts
 from ..models.streaming import check_chunk_size, device_chunk_size
 from ..visualization.colors import as_numpy
 from .results import (
@@ -48,7 +52,6 @@ from .results import (
     Segmentation,
     class_name,
 )
-from .scenes import extent_warning, scene_class_names, scene_labels
 
 __all__ = [
     "Classification",
@@ -56,6 +59,7 @@ __all__ = [
     "Segmentation",
     "Prediction",
     "Predictor",
+    "predictor_class",
     "PredictionWarning",
     "category_of",
     "class_name",
@@ -68,11 +72,14 @@ class PredictionWarning(UserWarning):
     """Something about an input that makes its prediction less meaningful."""
 
 
-TASKS = ("classification", "segmentation", "semseg")
+_SCENES_NEED = "; scenes need a checkpoint trained with pointea-semseg"
 
 
 class Predictor:
     """A model plus its input contract; predicts one cloud (or scene) at a time.
+
+    ``Predictor(model, ...)`` builds the subclass of the model's kind (see the module
+    docstring); subclasses set :attr:`kind` and :attr:`hint`.
 
     Args:
         model: a pointea classifier, part segmenter or scene segmenter (put in eval
@@ -80,8 +87,8 @@ class Predictor:
         num_points: points per cloud the model was trained with (each cloud is
             resampled to it); ``None`` runs on every point. Scenes always use every
             point.
-        task: ``"classification"``, ``"segmentation"`` or ``"semseg"`` (default: from
-            the model).
+        kind: ``"classification"``, ``"segmentation"`` or ``"semseg"`` (default: from
+            the model's registry name).
         class_names: names of the classes (classification, scenes).
         device: where to run (``"auto"``: CUDA when present).
         seed: seed of the resampling.
@@ -96,12 +103,30 @@ class Predictor:
             ``"255"``; :func:`pointea.io.colors.unit_colors`).
     """
 
+    #: what the model predicts; one subclass per kind
+    kind: ClassVar[str] = ""
+    #: which method to call, for the refusals of the others
+    hint: ClassVar[str] = ""
+    #: whether a checkpoint must record its training number of points
+    needs_num_points: ClassVar[bool] = True
+    #: inputs are whole scenes with colours (scene files), not single objects
+    scenes: ClassVar[bool] = False
+    #: results rank classes (``top_k``)
+    ranks_classes: ClassVar[bool] = False
+    #: results label every point of an object (written as PLY / PNG per input)
+    labels_points: ClassVar[bool] = False
+
+    def __new__(cls, model: torch.nn.Module, *args: Any, **kwargs: Any) -> Predictor:
+        if cls is Predictor:
+            cls = predictor_class(kwargs.get("kind") or _model_kind(model))
+        return super().__new__(cls)
+
     def __init__(
         self,
         model: torch.nn.Module,
         *,
         num_points: int | None,
-        task: str | None = None,
+        kind: str | None = None,
         class_names: Sequence[str] | None = None,
         device: Any = "cpu",
         seed: int = 0,
@@ -111,19 +136,15 @@ class Predictor:
         colour_scale: str = "auto",
     ) -> None:
         from ..engine.distributed import resolve_device
-        from ..models import model_task
 
+        if kind is not None and kind != self.kind:
+            raise InputError(f"kind {kind!r}: this is a {self.kind} predictor")
         if num_points is not None and (isinstance(num_points, bool) or int(num_points) < 1):
             raise InputError(f"num_points must be a positive integer, got {num_points!r}")
         self.device = device if isinstance(device, torch.device) else resolve_device(str(device))
         self.model = model.to(self.device).eval()
-        self.task = task or model_task(getattr(model, "name", ""))
-        if self.task not in TASKS:
-            raise InputError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
         self.num_points = None if num_points is None else int(num_points)
         self.class_names = class_names or getattr(model, "class_names", None)
-        if self.task == "semseg":
-            self.class_names = scene_class_names(int(model.num_classes), self.class_names)
         self.in_channels = int(getattr(model, "hparams", {}).get("in_channels", 3))
         self.seed = int(seed)
         self.estimate_normals = estimate_normals
@@ -134,6 +155,8 @@ class Predictor:
         self._warn = on_warning or (lambda m: warnings.warn(m, PredictionWarning, stacklevel=3))
         self._warned_normals = False
         self.info: dict[str, Any] = {}  # load_model's info when built by from_pretrained
+        #: the task the model was trained on (``modelnet40``, ...), when recorded
+        self.task: str | None = None
 
     @property
     def needs_normals(self) -> bool:
@@ -154,13 +177,19 @@ class Predictor:
 
         model, info = load_model(path, map_location="cpu")
         n = num_points or saved_num_points(info, str(path))
-        if n is None and info.get("task") != "semseg":
+        kind = info.get("kind") or _model_kind(model)
+        if n is None and predictor_class(kind).needs_num_points:
             raise CheckpointError(
                 f"{path}: does not record the number of points it was trained with; "
                 f"pass num_points (--num-points)"
             )
-        pred = cls(model, num_points=n, class_names=info.get("class_names"), device=device, **kw)
+        pred = Predictor(
+            model, num_points=n, class_names=info.get("class_names"), device=device, **kw
+        )
+        if not isinstance(pred, cls):
+            raise CheckpointError(f"{path}: holds a {kind} model, not a {cls.kind} model")
         pred.info = info
+        pred.task = info.get("task")
         return pred
 
     # ----------------------------------------------------------------------------------
@@ -234,14 +263,12 @@ class Predictor:
         cat = torch.tensor([int(category)], dtype=torch.long, device=self.device)
         return self.model(t_pos, cat, None, t_x)
 
+    def _refuse(self, method: str, need: str = "") -> InputError:
+        return InputError(f"{method}: this is a {self.kind} model ({self.hint}){need}")
+
     def classify(self, points: Any, normals: Any = None, *, source: str = "") -> Classification:
-        """Class probabilities of one ``(N, 3)`` cloud (normalised and resampled here)."""
-        if self.task != "classification":
-            raise InputError(f"classify: this model segments ({self._task_hint()})")
-        pos, x, _ = self.prepare(points, normals, source=source)
-        logits = self.logits(pos, x).float().reshape(-1)
-        prob = torch.softmax(logits, dim=0).cpu().numpy()
-        return Classification(prob, self.class_names)
+        """Class probabilities of one cloud (:class:`ShapePredictor`)."""
+        raise self._refuse("classify")
 
     def segment(
         self,
@@ -252,87 +279,26 @@ class Predictor:
         all_points: bool = False,
         source: str = "",
     ) -> Segmentation:
-        """One part id for every point of one ``(N, 3)`` cloud of a known category.
-
-        The model sees the cloud resampled to ``num_points`` (points it did not see get
-        the label of their nearest seen point), or every point with ``all_points``.
-        """
-        if self.task != "segmentation":
-            raise InputError(f"segment: this model is not a part segmenter ({self._task_hint()})")
-        cat = category_index(category)
-        pos, x, idx = self.prepare(points, normals, all_points=all_points, source=source)
-        logits = self.logits(pos, x, cat)
-        sampled = predict_parts(logits.cpu(), torch.tensor([cat]), CATEGORY_PARTS).numpy()
-        n = len(np.asarray(as_numpy(points)))
-        if len(idx) == n and np.array_equal(idx, np.arange(n)):
-            return Segmentation(sampled.astype(np.int64), cat, None)
-        labels = propagate_labels(np.asarray(as_numpy(points)), idx, sampled)
-        return Segmentation(labels, cat, idx)
-
-    def _task_hint(self) -> str:
-        return {
-            "classification": "it is a classifier: call classify()",
-            "segmentation": "it is a part segmenter: call segment() with a category",
-            "semseg": "it is a scene segmenter: call segment_scene() with colours",
-        }[self.task]
+        """One part per point of one object (:class:`PartPredictor`)."""
+        raise self._refuse("segment")
 
     def segment_scene(
-        self,
-        points: Any,
-        colors: Any,
-        *,
-        up: str = "z",
-        progress: bool = False,
-        source: str = "",
+        self, points: Any, colors: Any, *, up: str = "z", progress: bool = False, source: str = ""
     ) -> SceneSegmentation:
-        """One class per point of a whole scene, every point in one exact pass.
+        """One class per point of a whole scene (:class:`ScenePredictor`)."""
+        raise self._refuse("segment_scene", _SCENES_NEED)
 
-        Args:
-            points: ``(N, 3)`` coordinates in metres.
-            colors: ``(N, 3)`` colours as floats in [0, 1] (``uint8`` arrays are read as
-                0..255).
-            up: the scene's up axis (the model was trained with z up).
-            progress: show a progress bar over the chunks of the streamed pass.
-            source: named in warnings.
-
-        Raises:
-            InputError: not a scene segmenter, or malformed points / colours.
-        """
-        if self.task != "semseg":
-            raise InputError(
-                f"segment_scene: this model is a {self.task} model, not a scene segmenter; "
-                f"scenes need a checkpoint trained with pointea-semseg (task s3dis)"
-            )
-        xyz = np.asarray(as_numpy(points), dtype=np.float64)
-        rgb = np.asarray(as_numpy(colors))
-        rgb = rgb / 255.0 if rgb.dtype == np.uint8 else rgb.astype(np.float64)
-        warning = extent_warning(xyz, source)
-        if warning:
-            self._warn(warning)
-        t0 = time.perf_counter()
-        labels = scene_labels(
-            self.model, xyz, rgb, up=up, chunk_size=self.chunk_size, progress=progress
-        )
-        return SceneSegmentation(labels, list(self.class_names), time.perf_counter() - t0)
+    def predict_scene_file(self, spec: Any, **kw: Any) -> Prediction:
+        """A scene file, segmented (:class:`ScenePredictor`)."""
+        raise self._refuse("predict_scene_file", _SCENES_NEED)
 
     # ----------------------------------------------------------------------------------
     # dataset samples
     # ----------------------------------------------------------------------------------
     def predict_sample(self, data: Any) -> Classification | Segmentation | SceneSegmentation:
         """One dataset sample ``Data(pos[, x][, category])`` as its dataset's transforms
-        prepared it (no further normalising or resampling): segmentation when it carries a
-        ``category``; a scene (an :class:`~pointea.datasets.S3DIS` room ``Data(pos, rgb)``)
-        for a scene segmenter."""
-        if self.task == "semseg":
-            return self.segment_scene(data.pos, data.rgb)
-        x = getattr(data, "x", None)
-        if getattr(data, "category", None) is None:
-            logits = self.logits(data.pos, x).float().reshape(-1)
-            return Classification(torch.softmax(logits, dim=0).cpu().numpy(), self.class_names)
-        cat = int(data.category.reshape(-1)[0])
-        logits = self.logits(data.pos, x, cat).cpu()
-        labels = predict_parts(logits, torch.tensor([cat]), CATEGORY_PARTS).numpy()
-        return Segmentation(labels.astype(np.int64), cat)
+        prepared it (no further normalising or resampling)."""
+        raise NotImplementedError
 
     def predict_dataset(
         self, dataset: Sequence[Any], indices: Sequence[int] | None = None
@@ -351,104 +317,37 @@ class Predictor:
         category: int | str | None = None,
         drop_nonfinite: bool = False,
     ) -> Prediction:
-        """Read one input with :func:`pointea.io.load_points` and predict it.
-
-        Segmentation takes the category from ``category``, else from a ShapeNetPart HDF5
-        entry's label or the ShapeNet synset / category folder the file lies in. A scene
-        segmenter reads the input as a scene (:meth:`predict_scene_file`).
+        """Read one input and predict it (see the subclasses).
 
         Raises:
             DataError / InputError: naming the input.
         """
+        raise NotImplementedError
+
+    def _read_object(self, spec: Any, drop_nonfinite: bool) -> Any:
+        """One object input read with :func:`pointea.io.load_points` (meshes sampled to
+        the training number of points)."""
         from .. import io
 
-        if self.task == "semseg":
-            if category is not None:
-                raise InputError(f"{spec}: a scene segmenter takes no object category")
-            return self.predict_scene_file(spec, drop_nonfinite=drop_nonfinite)
         parsed = spec if isinstance(spec, io.InputSpec) else io.parse_input_spec(spec)
         if parsed.path.suffix.lower() == ".npy":
             raise DataError(
                 f"{spec}: .npy files are read as scenes (rows x y z r g b [label]), which "
                 f"need a scene segmenter checkpoint (pointea-semseg); this is a "
-                f"{self.task} model"
+                f"{self.kind} model"
             )
-
-        n_surface = self.num_points or 2048
-        cloud = io.load_points(
+        return io.load_points(
             spec,
-            n_surface,
+            self.num_points or 2048,
             seed=self.seed,
             drop_nonfinite=drop_nonfinite,
             colour_scale=self.colour_scale,
         )
-        name = str(spec)
-        if self.task == "classification":
-            result = self.classify(cloud.points, cloud.normals, source=name)
-            truth = int(cloud.meta["label"]) if "label" in cloud.meta else None
-            return Prediction(name, cloud, result, truth)
-        cat = category_index(category) if category is not None else category_of(spec, cloud)
-        result = self.segment(cloud.points, cat, cloud.normals, source=name)
-        truth = cloud.labels
-        if truth is not None and (
-            len(truth) != len(result.labels) or not np.isin(truth, CATEGORY_PARTS[cat]).all()
-        ):
-            truth = None  # labels from another scheme: no metrics
-        return Prediction(name, cloud, result, truth)
-
-    def predict_scene_file(
-        self,
-        spec: Any,
-        *,
-        drop_nonfinite: bool = False,
-        up: str = "z",
-        progress: bool | None = None,
-        truth: str | os.PathLike | None = None,
-    ) -> Prediction:
-        """Read a scene file with colours (:func:`~.scene_files.read_scene`) and segment
-        every point. The truth is the file's label column, or the ``truth`` file.
-
-        Args:
-            progress: a progress bar over the chunks; ``None``: when the scene has more
-                than ``chunk_size`` points.
-
-        Raises:
-            DataError: the file is missing, empty, without colours, has colours out of
-                range or NaN coordinates (message starting with the file name).
-        """
-        from .. import io
-        from .scene_files import read_scene, read_truth
-
-        spec = spec if isinstance(spec, io.InputSpec) else io.parse_input_spec(spec)
-        name = str(spec)
-        if spec.index is not None:
-            raise DataError(
-                f"{name}: an HDF5 entry is an object, not a scene; a scene segmenter reads "
-                f"scene files with colours"
-            )
-        num_classes = len(self.class_names)
-        cloud = read_scene(
-            spec.path,
-            num_classes=num_classes,
-            drop_nonfinite=drop_nonfinite,
-            colour_scale=self.colour_scale,
-        )
-        cloud.source = name
-        labels_from = cloud.labels
-        if truth is not None:
-            labels_from = read_truth(truth, len(cloud), num_classes)
-        if progress is None:
-            progress = len(cloud) > self.chunk_size
-        result = self.segment_scene(
-            cloud.points, cloud.colors, up=up, progress=progress, source=name
-        )
-        meta = {"truth": str(truth)} if truth is not None else {}
-        return Prediction(name, cloud, result, labels_from, meta)
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}({getattr(self.model, 'name', type(self.model).__name__)}, "
-            f"task={self.task}, num_points={self.num_points}, device={self.device})"
+            f"kind={self.kind}, num_points={self.num_points}, device={self.device})"
         )
 
 
@@ -509,3 +408,20 @@ def propagate_labels(
         d = torch.cdist(pts[s : s + chunk], ref)
         out[s : s + chunk] = lab[d.argmin(dim=1).numpy()]
     return out
+
+
+def _model_kind(model: torch.nn.Module) -> str:
+    from ..models import model_task
+
+    return model_task(getattr(model, "name", ""))
+
+
+def predictor_class(kind: str) -> type[Predictor]:
+    """The :class:`Predictor` subclass of models that predict ``kind``."""
+    from . import objects, scene_predictor  # noqa: F401  (the subclasses register)
+
+    for cls in Predictor.__subclasses__():
+        if cls.kind == kind:
+            return cls
+    kinds = [c.kind for c in Predictor.__subclasses__()]
+    raise InputError(f"kind must be one of {', '.join(kinds)}, got {kind!r}")

@@ -54,6 +54,7 @@ def save_pretrained(
     dataset: str | None = None,
     command: str | None = None,
     num_points: int | None = None,
+    task: str | None = None,
 ) -> Path:
     """Write ``model`` as a self-contained folder (safetensors weights + JSON config).
 
@@ -65,6 +66,7 @@ def save_pretrained(
         dataset: what it was trained on, for the model card.
         command: the command that trained it, for the model card.
         num_points: points per cloud the model was trained with.
+        task: the task it was trained on (``--task``, e.g. ``modelnet40``), when known.
     """
     from safetensors.torch import save
 
@@ -80,7 +82,8 @@ def save_pretrained(
         "format_version": 1,
         "model_name": model.name,
         "model_config": model.hparams,
-        "task": model_task(model.name),
+        "kind": model_task(model.name),
+        "task": task,
         "class_names": list(class_names) if class_names is not None else None,
         "num_points": num_points,
         "num_parameters": _param_count(model),
@@ -104,7 +107,8 @@ def model_card(config: Mapping[str, Any]) -> str:
     lines = [
         f"# pointea model: {config['model_name']}",
         "",
-        f"- task: {config['task']}",
+        f"- kind: {config.get('kind') or config.get('task')}",
+        *([f"- task: {config['task']}"] if _task_name(config.get("task")) else []),
         f"- attention: {arch.get('attention', 'external')}"
         + (
             f" ({arch.get('memory_units')} memory units)"
@@ -307,13 +311,21 @@ def load_pretrained(
     info = {
         "source": "pretrained",
         "path": str(directory),
-        "task": model_task(model.name),
+        "kind": model_task(model.name),
+        "task": _task_name(config.get("task")),
         "class_names": config.get("class_names"),
         "num_points": config.get("num_points"),
         "metrics": config.get("metrics", {}),
         "config": {},
     }
     return model.eval(), info
+
+
+def _task_name(value: Any) -> str | None:
+    """A saved ``task`` field as a task name: ``None`` when absent or when it holds a kind
+    (folders and checkpoints of format 1 stored the kind there)."""
+    kinds = {model_task(name) for name in list_models()}
+    return value if isinstance(value, str) and value not in kinds else None
 
 
 def model_from_checkpoint(
@@ -345,7 +357,9 @@ def load_model(path: str | os.PathLike, map_location: Any = "cpu") -> tuple[nn.M
     """Load a model from a pretrained folder, a training checkpoint or a PCT_Pytorch file.
 
     Returns:
-        ``(model, info)`` with the model in eval mode; ``info`` has ``source``, ``task``,
+        ``(model, info)`` with the model in eval mode; ``info`` has ``source``, ``kind``
+        (what the model predicts), ``task`` (the task it was trained on, ``None`` when
+        not recorded),
         ``class_names``, ``num_points``, ``metrics`` and the training ``config`` when known.
     """
     path = Path(path)
@@ -358,7 +372,8 @@ def load_model(path: str | os.PathLike, map_location: Any = "cpu") -> tuple[nn.M
         info = {
             "source": "checkpoint",
             "path": str(path),
-            "task": model_task(model.name),
+            "kind": model_task(model.name),
+            "task": _task_name(config.get("task")),
             "class_names": obj.get("class_names"),
             "num_points": config.get("num_points"),
             "metrics": obj.get("metrics") or {},
@@ -371,7 +386,8 @@ def load_model(path: str | os.PathLike, map_location: Any = "cpu") -> tuple[nn.M
         info = {
             "source": "pct_pytorch",
             "path": str(path),
-            "task": "classification",
+            "kind": "classification",
+            "task": "modelnet40",
             "class_names": model.class_names,
             "num_points": 1024,
             "metrics": {},

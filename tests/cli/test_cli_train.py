@@ -37,7 +37,7 @@ def test_help_documents_every_shared_flag(entry, capsys):
         (["--attention", "self", "--memory-units", "32"], "only applies to external"),
         (["--amp", "--bf16"], "exclude each other"),
         (["--resume", "--overwrite", "--output-dir", "x"], "choose one"),
-        (["--model", "pct_seg_tiny"], "segmentation model"),
+        (["--model", "pct_seg_tiny"], "not a classification model"),
         (["--synthetic", "--download"], "drop --download"),
         (["--epochs", "0"], "epochs must be >= 1"),
         (["--lr", "-1"], "lr must be a positive number"),

@@ -7,21 +7,42 @@ import json
 import pytest
 import torch
 
-from pointea.cli.evaluate import evaluate_checkpoint, main
+from pointea.cli.evaluate import main
 from pointea.cli.train import main as train_main
 from pointea.datasets import ensure_synthetic
+from pointea.inference import evaluate_checkpoint
 from pointea.models import load_model, save_pretrained
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     base = tmp_path_factory.mktemp("eval")
-    data = ensure_synthetic("modelnet40", root=base / "d", num_classes=3, train_per_class=6,
-                            test_per_class=2, points=128)
+    data = ensure_synthetic(
+        "modelnet40",
+        root=base / "d",
+        num_classes=3,
+        train_per_class=6,
+        test_per_class=2,
+        points=128,
+    )
     out = base / "run"
-    rc = train_main(["--data-root", str(data), "--model", "pct_cls_tiny", "--batch-size", "4",
-                     "--num-points", "64", "--no-progress", "--epochs", "2",
-                     "--output-dir", str(out)])
+    rc = train_main(
+        [
+            "--data-root",
+            str(data),
+            "--model",
+            "pct_cls_tiny",
+            "--batch-size",
+            "4",
+            "--num-points",
+            "64",
+            "--no-progress",
+            "--epochs",
+            "2",
+            "--output-dir",
+            str(out),
+        ]
+    )
     assert rc == 0
     return data, out
 
@@ -49,8 +70,7 @@ def test_voting_reports_both_and_is_repeatable(trained):
     one = evaluate_checkpoint(ckpt, votes=1)
     voted = evaluate_checkpoint(ckpt, votes=3, seed=1)
     again = evaluate_checkpoint(ckpt, votes=3, seed=1)
-    assert voted["votes"] == 3 and voted["no_voting"]["overall_accuracy"] == one[
-        "overall_accuracy"]
+    assert voted["votes"] == 3 and voted["no_voting"]["overall_accuracy"] == one["overall_accuracy"]
     assert voted["overall_accuracy"] == again["overall_accuracy"]
     assert voted["per_class_accuracy"] == again["per_class_accuracy"]
 
@@ -63,11 +83,14 @@ def test_val_split_and_pretrained_folder(trained, tmp_path):
     best = json.loads((out / "test_metrics.json").read_text())["epoch"]
     assert val["overall_accuracy"] == lines[best - 1]["val_overall_accuracy"]
     model, info = load_model(out / "checkpoints/best.pt")
-    folder = save_pretrained(model, tmp_path / "pre", class_names=info["class_names"],
-                             num_points=64)
+    folder = save_pretrained(
+        model, tmp_path / "pre", class_names=info["class_names"], num_points=64
+    )
     res = evaluate_checkpoint(folder, task="modelnet40", overrides={"data_root": str(data)})
-    assert res["overall_accuracy"] == json.loads(
-        (out / "test_metrics.json").read_text())["overall_accuracy"]
+    assert (
+        res["overall_accuracy"]
+        == json.loads((out / "test_metrics.json").read_text())["overall_accuracy"]
+    )
 
 
 @pytest.mark.e2e
@@ -76,7 +99,7 @@ def test_wrong_task_is_refused(trained, capsys):
     rc = main([str(out / "checkpoints/best.pt"), "--task", "shapenetpart", "--no-progress"])
     assert rc == 2
     err = capsys.readouterr().err
-    assert "task: checkpoint is classification (modelnet40), expected shapenetpart" in err
+    assert "task: checkpoint is modelnet40 (classification), expected shapenetpart" in err
 
 
 def test_not_a_checkpoint_and_missing_file(tmp_path, capsys):
@@ -92,8 +115,14 @@ def test_not_a_checkpoint_and_missing_file(tmp_path, capsys):
 @pytest.mark.e2e
 def test_dataset_with_other_classes_is_refused(trained, tmp_path, capsys):
     _, out = trained
-    other = ensure_synthetic("modelnet40", root=tmp_path / "o", num_classes=4,
-                             train_per_class=2, test_per_class=1, points=64)
+    other = ensure_synthetic(
+        "modelnet40",
+        root=tmp_path / "o",
+        num_classes=4,
+        train_per_class=2,
+        test_per_class=1,
+        points=64,
+    )
     rc = main([str(out / "checkpoints/best.pt"), "--data-root", str(other), "--no-progress"])
     assert rc == 2
     assert "predicts 3 classes" in capsys.readouterr().err
@@ -109,25 +138,49 @@ def test_bad_flags(capsys):
 def test_metrics_record_the_points_scored(trained, tmp_path, capsys):
     _, out = trained
     report = tmp_path / "ev.json"
-    assert main([str(out / "checkpoints/best.pt"), "--no-progress", "--output",
-                 str(report)]) == 0
+    assert main([str(out / "checkpoints/best.pt"), "--no-progress", "--output", str(report)]) == 0
     assert json.loads(report.read_text())["points"] == 64
     assert "64 points each" in capsys.readouterr().out
     rc = main([str(out / "checkpoints/best.pt"), "--no-progress", "--all-points"])
-    assert rc == 2 and "only part segmentation" in capsys.readouterr().err
+    assert rc == 2 and "does not score every point" in capsys.readouterr().err
 
 
 @pytest.mark.slow
 def test_all_points_scores_every_point_of_every_shape(tmp_path, capsys):
     from pointea.datasets import ShapeNetPart
 
-    data = ensure_synthetic("shapenetpart", root=tmp_path / "d", categories=["Mug", "Lamp"],
-                            train_per_category=2, val_per_category=1, test_per_category=2,
-                            points=120)
+    data = ensure_synthetic(
+        "shapenetpart",
+        root=tmp_path / "d",
+        categories=["Mug", "Lamp"],
+        train_per_category=2,
+        val_per_category=1,
+        test_per_category=2,
+        points=120,
+    )
     run = tmp_path / "run"
-    assert train_main(["--data-root", str(data), "--model", "pct_seg_tiny", "--batch-size", "4",
-                       "--num-points", "48", "--epochs", "1", "--no-progress",
-                       "--output-dir", str(run), "--task", "shapenetpart"]) == 0
+    assert (
+        train_main(
+            [
+                "--data-root",
+                str(data),
+                "--model",
+                "pct_seg_tiny",
+                "--batch-size",
+                "4",
+                "--num-points",
+                "48",
+                "--epochs",
+                "1",
+                "--no-progress",
+                "--output-dir",
+                str(run),
+                "--task",
+                "shapenetpart",
+            ]
+        )
+        == 0
+    )
     ds = ShapeNetPart(data, "test", categories=["Mug", "Lamp"])
     full = sum(ds.get(i).pos.size(0) for i in range(len(ds)))
     report = tmp_path / "all.json"

@@ -302,13 +302,15 @@ def test_grid_flags_without_render_grid_are_refused(cls_ckpt, room, capsys, extr
 def test_ctrl_c_is_one_line_and_exit_130(
     scene_ckpt, cls_ckpt, room, tmp_path, capsys, monkeypatch, task
 ):
-    from pointea.inference import Predictor
+    from pointea.inference import ScenePredictor, ShapePredictor
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    name = "predict_scene_file" if task == "scene" else "predict_file"
-    monkeypatch.setattr(Predictor, name, interrupted)
+    if task == "scene":
+        monkeypatch.setattr(ScenePredictor, "predict_scene_file", interrupted)
+    else:
+        monkeypatch.setattr(ShapePredictor, "predict_file", interrupted)
     ckpt = scene_ckpt if task == "scene" else cls_ckpt
     rc = main([str(ckpt), str(room[0]), "--out-dir", str(tmp_path / "o")])
     err = capsys.readouterr().err

@@ -110,7 +110,7 @@ def test_classifies_every_supported_type(cls_checkpoint, inputs, capsys):
     files = [str(inputs / f) for f in ALL_TYPES]
     rc, doc, err = run_json(capsys, [str(cls_checkpoint), *files, "--json", "--top-k", "3"])
     assert rc == 0, err
-    assert doc["task"] == "classification" and doc["num_points"] == NUM_POINTS
+    assert doc["kind"] == "classification" and doc["num_points"] == NUM_POINTS
     assert [r["input"] for r in doc["results"]] == [f.replace("#", ":") for f in files]
     for r in doc["results"]:
         assert r["ok"], r

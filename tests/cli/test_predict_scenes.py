@@ -67,7 +67,7 @@ def test_txt_with_labels_prints_metrics_and_json_matches(ckpt, files, expected, 
     d, _, _, labels = files
     rc = main([str(ckpt), str(d / "hall.txt"), "--out-dir", str(tmp_path), "--json", "--no-png"])
     doc = json.loads(capsys.readouterr().out)
-    assert rc == 0 and doc["task"] == "semseg" and doc["failed"] == 0
+    assert rc == 0 and doc["kind"] == "semseg" and doc["failed"] == 0
     res = doc["results"][0]
     assert res["class_counts"] == {c: int((expected == i).sum()) for i, c in enumerate(CLASSES)}
     assert res["overall_accuracy"] == pytest.approx((expected == labels).mean(), abs=1e-6)

@@ -115,7 +115,7 @@ def test_part_segmentation_layout_and_labels(seg_root):
 
 
 def test_ensure_synthetic_generates_once_and_regenerates_on_change(tmp_path, monkeypatch):
-    root = ensure_synthetic("classification", tmp_path, seed=0, **SMALL_CLS)
+    root = ensure_synthetic("modelnet40", tmp_path, seed=0, **SMALL_CLS)
     assert root == tmp_path and (tmp_path / CLS / syn.MARKER).is_file()
     calls = []
     real = syn.write_classification

@@ -45,7 +45,7 @@ def test_roundtrip_is_plain_values(tmp_path):
     path = save_checkpoint(_ckpt(), tmp_path / "c" / "last.pt")
     raw = torch.load(path, weights_only=True)
     assert raw["epoch"] == 3 and raw["model_name"] == "pct_cls_tiny"
-    assert load_checkpoint(path)["task"] == "classification"
+    assert load_checkpoint(path)["task"] == "classification"  # format 1 as written
     assert not list(path.parent.glob(".*.tmp"))  # no temporary left behind
 
 
@@ -95,16 +95,19 @@ def test_wrong_task_and_architecture_are_listed():
     ck = _ckpt()
     with pytest.raises(CheckpointError) as exc:
         check_checkpoint_matches(
-            ck, "best.pt", task="segmentation", model_name="pct_seg_tiny",
+            ck,
+            "best.pt",
+            task="shapenetpart",
+            model_name="pct_seg_tiny",
             model_config={"attention": "self", "num_classes": 2, "memory_units": 64},
         )
     msg = str(exc.value)
-    assert "task: checkpoint 'classification', expected 'segmentation'" in msg
+    assert "task: checkpoint 'modelnet40', expected 'shapenetpart'" in msg
     assert "model: checkpoint 'pct_cls_tiny', expected 'pct_seg_tiny'" in msg
     assert "model_config.attention: checkpoint 'external', expected 'self'" in msg
     assert "model_config.memory_units: checkpoint '<absent>', expected 64" in msg
     assert "num_classes" not in msg  # equal fields are not listed
-    check_checkpoint_matches(ck, "best.pt", task="classification", model_name="pct_cls_tiny")
+    check_checkpoint_matches(ck, "best.pt", task="modelnet40", model_name="pct_cls_tiny")
 
 
 def test_weights_that_do_not_fit_are_listed():
@@ -154,3 +157,57 @@ def test_unwritable_folder_is_a_clear_error(tmp_path, monkeypatch):
         save_checkpoint(_ckpt(epoch=2), path)
     monkeypatch.undo()
     assert load_checkpoint(path)["epoch"] == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "task", "kind"),
+    [
+        # format 1: the kind under "task", the recipe only in the saved config
+        ({"format_version": 1, "task": "classification"}, "modelnet40", "classification"),
+        ({"format_version": 1, "task": "semseg", "config": {"task": "s3dis"}}, "s3dis", "semseg"),
+        # format 1 without a config task: the first task of its kind
+        (
+            {"format_version": 1, "task": "segmentation", "config": {}},
+            "shapenetpart",
+            "segmentation",
+        ),
+        # format 2: both fields
+        ({"format_version": 2, "task": "s3dis", "kind": "semseg"}, "s3dis", "semseg"),
+    ],
+)
+def test_task_and_kind_read_from_both_formats(fields, task, kind):
+    from pointea.engine.checkpoint import checkpoint_kind, checkpoint_task
+
+    ck = _ckpt(**fields)
+    assert (checkpoint_task(ck), checkpoint_kind(ck)) == (task, kind)
+
+
+def test_assembled_checkpoint_names_task_and_kind(tmp_path):
+    from pointea.engine.checkpoint import CHECKPOINT_VERSION, assemble_checkpoint
+
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.StepLR(opt, 1)
+    ck = assemble_checkpoint(
+        task="modelnet40",
+        kind="classification",
+        model_name="pct_cls_tiny",
+        model_config={},
+        model=model,
+        optimizer=opt,
+        scheduler=sched,
+        scaler=None,
+        epoch=1,
+        global_step=1,
+        config={"task": "modelnet40"},
+        class_names=["a", "b"],
+        best_metric=0.5,
+        best_epoch=1,
+        metrics={},
+    )
+    assert (ck["task"], ck["kind"], ck["format_version"]) == (
+        "modelnet40",
+        "classification",
+        CHECKPOINT_VERSION,
+    )
+    assert load_checkpoint(save_checkpoint(ck, tmp_path / "x.pt"))["kind"] == "classification"

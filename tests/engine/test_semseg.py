@@ -173,7 +173,8 @@ def test_semseg_trains_through_the_engine(small_rooms, tmp_path):
     config = json.loads((out / "config.json").read_text())
     assert config["optimizer"] == "adamw" and config["steps_per_epoch"] == 2
     ck = load_checkpoint(out / "checkpoints" / "best.pt")
-    assert ck["task"] == "semseg" and ck["model_name"] == "pct_semseg_tiny"
+    assert (ck["task"], ck["kind"]) == ("s3dis", "semseg")
+    assert ck["model_name"] == "pct_semseg_tiny"
     assert [r["epoch"] for r in _strip_times(out)] == [1, 2]
     assert main(argv) == 1  # a second run into the folder is refused
     from pointea.cli.evaluate import main as evaluate_main

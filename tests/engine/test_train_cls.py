@@ -47,7 +47,8 @@ def test_run_writes_every_file_with_the_documented_keys(cls_root, tmp_path, caps
     assert (out / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for name in ("last.pt", "best.pt"):
         raw = torch.load(out / "checkpoints" / name, weights_only=True)  # plain values only
-        assert raw["format"] == "pointea-checkpoint" and raw["task"] == "classification"
+        assert raw["format"] == "pointea-checkpoint" and raw["task"] == "modelnet40"
+        assert raw["kind"] == "classification"
         assert not any(k.startswith("module.") for k in raw["model"])  # never DDP keys
     last = load_checkpoint(out / "checkpoints" / "last.pt")
     best = load_checkpoint(out / "checkpoints" / "best.pt")

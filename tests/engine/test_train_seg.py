@@ -40,7 +40,8 @@ def test_seg_run_writes_the_segmentation_keys(seg_root, tmp_path, capsys):
     assert test["class_miou"] == pytest.approx((per["Mug"] + per["Chair"]) / 2)
     assert test["num_shapes"] == 4
     ck = load_checkpoint(out / "checkpoints/best.pt")
-    assert ck["task"] == "segmentation" and ck["model_config"]["num_parts"] == 50
+    assert (ck["task"], ck["kind"]) == ("shapenetpart", "segmentation")
+    assert ck["model_config"]["num_parts"] == 50
 
 
 def test_train_accepts_task_shapenetpart_too(seg_root, tmp_path):

@@ -53,7 +53,7 @@ def test_numpy_and_torch_resampling_follow_the_same_rules():
 
 def test_from_pretrained_reads_num_points_and_names(cls_folder):
     p = Predictor.from_pretrained(cls_folder, device="cpu")
-    assert p.num_points == 64 and p.task == "classification" and list(p.class_names) == list("abc")
+    assert p.num_points == 64 and p.kind == "classification" and list(p.class_names) == list("abc")
     pts = np.random.default_rng(0).normal(size=(300, 3))
     a = p.classify(pts)
     b = p.classify(torch.from_numpy(pts))

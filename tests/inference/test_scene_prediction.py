@@ -48,7 +48,7 @@ def _rows(xyz, rgb):
 
 # -- the predictor ------------------------------------------------------------------------
 def test_semseg_checkpoint_loads_as_a_scene_predictor(predictor):
-    assert predictor.task == "semseg"
+    assert predictor.kind == "semseg"
     assert predictor.class_names == list(CLASSES)
     assert "semseg" in repr(predictor)
 
@@ -301,9 +301,9 @@ def test_predict_scene_file_uses_the_label_column_or_a_truth_file(predictor, tmp
     xyz, rgb, labels = scene
     write_scene_txt(tmp_path / "room.txt", xyz, rgb, labels)
     item = predictor.predict_scene_file(tmp_path / "room.txt")
-    assert item.task == "semseg" and (item.truth == labels).all()
+    assert item.kind == "semseg" and (item.truth == labels).all()
     d = item.to_dict()
-    assert d["task"] == "semseg" and d["points_read"] == 700
+    assert d["kind"] == "semseg" and d["points_read"] == 700
     assert d["mean_iou"] == pytest.approx(item.result.scores(labels)["mean_iou"], abs=1e-6)
     json.dumps(d)
     write_scene_txt(tmp_path / "plain.txt", xyz, rgb)

@@ -51,7 +51,7 @@ def test_pct_checkpoint_lands_in_the_right_places(tmp_path):
         out = model(torch.rand(1024, 3))
     assert out.shape == (1, 40) and torch.isfinite(out).all()
     loaded, info = load_model(path)
-    assert info["source"] == "pct_pytorch" and info["task"] == "classification"
+    assert info["source"] == "pct_pytorch" and info["kind"] == "classification"
     assert info["class_names"][:2] == ["airplane", "bathtub"] and len(info["class_names"]) == 40
     assert torch.equal(loaded(torch.rand(300, 3) * 0 + 0.1), model(torch.rand(300, 3) * 0 + 0.1))
 
@@ -98,7 +98,7 @@ def test_save_and_load_pretrained_roundtrip(tmp_path):
     card = (folder / "README.md").read_text()
     assert "overall_accuracy" in card and "pct_cls_tiny" in card
     again, info = load_pretrained(folder)
-    assert info["class_names"] == names and info["task"] == "classification"
+    assert info["class_names"] == names and info["kind"] == "classification"
     pos = torch.rand(64, 3)
     with torch.no_grad():
         assert torch.equal(model(pos), again(pos))

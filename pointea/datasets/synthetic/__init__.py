@@ -20,7 +20,7 @@ Everything is a deterministic function of ``seed``.
 """
 
 from .baseline import trivial_baseline_accuracy
-from .cache import ensure_synthetic, resolve_task, synthetic_defaults
+from .cache import ensure_synthetic, resolve_task, synthetic_defaults, synthetic_folder
 from .primitives import Part
 from .shapes import CLASSIFICATION_CLASSES, SEGMENTATION_CATEGORIES, sample_shape
 from .writers import (
@@ -44,6 +44,7 @@ __all__ = [
     "read_marker",
     "synthetic_defaults",
     "resolve_task",
+    "synthetic_folder",
     "Part",
     "GENERATOR_VERSION",
     "MARKER",

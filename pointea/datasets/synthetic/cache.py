@@ -39,26 +39,23 @@ from .writers import (
     write_part_segmentation,
 )
 
-__all__ = ["ensure_synthetic", "synthetic_defaults", "resolve_task"]
+__all__ = ["ensure_synthetic", "resolve_task", "synthetic_defaults", "synthetic_folder"]
 
-_TASKS = {
-    "modelnet40": "modelnet40",
-    "classification": "modelnet40",
-    "cls": "modelnet40",
-    "shapenetpart": "shapenetpart",
-    "segmentation": "shapenetpart",
-    "seg": "shapenetpart",
-    "part_segmentation": "shapenetpart",
-}
+_TASKS = {"modelnet40": "modelnet40", "shapenetpart": "shapenetpart"}
 _NOT_SIZES = ("root", "seed", "overwrite", "shapes_per_file")
 
 
 def resolve_task(task: str) -> str:
-    """``"modelnet40"`` or ``"shapenetpart"`` for a task name or alias."""
-    key = _TASKS.get(str(task).lower().replace("-", "_"))
+    """``"modelnet40"`` or ``"shapenetpart"`` for a task name (any case)."""
+    key = _TASKS.get(str(task).lower())
     if key is None:
         raise InputError(f"task must be one of {sorted(set(_TASKS))}, got {task!r}")
     return key
+
+
+def synthetic_folder(task: str) -> str:
+    """The archive folder a task's stand-in is written to under its root."""
+    return _writer(resolve_task(task))[1]
 
 
 def _writer(key: str) -> tuple[Callable[..., Path], str]:
@@ -111,8 +108,7 @@ def ensure_synthetic(
     while the others wait and then reuse its set.
 
     Args:
-        task: ``"modelnet40"`` (alias ``"classification"``) or ``"shapenetpart"``
-            (alias ``"segmentation"``).
+        task: ``"modelnet40"`` or ``"shapenetpart"``.
         root: where to write; pass the returned path to the reader.
         seed: generator seed; ``None`` accepts any existing set and generates with 0.
         quiet: do not print the one-line notes on stderr.
