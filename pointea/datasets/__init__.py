@@ -9,6 +9,8 @@
 * :mod:`~pointea.datasets.synthetic` -- procedural sets in the same formats
   (:func:`ensure_synthetic`): a package of primitives, shapes, writers, cache, baseline;
   :func:`write_rooms` writes procedural rooms in the S3DIS layout.
+* :class:`ScanObjectNN` -- the release's ``h5_files`` (real scans, 15 classes; variants
+  PB_T50_RS, OBJ_BG, OBJ_ONLY); :func:`write_scanobjectnn` writes a stand-in in its layout.
 * :class:`S3DIS` -- ``Stanford3dDataset_v1.2_Aligned_Version`` whole rooms (13 classes,
   Area-5 / 6-fold splits).
 * :mod:`~pointea.datasets.download` -- the archive table and atomic, verified downloads;
@@ -18,6 +20,7 @@
 from .download import ARCHIVES, download_archive
 from .modelnet40 import ModelNet40, carve_validation
 from .s3dis import S3DIS
+from .scanobjectnn import ScanObjectNN
 from .shapenetpart import (
     CATEGORY_PARTS,
     NUM_PARTS,
@@ -29,6 +32,7 @@ from .shapenetpart import (
 )
 from .synthetic import ensure_synthetic, trivial_baseline_accuracy
 from .synthetic.rooms import write_rooms
+from .synthetic.scanobjectnn import write_scanobjectnn
 
 __all__ = [
     "ModelNet40",
@@ -43,7 +47,9 @@ __all__ = [
     "ensure_synthetic",
     "trivial_baseline_accuracy",
     "S3DIS",
+    "ScanObjectNN",
     "write_rooms",
+    "write_scanobjectnn",
     "ARCHIVES",
     "download_archive",
 ]

@@ -118,6 +118,12 @@ class CachedArchiveDataset(InMemoryDataset):
         """Reader options that change the processed data."""
         return {}
 
+    @property
+    def cache_name(self) -> str:
+        """The name of this split's caches (``split``; readers of several files in one
+        folder add which file, so that building one never prunes another's)."""
+        return self.split
+
     # ------------------------------------------------------------------ cache plumbing
     def _init_cache(
         self,
@@ -165,7 +171,7 @@ class CachedArchiveDataset(InMemoryDataset):
             self.archive_dir.parent
             / "processed"
             / self.archive_dir.name
-            / f"{self.split}-{self._fingerprint}"
+            / f"{self.cache_name}-{self._fingerprint}"
         )
 
     @property
@@ -194,7 +200,7 @@ class CachedArchiveDataset(InMemoryDataset):
     def _prune_stale(self) -> None:
         """Delete other caches of this split whose source files no longer match."""
         here = Path(self.processed_dir)
-        for sibling in here.parent.glob(f"{self.split}-*"):
+        for sibling in here.parent.glob(f"{self.cache_name}-*"):
             if sibling == here or not sibling.is_dir():
                 continue
             try:

@@ -170,6 +170,12 @@ class TrainConfig:
     categories: list[str] | None = setting(
         None, "shapenetpart: train on these categories only", _D, metavar="NAME"
     )
+    variant: str | None = setting(
+        None,
+        "scanobjectnn: which files: pb_t50_rs (the hardest, default), obj_bg or obj_only",
+        _D,
+        choices=("pb_t50_rs", "obj_bg", "obj_only"),
+    )
     epochs: int | None = setting(None, "number of epochs (the cosine schedule's length)", _O)
     batch_size: int | None = setting(None, "global batch size, split evenly across processes", _O)
     eval_batch_size: int | None = setting(

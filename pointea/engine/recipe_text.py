@@ -8,8 +8,8 @@ from typing import Any
 
 from ..tasks import TASKS
 
-#: what the recipe's ``augment`` means per task
-_AUGMENT = {True: "point dropout + scale U[2/3,3/2] + shift U[-0.2,0.2]", False: "none"}
+#: what the recipe's ``augment`` turns on (with point dropout when ``point_dropout`` > 0)
+_AUGMENT = "scale U[2/3,3/2] + shift U[-0.2,0.2]"
 
 _OPTIMIZER = {"sgd": "SGD, momentum 0.9", "adam": "Adam", "adamw": "AdamW"}
 
@@ -22,11 +22,9 @@ def _fields(recipe: dict[str, Any]) -> dict[str, str]:
     epochs = f"{recipe['epochs']}"
     if "steps_per_epoch" in recipe:
         epochs += f" x {recipe['steps_per_epoch']} steps"
-    augment = _AUGMENT[bool(recipe["augment"])]
+    augment = _AUGMENT if recipe["augment"] else "none"
     if recipe["augment"] and recipe.get("point_dropout"):
-        augment = augment.replace(
-            "point dropout", f"point dropout (max {_number(recipe['point_dropout'])})"
-        )
+        augment = f"point dropout (max {_number(recipe['point_dropout'])}) + {augment}"
     return {
         "optimizer": _OPTIMIZER[recipe["optimizer"]],
         "lr": f"{_number(recipe['lr'])}, cosine to lr/100",

@@ -11,7 +11,7 @@ from ..errors import InputError
 from .base import SCENE_ONLY_SETTINGS, Task, TaskData
 from .parts import ShapeNetPart
 from .scenes import S3DIS
-from .shapes import ModelNet40, ShapeClassification
+from .shapes import ModelNet40, ScanObjectNN, ShapeClassification
 
 __all__ = [
     "KINDS",
@@ -19,6 +19,7 @@ __all__ = [
     "TASKS",
     "ModelNet40",
     "S3DIS",
+    "ScanObjectNN",
     "ShapeClassification",
     "ShapeNetPart",
     "Task",
@@ -32,6 +33,7 @@ TASKS: dict[str, Task] = {
     task.name: task
     for task in (
         ModelNet40(),
+        ScanObjectNN(),
         ShapeNetPart(),
         S3DIS(),
     )

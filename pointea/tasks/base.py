@@ -83,6 +83,7 @@ class Task:
         refused: settings a user may not give this task: name -> why.
         foreign_models: name prefixes of the registry presets of other kinds.
         has_categories: samples carry a shape category (``--categories`` applies).
+        variants: the dataset's variants (``--variant``), the default first.
         labels: what the model's outputs are called (``classes`` / ``parts``); its
             constructor takes their number as ``num_<labels>``.
         all_points: evaluation can score every point of each sample, not only the
@@ -102,6 +103,7 @@ class Task:
     refused: ClassVar[dict[str, str]] = SCENE_ONLY_SETTINGS
     foreign_models: ClassVar[tuple[str, ...]] = ()
     has_categories: ClassVar[bool] = False
+    variants: ClassVar[tuple[str, ...]] = ()
     labels: ClassVar[str] = "classes"
     votes: ClassVar[bool] = True
     all_points: ClassVar[bool] = False
@@ -113,6 +115,8 @@ class Task:
         problems = []
         if cfg.categories is not None and not self.has_categories:
             problems.append("categories (--categories) only applies to part segmentation")
+        if cfg.variant is not None and not self.variants:
+            problems.append(f"variant (--variant): task {self.name} has no variants")
         if cfg.steps_per_epoch is not None or cfg.block_vote:
             problems.append(
                 "steps_per_epoch / block_vote (--steps-per-epoch, --block-vote) only apply "

@@ -59,6 +59,8 @@ class S3DIS(Task):
         problems = []
         if cfg.categories is not None:
             problems.append("categories (--categories) only applies to part segmentation")
+        if cfg.variant is not None:
+            problems.append(f"variant (--variant): task {self.name} has no variants")
         if cfg.download:
             problems.append(
                 "download (--download): S3DIS is distributed behind a form "

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
     from ..engine.config import TrainConfig
 
-__all__ = ["ModelNet40", "ShapeClassification", "shape_transforms"]
+__all__ = ["ModelNet40", "ScanObjectNN", "ShapeClassification", "shape_transforms"]
 
 
 def shape_transforms(cfg: TrainConfig, train: bool, *, method: str, normalise: bool) -> Callable:
@@ -97,6 +97,70 @@ class ModelNet40(ShapeClassification):
             val_fraction=cfg.val_fraction,
             split_seed=cfg.split_seed,
             **_reader_options(cfg, self.transforms(cfg, train)),
+        )
+
+
+class ScanObjectNN(ShapeClassification):
+    """ScanObjectNN: 15 classes of real scanned objects (PointMLP's recipe; the variant
+    PB_T50_RS by default, ``--variant`` for OBJ_BG / OBJ_ONLY; docs/SCANOBJECTNN.md)."""
+
+    name = "scanobjectnn"
+    title = "ScanObjectNN object classification (real scans)"
+    source = "pointMLP-pytorch classification_ScanObjectNN main.py / ScanObjectNN.py"
+    variants = ("pb_t50_rs", "obj_bg", "obj_only")
+    refused = {
+        **ShapeClassification.refused,
+        "data_format": "scanobjectnn reads the published h5 files only",
+    }
+    recipe = {
+        "optimizer": "sgd",
+        "epochs": 200,
+        "batch_size": 32,
+        "num_points": 1024,  # the first 1024 of the 2048 points
+        "lr": 0.01,  # SGD; min_lr = lr / 100
+        "weight_decay": 1e-4,
+        "label_smoothing": 0.2,  # cal_loss(smoothing=True)
+        "augment": True,  # scale U[2/3, 3/2] + shift U[-0.2, 0.2], no point dropout
+        "point_dropout": 0.0,
+    }
+
+    def problems(self, cfg: TrainConfig) -> list[str]:
+        problems = super().problems(cfg)
+        if cfg.use_normals:
+            problems.append("use_normals (--normals): ScanObjectNN's h5 files hold no normals")
+        if cfg.download:
+            from ..datasets.scanobjectnn import HOME
+
+            problems.append(
+                f"download (--download): ScanObjectNN is given out after accepting its terms "
+                f"of use ({HOME}); download h5_files.zip by hand, or use --synthetic"
+            )
+        return problems
+
+    def download_hint(self, cfg: TrainConfig) -> str:
+        return "Or train on the offline procedural stand-in with --synthetic."
+
+    def transforms(self, cfg: TrainConfig, train: bool) -> Callable:
+        """The file's first ``num_points`` points (the h5 objects are normalised)."""
+        return shape_transforms(cfg, train, method="first", normalise=False)
+
+    def data_root(self, cfg: TrainConfig) -> Path:
+        if not cfg.synthetic:
+            return super().data_root(cfg)
+        from ..datasets.synthetic.scanobjectnn import write_scanobjectnn
+
+        return write_scanobjectnn(cfg.data_root or "data/scanobjectnn", reuse=True)
+
+    def split(self, cfg: TrainConfig, split: str, root: Path, train: bool) -> Dataset:
+        from ..datasets import ScanObjectNN as Reader
+
+        return Reader(
+            root,
+            split,
+            variant=cfg.variant or self.variants[0],
+            val_fraction=cfg.val_fraction,
+            split_seed=cfg.split_seed,
+            transform=self.transforms(cfg, train),
         )
 
 
