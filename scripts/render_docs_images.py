@@ -129,8 +129,8 @@ def scene_figure(run: Path, out: Path) -> Path:
     import torch
 
     from pointea.datasets import S3DIS
-    from pointea.models import create_model
     from pointea.inference.scenes import segment_scene
+    from pointea.models import create_model
     from pointea.visualization.scenes import save_room_comparison
 
     cfg = json.loads((run / "config.json").read_text())

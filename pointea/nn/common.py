@@ -58,6 +58,7 @@ class LBR(nn.Sequential):
 
     @property
     def out_channels(self) -> int:
+        """Output features per point."""
         return self.linear.out_features
 
     def forward(self, x: Tensor) -> Tensor:  # noqa: D102 - Sequential semantics
