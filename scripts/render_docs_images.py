@@ -129,8 +129,8 @@ def scene_figure(run: Path, out: Path) -> Path:
     import torch
 
     from pointea.datasets import S3DIS
+    from pointea.inference.scenes import segment_scene
     from pointea.models import create_model
-    from pointea.models.semseg import segment_room
     from pointea.visualization.scenes import save_room_comparison
 
     cfg = json.loads((run / "config.json").read_text())
@@ -139,8 +139,8 @@ def scene_figure(run: Path, out: Path) -> Path:
     model.load_state_dict(ck["model"])
     test = S3DIS(cfg["data_root"], "test", cfg["test_area"], cfg["val_fraction"])
     room = test.raw(0)
-    points = np.concatenate([room["xyz"], room["rgb"].astype(np.float32)], axis=1)
-    pred = segment_room(model.eval(), points, chunk_size=cfg.get("chunk_size", 65_536))
+    chunk = cfg.get("chunk_size", 65_536)
+    pred = segment_scene(model.eval(), room["xyz"], room["rgb"], chunk_size=chunk)
     kind = "offline room" if cfg.get("synthetic") else "S3DIS"
     title = f"{test.room_name(0)} ({kind}, {ck['model_name']}, whole-room exact pass)"
     path = save_room_comparison(

@@ -2,7 +2,7 @@
 
 One room of ``N`` points (10^5 to 2 x 10^6 by default, plus 2 x 10^4 where self
 attention still fits) is segmented whole by :func:`pointea.models.semseg.room_logits`,
-the call behind the engine's test evaluation and ``segment_room``:
+the call behind the engine's test evaluation and ``segment_scene``:
 
 * external attention (EA) streams the room exactly, ``--chunk`` points at a time;
 * self attention (SA) runs the plain forward while one ``N x N`` float32 map fits
@@ -105,7 +105,8 @@ def _child_room(spec: dict) -> dict:
 @child("scene_exact")
 def _child_exact(spec: dict) -> dict:
     """Streamed ``room_logits`` against one plain forward over the same room (EA)."""
-    from pointea.models.semseg import room_features, room_logits
+    from pointea.models.semseg import room_logits
+    from pointea.scene_features import room_features
 
     device = spec.get("device", "cpu")
     model = _model(spec["model"], "external", device)

@@ -4,7 +4,7 @@
 an indexable stream of fixed-size samples: sample ``i`` picks a room at random and draws
 ``num_points`` of its points uniformly without replacement (with replacement when the
 room is smaller). The features are computed in the whole room's frame
-(:func:`~pointea.models.semseg.room_features`: centred xyz, colour, location normalised
+(:func:`~pointea.scene_features.room_features`: centred xyz, colour, location normalised
 to the room) before sampling, so a sample sees the same inputs as whole-room inference.
 All draws come from torch's global CPU generator: wrapped in
 :class:`~pointea.engine.seeding.EpochSeededDataset`, sample ``i`` of epoch ``e`` is the
@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 from torch_geometric.data import Data
 
 from ..errors import InputError
-from ..models.semseg import room_features
+from ..scene_features import room_features
 
 __all__ = ["RoomSamples"]
 

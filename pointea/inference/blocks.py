@@ -19,7 +19,7 @@ over the blocks that hold a point, so every point of the room is scored, as the
 whole-room pass does.
 
 The coordinates the model sees (``frame``): ``"room"`` (default) keeps pointea's
-room-frame inputs (:func:`~pointea.models.semseg.room_features`: x, y centred on the
+room-frame inputs (:func:`~pointea.scene_features.room_features`: x, y centred on the
 room, z above its floor), the inputs pointea's scene models are trained on (whole-room
 samples, :class:`~pointea.datasets.room_samples.RoomSamples`); only the context the
 attention sees is restricted to the block. ``"block"`` gives PointNet's inputs (x, y
@@ -37,7 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import InputError
-from ..models.semseg import room_features
+from ..scene_features import room_features
 
 __all__ = ["block_groups", "block_vote_logits"]
 

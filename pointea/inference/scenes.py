@@ -1,15 +1,15 @@
 """Whole scenes through a scene segmenter: one class per point, its summary and its views.
 
-:func:`scene_labels` runs a ``pct_semseg*`` model over every point of a scene in one
+:func:`segment_scene` runs a ``pct_semseg*`` model over every point of a scene in one
 exact pass (:func:`pointea.models.semseg.room_logits`: external attention streams the
 scene ``chunk_size`` points at a time, so memory stays bounded for 10^6 points and more;
-no blocks, no voting); :class:`~pointea.inference.results.SceneSegmentation` holds its
-result.
+no blocks, no voting); it is the one library call behind every scene prediction, and
+:class:`~pointea.inference.results.SceneSegmentation` holds its result.
 :func:`render_scene` and :func:`scene_figure` draw a segmented scene like the other
 room renders (:mod:`pointea.visualization.scenes`): from above and in perspective, with
 the ceiling cut away.
 
-The model's inputs are those of training (:func:`~pointea.models.semseg.room_features`):
+The model's inputs are those of training (:func:`~pointea.scene_features.room_features`):
 coordinates in metres with z up, and colours in [0, 1]. A scene with another up axis is
 rotated to z up first (``up``); the outputs keep the file's own coordinates.
 """
@@ -31,6 +31,7 @@ __all__ = [
     "extent_warning",
     "scene_figure",
     "scene_labels",
+    "segment_scene",
     "render_scene",
     "to_z_up",
 ]
@@ -74,13 +75,88 @@ def scene_class_colors(num_classes: int) -> np.ndarray:
     return CLASS_COLORS.copy() if num_classes == len(CLASS_COLORS) else palette(num_classes)
 
 
-def _is_external(model: torch.nn.Module) -> bool:
-    from ..nn import ExternalAttention
-
-    return all(isinstance(layer.attention, ExternalAttention) for layer in model.attention)
+def _as_array(values: Any) -> np.ndarray:
+    if isinstance(values, torch.Tensor):
+        return values.detach().cpu().numpy()
+    return np.asarray(values)
 
 
 @torch.no_grad()
+def segment_scene(
+    model: torch.nn.Module,
+    xyz: Any,
+    colors: Any,
+    *,
+    up: str = "z",
+    chunk_size: int = 65_536,
+    progress: bool = False,
+) -> np.ndarray:
+    """Class ids ``(N,)`` int64 of every point of one scene, in one exact pass.
+
+    The library's scene entry: it validates the scene, rotates it to z up, moves it
+    next to the origin in float64 (the inputs are translation invariant; float32 would
+    lose millimetres on georeferenced coordinates of 10^5 m and more) and runs
+    :func:`~pointea.models.semseg.room_logits`: a streamable model
+    (:func:`~pointea.models.streaming.is_streamable`, external attention) goes through
+    ``chunk_size`` points at a time, so memory stays bounded for 10^6 points and more;
+    no blocks, no voting. :meth:`pointea.inference.Predictor.segment_scene` calls it.
+
+    Args:
+        model: a scene segmenter (:class:`~pointea.models.semseg.PCTSemSeg`) in eval
+            mode.
+        xyz: ``(N, 3)`` coordinates in metres (an array or a tensor).
+        colors: ``(N, 3)`` colours: ``uint8`` (0..255) or floats in [0, 1].
+        up: the scene's up axis (rotated to z, the training convention).
+        chunk_size: points per chunk of the streamed pass (memory grows with it), at
+            least :data:`~pointea.models.streaming.MIN_CHUNK`.
+        progress: show a progress bar over the chunks (external attention).
+
+    Raises:
+        InputError: not a scene segmenter or not in eval mode; bad shapes, non-finite
+            values, float colours outside [0, 1], a bad ``up`` or ``chunk_size``; or a
+            self-attention model whose ``N x N`` map would exceed
+            :data:`SELF_ATTENTION_BYTES`.
+    """
+    from ..models.semseg import PCTSemSeg, room_logits
+    from ..models.streaming import check_chunk_size, is_streamable
+
+    if not isinstance(model, PCTSemSeg):
+        raise InputError(
+            f"model: expected a scene segmenter (PCTSemSeg, a pct_semseg* model), got "
+            f"{type(model).__name__}"
+        )
+    if model.training:
+        raise InputError("model: scene inference needs eval mode (call model.eval())")
+    check_chunk_size(chunk_size)
+    xyz = _as_array(xyz).astype(np.float64, copy=False)
+    rgb = _as_array(colors)
+    if xyz.ndim != 2 or xyz.shape[1] != 3 or len(xyz) == 0:
+        raise InputError(f"points: expected shape (num_points >= 1, 3), got {xyz.shape}")
+    if rgb.shape != xyz.shape:
+        raise InputError(f"colors: expected shape {xyz.shape}, got {rgb.shape}")
+    rgb = rgb / 255.0 if rgb.dtype == np.uint8 else rgb.astype(np.float64, copy=False)
+    if not np.isfinite(xyz).all():
+        raise InputError("points: non-finite coordinates (NaN or inf)")
+    if not np.isfinite(rgb).all() or rgb.min() < 0 or rgb.max() > 1:
+        raise InputError(
+            "colors: expected uint8 (0..255) or floats in [0, 1] (divide 0..255 colours by 255)"
+        )
+    n = len(xyz)
+    if not is_streamable(model) and 4 * n * n > SELF_ATTENTION_BYTES:
+        raise InputError(
+            f"this scene segmenter uses self-attention: its {n:,} x {n:,} attention map "
+            f"needs {4 * n * n / 2**30:.0f} GiB; scenes this large need an external-attention "
+            f"checkpoint (pct_semseg, the default), which streams the scene exactly"
+        )
+    z_up = to_z_up(xyz, up)
+    local = z_up - z_up.min(axis=0)
+    device = next(model.parameters()).device
+    t_xyz = torch.from_numpy(local.astype(np.float32)).to(device)
+    t_rgb = torch.from_numpy(rgb.astype(np.float32)).to(device)
+    logits = room_logits(model, t_xyz, t_rgb, chunk_size=chunk_size, progress=progress)
+    return logits.argmax(dim=1).cpu().numpy().astype(np.int64)
+
+
 def scene_labels(
     model: torch.nn.Module,
     xyz: np.ndarray,
@@ -90,57 +166,15 @@ def scene_labels(
     chunk_size: int = 65_536,
     progress: bool = False,
 ) -> np.ndarray:
-    """Class ids ``(N,)`` int64 of every point of one scene, in one exact pass.
-
-    Args:
-        model: a scene segmenter (:class:`~pointea.models.semseg.PCTSemSeg`), eval mode.
-        xyz: ``(N, 3)`` coordinates in metres.
-        colors: ``(N, 3)`` colours as floats in [0, 1].
-        up: the scene's up axis (rotated to z, the training convention).
-        chunk_size: points per chunk of the streamed pass (memory grows with it).
-        progress: show a progress bar over the chunks (external attention).
-
-    Raises:
-        InputError: bad shapes, colours outside [0, 1], or a self-attention model whose
-            ``N x N`` map would exceed :data:`SELF_ATTENTION_BYTES`.
-    """
-    from ..models.semseg import room_logits
-
-    xyz = np.asarray(xyz, dtype=np.float64)
-    rgb = np.asarray(colors, dtype=np.float32)
-    if xyz.ndim != 2 or xyz.shape[1] != 3 or len(xyz) == 0:
-        raise InputError(f"points: expected shape (num_points >= 1, 3), got {xyz.shape}")
-    if rgb.shape != xyz.shape:
-        raise InputError(f"colors: expected shape {xyz.shape}, got {rgb.shape}")
-    if not np.isfinite(xyz).all():
-        raise InputError("points: non-finite coordinates (NaN or inf)")
-    if not np.isfinite(rgb).all() or rgb.min() < 0 or rgb.max() > 1:
-        raise InputError("colors: expected floats in [0, 1] (divide 0..255 colours by 255)")
-    if chunk_size < 1:
-        raise InputError(f"chunk_size: must be >= 1, got {chunk_size}")
-    n = len(xyz)
-    if not _is_external(model) and 4 * n * n > SELF_ATTENTION_BYTES:
-        raise InputError(
-            f"this scene segmenter uses self-attention: its {n:,} x {n:,} attention map "
-            f"needs {4 * n * n / 2**30:.0f} GiB; scenes this large need an external-attention "
-            f"checkpoint (pct_semseg, the default), which streams the scene exactly"
-        )
-    # centre in float64 first: the features are translation invariant, and float32
-    # would lose millimetres on georeferenced coordinates (10^5 m and more)
-    z_up = to_z_up(xyz, up)
-    local = z_up - z_up.min(axis=0)
-    device = next(model.parameters()).device
-    t_xyz = torch.from_numpy(local.astype(np.float32)).to(device)
-    t_rgb = torch.from_numpy(rgb).to(device)
-    logits = room_logits(model, t_xyz, t_rgb, chunk_size=chunk_size, progress=progress)
-    return logits.argmax(dim=1).cpu().numpy().astype(np.int64)
+    """Alias of :func:`segment_scene`: the same arguments, validation and result."""
+    return segment_scene(model, xyz, colors, up=up, chunk_size=chunk_size, progress=progress)
 
 
 def extent_warning(xyz: np.ndarray, source: str = "") -> str | None:
     """A message when the scene's size suggests units other than metres (else ``None``)."""
     xyz = np.asarray(xyz)
     if xyz.ndim != 2 or xyz.shape[1] != 3 or not len(xyz) or not np.isfinite(xyz).all():
-        return None  # malformed: scene_labels says what is wrong
+        return None  # malformed: segment_scene says what is wrong
     ext = float(np.ptp(xyz, axis=0).max())
     lo, hi = EXTENT_RANGE_M
     if lo <= ext <= hi:

@@ -46,6 +46,17 @@ class PCTSegmenter(nn.Module):
         - input: ``pos`` ``(N, 3)``, ``category`` ``(B,)`` int64, ``batch`` ``(N,)`` or
           ``None``, ``x`` ``(N, 3)`` normals when ``in_channels == 6``
         - output: logits ``(N, num_parts)``
+
+    Stages (public; :mod:`pointea.models.streaming` folds them into its chunked pass):
+        - ``point_embed``: the per-point :class:`~pointea.nn.LBR` layers, in order;
+        - ``attention``: the :class:`~pointea.nn.OffsetAttention` layers, in order;
+        - ``fuse``: the :class:`~pointea.nn.LBR` on the attention outputs side by side
+          (:meth:`point_features`);
+        - ``category_embed``: the category one-hot -> ``category_channels``
+          (:meth:`global_features`);
+        - ``head1``, ``head2`` (:class:`~pointea.nn.LBR`) and ``classifier``
+          (:class:`~torch.nn.Linear`): the per-point head (:meth:`head`); ``head1`` acts
+          on ``[fused, context]``, its weight split by :meth:`head_weights`.
     """
 
     def __init__(
@@ -96,7 +107,7 @@ class PCTSegmenter(nn.Module):
         x: Tensor | None = None,
     ) -> Tensor:
         layout = check_cloud(pos, batch, x if self.in_channels == 6 else None, x_channels=3)
-        category = self._check_category(category, layout)
+        category = self.check_category(category, layout.num_clouds)
         fused = self.point_features(pos, layout, x)  # (N, fuse)
         pooled_max, pooled_mean = max_mean_pool(fused, layout)
         context = self.global_features(pooled_max, pooled_mean, category)
@@ -106,11 +117,16 @@ class PCTSegmenter(nn.Module):
         # inference on many points: the head is per point (BatchNorm uses its running
         # statistics), so run it on slices; its wide temporaries then stay the same size
         # however large the cloud, instead of growing with it (cache- and page-friendly)
-        out = fused.new_empty(n, self.classifier.out_features)
+        out = fused.new_empty(n, self.out_channels)
         for start in range(0, n, _HEAD_CHUNK):
             sl = slice(start, min(start + _HEAD_CHUNK, n))
             out[sl] = self.head(fused[sl], context, layout.batch[sl])
         return out
+
+    @property
+    def out_channels(self) -> int:
+        """Logits per point (``num_parts``)."""
+        return self.classifier.out_features
 
     def point_features(self, pos: Tensor, layout: CloudLayout, x: Tensor | None = None) -> Tensor:
         """Fused per-point features ``(N, fuse_channels)`` (before the global pools)."""
@@ -133,9 +149,8 @@ class PCTSegmenter(nn.Module):
         for every point of a cloud, so it is computed once per cloud and gathered
         (exact, and two thirds of that layer's arithmetic saved).
         """
-        lin = self.head1.linear
-        w_point, w_cloud = lin.weight.split([fused.size(-1), context.size(-1)], dim=1)
-        per_cloud = F.linear(context, w_cloud, lin.bias)  # (B, hidden)
+        w_point, w_cloud, bias = self.head_weights()
+        per_cloud = F.linear(context, w_cloud, bias)  # (B, hidden)
         h = F.linear(fused, w_point)
         # one cloud: broadcast its context row instead of gathering a copy per point
         h = h + (per_cloud if per_cloud.size(0) == 1 else per_cloud.index_select(0, batch))
@@ -147,16 +162,32 @@ class PCTSegmenter(nn.Module):
             # tensor, and backward keeps a boolean mask instead of a float mask and a copy
             drop = torch.empty_like(h, dtype=torch.bool).bernoulli_(p)
             h = h.masked_fill(drop, 0.0).mul_(1.0 / (1.0 - p) if p < 1 else 0.0)
-        return self.classifier(self.head2(self.head1[2](h)))
+        return self.classifier(self.head2(self.head1.activation(h)))
 
-    def _check_category(self, category: Tensor, layout: CloudLayout) -> Tensor:
+    def head_weights(self) -> tuple[Tensor, Tensor, Tensor | None]:
+        """The first head layer's linear map split by what it reads.
+
+        Returns ``(point, context, bias)``: the weight's columns acting on the fused
+        point features ``(hidden, fuse_channels)``, those acting on the cloud's context
+        ``(hidden, 2 * fuse_channels + category_channels)``, and the bias ``(hidden,)``:
+        ``head1.linear(torch.cat([fused, ctx], -1))`` equals
+        ``F.linear(fused, point) + F.linear(ctx, context, bias)``.
+        """
+        lin = self.head1.linear
+        w_point, w_cloud = lin.weight.split(
+            [self.fuse.out_channels, lin.in_features - self.fuse.out_channels], dim=1
+        )
+        return w_point, w_cloud, lin.bias
+
+    def check_category(self, category: Tensor, num_clouds: int = 1) -> Tensor:
+        """``category`` as ``(num_clouds,)`` int64 indices, or :class:`InputError` when it
+        is not a tensor of one integer index in ``[0, num_categories)`` per cloud."""
         if not isinstance(category, Tensor):
             raise InputError(f"category: expected a tensor, got {type(category).__name__}")
         category = category.reshape(-1)
-        if category.numel() != layout.num_clouds:
+        if category.numel() != num_clouds:
             raise InputError(
-                f"category: expected one entry per cloud ({layout.num_clouds}), "
-                f"got {category.numel()}"
+                f"category: expected one entry per cloud ({num_clouds}), got {category.numel()}"
             )
         if category.is_floating_point():
             raise InputError(f"category: expected integer indices, got {category.dtype}")

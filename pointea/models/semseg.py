@@ -10,29 +10,31 @@ to the room (from 0 to 1)"), which DGCNN (Wang et al., 2019) kept:
 * ``x[:, 0:3]``: colour in [0, 1];
 * ``x[:, 3:6]``: the location normalised to the room's bounding box, in [0, 1].
 
-(:func:`room_features` builds them.) With external attention the normaliser of the
-softmax over points is one number per memory unit, so a whole room of any size is
-segmented exactly, chunk by chunk (:func:`segment_room`, through
-:func:`~pointea.models.streaming.segment_large`): no blocks, no voting. The literature's
-block protocol is :func:`pointea.inference.blocks.block_vote_logits`.
+(:func:`~pointea.scene_features.room_features` builds them.) With external attention the
+normaliser of the softmax over points is one number per memory unit, so a whole room of
+any size is segmented exactly, chunk by chunk (:func:`room_logits`, through
+:func:`~pointea.models.streaming.segment_large`): no blocks, no voting. Users' scenes go
+through :func:`pointea.inference.scenes.segment_scene`, which validates them and calls
+:func:`room_logits`; the literature's block protocol is
+:func:`pointea.inference.blocks.block_vote_logits`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from ..errors import InputError
-from ..nn import LBR, ExternalAttention
+from ..nn import LBR
 from ..nn.offset_attention import AttentionKind
 from ..ops import check_cloud
+from ..scene_features import room_features
 from .segmenter import PCTSegmenter
-from .streaming import check_chunk_size, segment_large
+from .streaming import check_chunk_size, is_streamable, segment_large
 
-__all__ = ["PCTSemSeg", "room_features", "room_logits", "segment_room"]
+__all__ = ["PCTSemSeg", "room_logits"]
 
 
 class PCTSemSeg(PCTSegmenter):
@@ -117,48 +119,6 @@ class SceneContext(nn.Module):
         return self.weight.to(one_hot.dtype).expand(one_hot.size(0), -1)
 
 
-def room_features(xyz: Tensor, rgb: Tensor) -> tuple[Tensor, Tensor]:
-    """``(pos, x)`` of a room: centred coordinates and ``[rgb, normalised location]``.
-
-    Args:
-        xyz: ``(N, 3)`` coordinates in metres.
-        rgb: ``(N, 3)`` colours, ``uint8`` (0..255) or floats in [0, 1].
-
-    Returns:
-        ``pos`` ``(N, 3)`` float32 and ``x`` ``(N, 6)`` float32.
-    """
-    xyz = torch.as_tensor(xyz)
-    rgb = torch.as_tensor(rgb)
-    if xyz.dim() != 2 or xyz.size(1) != 3 or xyz.size(0) == 0:
-        raise InputError(f"xyz: expected shape (num_points >= 1, 3), got {tuple(xyz.shape)}")
-    if rgb.shape != xyz.shape:
-        raise InputError(f"rgb: expected shape {tuple(xyz.shape)}, got {tuple(rgb.shape)}")
-    xyz = xyz.float()
-    colour = rgb.float() / 255.0 if not rgb.is_floating_point() else rgb.float()
-    lo, hi = xyz.amin(dim=0), xyz.amax(dim=0)
-    shift = torch.stack([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, lo[2]])
-    unit = (xyz - lo) / (hi - lo).clamp(min=1e-6)
-    return xyz - shift, torch.cat([colour, unit], dim=1)
-
-
-def _split_xyzrgb(points: Tensor | np.ndarray) -> tuple[Tensor, Tensor]:
-    points = torch.as_tensor(np.asarray(points) if not isinstance(points, Tensor) else points)
-    if points.dim() != 2 or points.size(1) != 6:
-        raise InputError(
-            f"points: expected (num_points, 6) rows x y z r g b, got {tuple(points.shape)}"
-        )
-    if not bool(torch.isfinite(points.float()).all()):
-        raise InputError("points: non-finite values (NaN or inf)")
-    rgb = points[:, 3:6].float()
-    if float(rgb.max()) > 1.0:  # 0..255 colours
-        rgb = rgb / 255.0
-    return points[:, :3].float(), rgb
-
-
-def _is_external(model: PCTSemSeg) -> bool:
-    return all(isinstance(layer.attention, ExternalAttention) for layer in model.attention)
-
-
 @torch.no_grad()
 def room_logits(
     model: PCTSemSeg,
@@ -169,31 +129,21 @@ def room_logits(
 ) -> Tensor:
     """Logits ``(N, num_classes)`` of every point of one room in one exact pass.
 
-    External attention streams the room in chunks of ``chunk_size`` points (memory
-    ``O(chunk_size)``, at least :data:`~pointea.models.streaming.MIN_CHUNK`; equal to
-    ``model(pos, x)`` up to rounding). Self-attention runs
-    the plain forward: its ``N x N`` map must fit.
+    The model-level pass on tensors already in the training convention (z up, metres,
+    colours ``uint8`` or in [0, 1]; the room frame is built here by
+    :func:`~pointea.scene_features.room_features`): the engine's whole-room evaluation
+    calls it, and :func:`pointea.inference.scenes.segment_scene` calls it after
+    validating a user's scene. A streamable model
+    (:func:`~pointea.models.streaming.is_streamable`: external attention) runs in chunks
+    of ``chunk_size`` points (memory ``O(chunk_size)``, at least
+    :data:`~pointea.models.streaming.MIN_CHUNK`; equal to ``model(pos, x)`` up to
+    rounding). Self-attention runs the plain forward: its ``N x N`` map must fit.
     """
     if model.training:
         raise InputError("model: room inference needs eval mode (call model.eval())")
     check_chunk_size(chunk_size)
     device = next(model.parameters()).device
     pos, x = room_features(xyz.to(device), rgb.to(device))
-    if _is_external(model):
+    if is_streamable(model):
         return segment_large(model, pos, 0, x=x, chunk_size=chunk_size, progress=progress)
     return model(pos, x)
-
-
-def segment_room(
-    model: PCTSemSeg, points_xyzrgb: Tensor | np.ndarray, chunk_size: int = 65_536
-) -> np.ndarray:
-    """Class ids ``(N,)`` int64 of a room given as rows ``x y z r g b`` (the library call
-    behind ``pointea-predict`` on a scene file; colours 0..255 or 0..1)."""
-    xyz, rgb = _split_xyzrgb(points_xyzrgb)
-    was_training = model.training
-    model.eval()
-    try:
-        logits = room_logits(model, xyz, rgb, chunk_size)
-    finally:
-        model.train(was_training)
-    return logits.argmax(dim=1).cpu().numpy()

@@ -35,9 +35,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import InputError
-from ..nn import ExternalAttention
-from ..nn.common import fold_batchnorm, point_input
-from ..ops import CloudLayout, check_cloud, farthest_point_sample, knn_groups
+from ..nn.common import point_input
+from ..ops import check_cloud, farthest_point_sample, knn_groups
 from .classifier import PCTClassifier
 from .segmenter import PCTSegmenter
 from .spill import SpillFile, spill_space
@@ -47,6 +46,7 @@ __all__ = [
     "MIN_CHUNK",
     "check_chunk_size",
     "device_chunk_size",
+    "is_streamable",
     "segment_large",
     "classify_large",
 ]
@@ -100,15 +100,23 @@ def _chunks(n: int, chunk_size: int) -> Iterator[slice]:
         yield slice(start, min(start + chunk_size, n))
 
 
-def _require_external(model: torch.nn.Module, layers) -> None:
+def is_streamable(model: torch.nn.Module) -> bool:
+    """Whether :func:`segment_large` computes ``model``'s logits chunk by chunk: a
+    :class:`PCTSegmenter` (part or scene segmenter) whose attention layers all use
+    external attention. Self-attention needs the whole ``N x N`` attention map at once.
+    (:func:`classify_large` takes every :class:`PCTClassifier`: its attention runs on
+    the sampled centres only.)"""
+    return isinstance(model, PCTSegmenter) and all(layer.is_external for layer in model.attention)
+
+
+def _require_streamable(model: torch.nn.Module) -> None:
     if model.training:
         raise InputError("model: streaming inference needs eval mode (call model.eval())")
-    for layer in layers:
-        if not isinstance(layer.attention, ExternalAttention):
-            raise InputError(
-                "model: chunked inference needs external attention; self-attention needs the "
-                "whole N x N attention map (4 TB in float32 for a million points)"
-            )
+    if not is_streamable(model):
+        raise InputError(
+            "model: chunked inference needs external attention; self-attention needs the "
+            "whole N x N attention map (4 TB in float32 for a million points)"
+        )
 
 
 @torch.no_grad()
@@ -175,14 +183,14 @@ def segment_large(
     Under ``torch.autocast`` the per-point products run in the autocast dtype; the
     softmax normalisers, the pools and the logits are accumulated in float32.
     """
-    _require_external(model, model.attention)
+    _require_streamable(model)
     check_cloud(pos, None, x if model.in_channels == 6 else None, x_channels=3)
     if chunk_size < 1:
         raise InputError(f"chunk_size: must be >= 1, got {chunk_size}")
     if cache_bytes < 0:
         raise InputError(f"cache_bytes: must be >= 0, got {cache_bytes}")
     category = torch.as_tensor(category, device=pos.device).reshape(1)
-    category = model._check_category(category, CloudLayout(pos.new_zeros(1).long(), 1, 1))
+    category = model.check_category(category, num_clouds=1)
     device_type = pos.device.type
     dtype = (
         torch.get_autocast_dtype(device_type)
@@ -266,7 +274,7 @@ def _segment_passes(
         plan.set_context(context)
         mark("pools")
 
-        logits = pos.new_empty(n, model.classifier.out_features)  # 3. per-point logits
+        logits = pos.new_empty(n, model.out_channels)  # 3. per-point logits
         for sl in _chunks(cached, chunk_size):
             plan.head_rest(cache[sl], out=logits[sl])
             bar.update(1)
@@ -361,6 +369,11 @@ class _SegmentPlan:
     layer is one wide product instead of four accumulations into its output; the
     softmax over the cloud's points uses the known log-normaliser by broadcasting. The
     weights are cast once to the compute dtype (the autocast dtype when autocast is on).
+
+    It reads the model only through its public stages (see :class:`PCTSegmenter`):
+    :meth:`~pointea.nn.LBR.folded` / :attr:`~pointea.nn.LBR.activation` of each LBR,
+    :meth:`~pointea.nn.OffsetAttention.folded` of each attention layer,
+    :meth:`PCTSegmenter.head_weights` and :meth:`PCTSegmenter.global_features`.
     """
 
     def __init__(
@@ -374,30 +387,26 @@ class _SegmentPlan:
         self.model, self.pos, self.x = model, pos, x
         self.device_type, self.dtype = pos.device.type, dtype
         self.tail_dtype = tail_dtype or dtype  # of the head's last two layers
-        self.embed = [(_cast(lbr.folded(), self.dtype), lbr[2]) for lbr in model.point_embed]
+        self.embed = [
+            (_cast(lbr.folded(), self.dtype), lbr.activation) for lbr in model.point_embed
+        ]
         self.layers = []
         for layer in model.attention:
-            attn = layer.attention
-            value, value_bias = attn.value_map()
-            lin = layer.transform.linear
-            bias = lin.bias if value_bias is None else lin.bias - lin.weight @ value_bias
-            folded = fold_batchnorm(lin.weight, bias, layer.transform.norm)
-            # F_att = R V^T + b is linear: the transform reads R through (W V), folded too
-            read, _ = fold_batchnorm(lin.weight @ value, None, layer.transform.norm)
-            self.layers.append((attn, _cast(folded, self.dtype), -read.t().to(self.dtype)))
-        self.fuse = (_cast(model.fuse.folded(), self.dtype), model.fuse[2])
-        self.width = sum(attn.channels for attn, _, _ in self.layers)
-        self.channels = model.attention[0].attention.channels  # every layer's width
+            # F_att = R V^T + b is linear: the transform reads R through a folded map too
+            weight, bias, read = layer.folded()
+            folded = _cast((weight, bias), dtype)
+            self.layers.append((layer.attention, folded, -read.t().to(dtype), layer.activation))
+        self.fuse = (_cast(model.fuse.folded(), self.dtype), model.fuse.activation)
+        self.width = sum(attn.channels for attn, *_ in self.layers)
+        self.channels = model.attention[0].channels  # every layer's width
         self.head1 = model.head1
-        lin = model.head1.linear
-        fused_width = model.fuse.linear.out_features
-        point = lin.weight[:, :fused_width]  # the rest acts on the cloud's context
-        self.point_weight = fold_batchnorm(point, None, model.head1.norm)[0].to(dtype)
-        self.hidden = lin.out_features
+        point, self.context_weight, self.head_bias = model.head_weights()
+        self.point_weight = model.head1.fold(point, None)[0].to(dtype)
+        self.hidden = model.head1.out_channels
         self.itemsize = torch.empty(0, dtype=dtype).element_size()
         self.point_bias: Tensor | None = None
         self._buffer: Tensor | None = None
-        self.head2 = (_cast(model.head2.folded(), self.tail_dtype), model.head2[2])
+        self.head2 = (_cast(model.head2.folded(), self.tail_dtype), model.head2.activation)
         self.classifier = (
             model.classifier.weight.to(self.tail_dtype),
             model.classifier.bias.to(self.tail_dtype),
@@ -426,7 +435,7 @@ class _SegmentPlan:
 
     def attend(self, depth: int, feat: Tensor, lse: Tensor, out: Tensor | None = None) -> Tensor:
         """The output of attention layer ``depth`` for its input ``feat`` (into ``out``)."""
-        attn, (weight, bias), read = self.layers[depth]
+        attn, (weight, bias), read, act = self.layers[depth]
         logits = self.logits(depth, feat)
         # the double normalisation with the cloud's known normaliser, in place
         weights = logits.float().sub_(lse.view(1, *logits.shape[1:])).exp_()
@@ -434,7 +443,7 @@ class _SegmentPlan:
         with self._amp():
             feats = attn.read_features(weights.to(self.dtype))
         pre = torch.addmm(bias, feat, weight.t()).addmm_(feats.to(self.dtype), read)
-        pre = torch.relu_(pre)
+        pre = act(pre)
         return torch.add(feat, pre, out=out) if out is not None else pre.add_(feat)
 
     def features(self, sl: slice, lses: list[Tensor], depth: int) -> Tensor:
@@ -453,7 +462,7 @@ class _SegmentPlan:
         last, positioned at the chunk's rows) those are read, not recomputed.
         """
         parts = self.pos.new_empty(sl.stop - sl.start, self.width, dtype=self.dtype)
-        widths = [attn.channels for attn, _, _ in self.layers]
+        widths = [attn.channels for attn, *_ in self.layers]
         blocks = parts.split(widths, dim=1)
         if outputs:
             for block, file in zip(blocks, outputs, strict=False):
@@ -473,10 +482,8 @@ class _SegmentPlan:
 
     def set_context(self, context: Tensor) -> None:
         """Fold the cloud's context term of the first head layer into its bias."""
-        lin = self.head1.linear
-        w_cloud = lin.weight[:, lin.in_features - context.size(-1) :]
-        bias = F.linear(context, w_cloud, lin.bias).squeeze(0)
-        self.point_bias = fold_batchnorm(w_cloud, bias, self.head1.norm)[1].to(self.dtype)
+        bias = F.linear(context, self.context_weight, self.head_bias).squeeze(0)
+        self.point_bias = self.head1.fold(self.context_weight, bias)[1].to(self.dtype)
 
     def head(self, fused: Tensor, out: Tensor | None = None) -> Tensor:
         """Per-point logits from fused features (after :meth:`set_context`)."""
@@ -485,7 +492,7 @@ class _SegmentPlan:
     def head_rest(self, pre: Tensor, out: Tensor | None = None) -> Tensor:
         """Per-point logits from the first head layer's point term ``fused @ W^T``
         (overwritten), written into ``out`` (float32) when given."""
-        h = self.head1[2](pre.add_(self.point_bias)).to(self.tail_dtype)
+        h = self.head1.activation(pre.add_(self.point_bias)).to(self.tail_dtype)
         (weight, bias), act = self.head2
         h = act(torch.addmm(bias, h, weight.t()))
         weight, bias = self.classifier

@@ -51,6 +51,16 @@ class LBR(nn.Sequential):
     def norm(self) -> nn.BatchNorm1d:
         return self[1]
 
+    @property
+    def activation(self) -> nn.Module:
+        """The activation (an in-place ReLU or LeakyReLU) applied after the batch norm."""
+        return self[2]
+
+    @property
+    def out_channels(self) -> int:
+        """Output features per point."""
+        return self.linear.out_features
+
     def forward(self, x: Tensor) -> Tensor:  # noqa: D102 - Sequential semantics
         return super().forward(x)
 
@@ -58,14 +68,20 @@ class LBR(nn.Sequential):
         """The linear map and the evaluation-mode BatchNorm as one affine map.
 
         ``(weight, bias)`` with ``self.activate(F.linear(x, W, b)) ==
-        self[2](F.linear(x, weight, bias))`` in eval mode (up to rounding): the batch
+        self.activation(F.linear(x, weight, bias))`` in eval mode (up to rounding): the batch
         norm's per-channel scale goes into the weight's rows and its shift into the bias.
         """
-        return fold_batchnorm(self.linear.weight, self.linear.bias, self.norm)
+        return self.fold(self.linear.weight, self.linear.bias)
+
+    def fold(self, weight: Tensor, bias: Tensor | None) -> tuple[Tensor, Tensor]:
+        """This layer's evaluation-mode batch norm folded into the affine map
+        ``(weight, bias)`` (any map with ``out_channels`` outputs, e.g. a column block
+        of :attr:`linear`'s weight): see :func:`fold_batchnorm`."""
+        return fold_batchnorm(weight, bias, self.norm)
 
     def activate(self, pre: Tensor) -> Tensor:
         """BatchNorm + activation of an already computed linear map ``pre``."""
-        return self[2](self.norm(pre))
+        return self.activation(self.norm(pre))
 
     def forward_parts(self, parts: Sequence[Tensor]) -> Tensor:
         """``forward(torch.cat(parts, dim=-1))`` without materialising the concatenation.

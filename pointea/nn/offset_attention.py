@@ -81,12 +81,56 @@ class OffsetAttention(nn.Module):
         # linear map of (x - F_att) is W x + (b_t - W b) - R (W V)^T: exact, and the
         # difference x - F_att is never materialised or kept for backward
         feats = attn.read_features(attn.normalise(attn.logits(x), layout, log_normalizer))
-        value, value_bias = attn.value_map()
+        weight, bias, read_weight = self._transform_maps()
+        pre = F.linear(x, weight, bias) - F.linear(feats, read_weight)
+        return x + self.transform.activate(pre)
+
+    @property
+    def channels(self) -> int:
+        """Features per point (input and output)."""
+        return self.transform.out_channels
+
+    @property
+    def is_external(self) -> bool:
+        """Whether ``F_att`` is external attention (linear in the number of points, so a
+        cloud can be processed chunk by chunk; see :mod:`pointea.models.streaming`)."""
+        return isinstance(self.attention, ExternalAttention)
+
+    @property
+    def activation(self) -> nn.Module:
+        """The activation of the transform ``LBR`` (an in-place ReLU)."""
+        return self.transform.activation
+
+    def _transform_maps(self) -> tuple[Tensor, Tensor, Tensor]:
+        # the transform's linear map of x - F_att with F_att = R V^T + b written out:
+        # W x + (b_t - W b) - R (W V)^T, as (W, b_t - W b, W V)
+        value, value_bias = self.attention.value_map()
         lin = self.transform.linear
         weight, bias = lin.weight, lin.bias
-        with torch.autocast(x.device.type, enabled=False):  # tiny products, full precision
+        with torch.autocast(weight.device.type, enabled=False):  # tiny products, full precision
             read_weight = weight @ value  # (C, K)
             if value_bias is not None:
                 bias = bias - weight @ value_bias
-        pre = F.linear(x, weight, bias) - F.linear(feats, read_weight)
-        return x + self.transform.activate(pre)
+        return weight, bias, read_weight
+
+    def folded(self) -> tuple[Tensor, Tensor, Tensor]:
+        """The evaluation-mode layer with external attention as affine maps.
+
+        Returns ``(weight, bias, read)`` with, for attention weights ``A`` of the input
+        ``x`` (:meth:`ExternalAttention.normalise`) and
+        ``R = self.attention.read_features(A)`` (``(N, K)``)::
+
+            self(x) == x + self.activation(x @ weight.T + bias - R @ read.T)
+
+        in eval mode (up to rounding): the attention's read-out and the transform's
+        batch norm are folded in.
+
+        Raises:
+            InputError: the layer uses self-attention (its read-out is not linear).
+        """
+        if not self.is_external:
+            raise InputError("attention: only external attention folds into affine maps")
+        weight, bias, read_weight = self._transform_maps()
+        weight, bias = self.transform.fold(weight, bias)
+        read, _ = self.transform.fold(read_weight, None)
+        return weight, bias, read

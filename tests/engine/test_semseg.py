@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import torch
 from test_train_resume import StopAfter
@@ -16,7 +15,7 @@ from pointea.errors import InputError
 from pointea.inference.blocks import block_vote_logits
 from pointea.metrics import SemSegMeter, semseg_metrics, semseg_metrics_from_confusion
 from pointea.models import create_model, list_models
-from pointea.models.semseg import room_features, room_logits, segment_room
+from pointea.models.semseg import room_features, room_logits
 
 TINY = dict(embed_channels=16, fuse_channels=32, category_channels=8, head_channels=(32, 16))
 
@@ -66,8 +65,6 @@ def test_whole_room_streaming_equals_the_plain_forward():
     for chunk in (1000, 333, 64):
         streamed = room_logits(model, xyz, rgb, chunk_size=chunk)
         assert torch.allclose(streamed, plain, atol=1e-4), chunk
-    labels = segment_room(model, torch.cat([xyz, rgb.float()], 1), chunk_size=256)
-    assert labels.dtype == np.int64 and (labels == plain.argmax(1).numpy()).all()
 
 
 def test_room_features_follow_the_pointnet_convention():
@@ -83,10 +80,6 @@ def test_room_features_follow_the_pointnet_convention():
 
 def test_bad_inputs_are_clear_errors():
     model = create_model("pct_semseg_tiny", **TINY).eval()
-    with pytest.raises(InputError, match="x y z r g b"):
-        segment_room(model, np.zeros((5, 4)))
-    with pytest.raises(InputError, match="non-finite"):
-        segment_room(model, np.full((5, 6), np.nan))
     with pytest.raises(InputError, match="x"):
         model(torch.zeros(5, 3), torch.zeros(5, 2))
     with pytest.raises(InputError, match="eval mode"):

@@ -19,12 +19,14 @@ from pointea.inference.scenes import (
     scene_class_colors,
     scene_figure,
     scene_labels,
+    segment_scene,
     to_z_up,
 )
 from pointea.io import write_ply
 from pointea.metrics import semseg_metrics
 from pointea.models import create_model
-from pointea.models.semseg import room_features, segment_room
+from pointea.models.semseg import room_logits
+from pointea.scene_features import room_features
 
 
 @pytest.fixture(scope="module")
@@ -56,13 +58,16 @@ def test_semseg_checkpoint_loads_as_a_scene_predictor(predictor):
 def test_segment_scene_equals_the_library_room_pass(predictor, scene):
     xyz, rgb, _ = scene
     res = predictor.segment_scene(xyz, rgb.astype(np.float64) / 255.0)
-    expected = segment_room(predictor.model, _rows(xyz, rgb))
+    expected = segment_scene(predictor.model, xyz, rgb, chunk_size=predictor.chunk_size)
     assert isinstance(res, SceneSegmentation) and res.labels.dtype == np.int64
-    # the same pass; only the float32 rounding of the room frame differs (no ties here)
-    assert (res.labels == expected).mean() > 0.99
+    assert (res.labels == expected).all()
     assert len(np.unique(res.labels)) > 1, "a constant prediction would make this test weak"
     # uint8 colours are read as 0..255
     assert (predictor.segment_scene(xyz, rgb).labels == expected).all()
+    # the model-level pass on the room as given: only the float32 rounding of the room
+    # frame differs (no ties here)
+    logits = room_logits(predictor.model, torch.from_numpy(xyz), torch.from_numpy(rgb))
+    assert (logits.argmax(1).numpy() == expected).mean() > 0.99
 
 
 def test_streamed_pass_equals_the_plain_forward(ckpt, scene):
@@ -161,9 +166,47 @@ def test_self_attention_refuses_scenes_its_map_cannot_hold(scene):
     n = 24_000  # 24k^2 floats: 2.1 GiB
     xyz = np.random.default_rng(0).random((n, 3)) * 5
     with pytest.raises(InputError, match="external-attention"):
-        scene_labels(model, xyz, np.full((n, 3), 0.5))
+        segment_scene(model, xyz, np.full((n, 3), 0.5))
     xyz, rgb, _ = scene  # small scenes run whole
-    assert scene_labels(model, xyz, rgb / 255.0).shape == (len(xyz),)
+    assert segment_scene(model, xyz, rgb / 255.0).shape == (len(xyz),)
+
+
+def test_segment_scene_takes_arrays_or_tensors_and_uint8_or_unit_colours(scene):
+    model = create_model("pct_semseg_tiny").eval()
+    xyz, rgb, _ = scene
+    labels = segment_scene(model, xyz, rgb, chunk_size=128)
+    assert labels.dtype == np.int64 and labels.shape == (len(xyz),)
+    assert (segment_scene(model, xyz, rgb / 255.0, chunk_size=128) == labels).all()
+    tensors = segment_scene(model, torch.from_numpy(xyz), torch.from_numpy(rgb), chunk_size=128)
+    assert (tensors == labels).all()
+    # the other name of the same call
+    assert (scene_labels(model, xyz, rgb, chunk_size=128) == labels).all()
+    # the streamed pass equals the plain forward on the same room frame
+    local = torch.from_numpy((xyz - xyz.min(0)).astype(np.float32))
+    with torch.no_grad():
+        plain = model(*room_features(local, torch.from_numpy(rgb))).argmax(1).numpy()
+    assert (labels == plain).mean() > 0.995
+
+
+def test_segment_scene_validates_model_and_settings(scene):
+    model = create_model("pct_semseg_tiny").eval()
+    xyz, rgb, _ = scene
+    with pytest.raises(InputError, match="scene segmenter"):
+        segment_scene(create_model("pct_seg_tiny").eval(), xyz, rgb)
+    with pytest.raises(InputError, match="eval mode"):
+        segment_scene(create_model("pct_semseg_tiny").train(), xyz, rgb)
+    with pytest.raises(InputError, match="chunk_size"):
+        segment_scene(model, xyz, rgb, chunk_size=8)
+    with pytest.raises(InputError, match="up"):
+        segment_scene(model, xyz, rgb, up="w")
+    with pytest.raises(InputError, match="num_points >= 1"):
+        segment_scene(model, xyz[:, :2], rgb)
+    with pytest.raises(InputError, match="colors"):
+        segment_scene(model, xyz, rgb[:, :2])
+    with pytest.raises(InputError, match=r"\[0, 1\]"):
+        segment_scene(model, xyz, rgb.astype(np.float32))  # 0..255 floats
+    with pytest.raises(InputError, match="non-finite"):
+        segment_scene(model, np.full_like(xyz, np.nan), rgb)
 
 
 def test_predict_sample_segments_an_s3dis_room(predictor, scene):
