@@ -32,7 +32,7 @@ from .predictor import (
 from .results import Classification, Prediction, SceneSegmentation, Segmentation
 from .scene_files import SCENE_EXTENSIONS, read_scene, write_scene_labels
 from .scene_predictor import ScenePredictor
-from .scenes import render_scene, scene_figure, scene_labels
+from .scenes import render_scene, scene_figure, segment_scene
 
 __all__ = [
     "Predictor",
@@ -55,7 +55,7 @@ __all__ = [
     "SCENE_EXTENSIONS",
     "read_scene",
     "write_scene_labels",
-    "scene_labels",
+    "segment_scene",
     "render_scene",
     "scene_figure",
 ]

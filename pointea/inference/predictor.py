@@ -240,26 +240,21 @@ class Predictor:
         """Logits of ONE prepared cloud: ``(1, C)`` (classifier) or ``(N, P)`` (segmenter).
 
         Clouds of more than ``chunk_size`` points stream through
-        :mod:`pointea.models.streaming` when the model allows it (external attention).
+        :mod:`pointea.models.streaming`: every classifier, and segmenters that
+        :func:`~pointea.models.streaming.is_streamable` accepts (external attention).
         """
-        from ..models.streaming import classify_large, segment_large
+        from ..models.streaming import classify_large, is_streamable, segment_large
 
         t_pos = torch.as_tensor(as_numpy(pos), dtype=torch.float32, device=self.device)
         t_x = None if x is None else torch.as_tensor(as_numpy(x), dtype=torch.float32)
         t_x = None if t_x is None else t_x.to(self.device)
         large = t_pos.size(0) > self.chunk_size
         if category is None:
-            if large:
-                try:
-                    return classify_large(self.model, t_pos, t_x)
-                except InputError:
-                    pass  # self-attention: run whole
+            if large:  # the classifier's attention runs on sampled centres: any streams
+                return classify_large(self.model, t_pos, t_x)
             return self.model(t_pos, None, t_x)
-        if large:
-            try:
-                return segment_large(self.model, t_pos, int(category), t_x, self.chunk_size)
-            except InputError:
-                pass
+        if large and is_streamable(self.model):
+            return segment_large(self.model, t_pos, int(category), t_x, self.chunk_size)
         cat = torch.tensor([int(category)], dtype=torch.long, device=self.device)
         return self.model(t_pos, cat, None, t_x)
 

@@ -13,7 +13,7 @@ from ..errors import DataError, InputError
 from ..visualization.colors import as_numpy
 from .predictor import Predictor
 from .results import Prediction, SceneSegmentation
-from .scenes import extent_warning, scene_class_names, scene_labels
+from .scenes import extent_warning, scene_class_names, segment_scene
 
 __all__ = ["ScenePredictor"]
 
@@ -64,14 +64,12 @@ class ScenePredictor(Predictor):
         Raises:
             InputError: not a scene segmenter, or malformed points / colours.
         """
-        xyz = np.asarray(as_numpy(points), dtype=np.float64)
-        rgb = np.asarray(as_numpy(colors))
-        rgb = rgb / 255.0 if rgb.dtype == np.uint8 else rgb.astype(np.float64)
-        warning = extent_warning(xyz, source)
+        xyz, rgb = as_numpy(points), as_numpy(colors)
+        warning = extent_warning(np.asarray(xyz, dtype=np.float64), source)
         if warning:
             self._warn(warning)
         t0 = time.perf_counter()
-        labels = scene_labels(
+        labels = segment_scene(
             self.model, xyz, rgb, up=up, chunk_size=self.chunk_size, progress=progress
         )
         return SceneSegmentation(labels, list(self.class_names), time.perf_counter() - t0)

@@ -30,7 +30,6 @@ __all__ = [
     "display_subset",
     "extent_warning",
     "scene_figure",
-    "scene_labels",
     "segment_scene",
     "render_scene",
     "to_z_up",
@@ -155,19 +154,6 @@ def segment_scene(
     t_rgb = torch.from_numpy(rgb.astype(np.float32)).to(device)
     logits = room_logits(model, t_xyz, t_rgb, chunk_size=chunk_size, progress=progress)
     return logits.argmax(dim=1).cpu().numpy().astype(np.int64)
-
-
-def scene_labels(
-    model: torch.nn.Module,
-    xyz: np.ndarray,
-    colors: np.ndarray,
-    *,
-    up: str = "z",
-    chunk_size: int = 65_536,
-    progress: bool = False,
-) -> np.ndarray:
-    """Alias of :func:`segment_scene`: the same arguments, validation and result."""
-    return segment_scene(model, xyz, colors, up=up, chunk_size=chunk_size, progress=progress)
 
 
 def extent_warning(xyz: np.ndarray, source: str = "") -> str | None:

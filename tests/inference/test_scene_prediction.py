@@ -18,7 +18,6 @@ from pointea.inference.scenes import (
     render_scene,
     scene_class_colors,
     scene_figure,
-    scene_labels,
     segment_scene,
     to_z_up,
 )
@@ -180,7 +179,7 @@ def test_segment_scene_takes_arrays_or_tensors_and_uint8_or_unit_colours(scene):
     tensors = segment_scene(model, torch.from_numpy(xyz), torch.from_numpy(rgb), chunk_size=128)
     assert (tensors == labels).all()
     # the other name of the same call
-    assert (scene_labels(model, xyz, rgb, chunk_size=128) == labels).all()
+    assert (segment_scene(model, xyz, rgb, chunk_size=128) == labels).all()
     # the streamed pass equals the plain forward on the same room frame
     local = torch.from_numpy((xyz - xyz.min(0)).astype(np.float32))
     with torch.no_grad():
