@@ -406,9 +406,9 @@ def propagate_labels(
 
 
 def _model_kind(model: torch.nn.Module) -> str:
-    from ..models import model_task
+    from ..models import model_kind
 
-    return model_task(getattr(model, "name", ""))
+    return model_kind(getattr(model, "name", ""))
 
 
 def predictor_class(kind: str) -> type[Predictor]:

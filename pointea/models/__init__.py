@@ -3,7 +3,7 @@
 from .classifier import PCTClassifier
 from .hub import load_model, load_pretrained, model_from_checkpoint, save_pretrained
 from .pct_pytorch import convert_pct_pytorch_state_dict, from_pct_pytorch
-from .registry import create_model, list_models, model_task, register_model
+from .registry import create_model, list_models, model_kind, register_model
 from .segmenter import PCTSegmenter
 
 __all__ = [
@@ -16,7 +16,7 @@ __all__ = [
     "load_model",
     "load_pretrained",
     "model_from_checkpoint",
-    "model_task",
+    "model_kind",
     "register_model",
     "save_pretrained",
 ]

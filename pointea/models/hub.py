@@ -24,7 +24,7 @@ from .. import __version__
 from ..errors import CheckpointError
 from ..serialization import atomic_write, safe_torch_load
 from .pct_pytorch import from_pct_pytorch, is_pct_pytorch_state_dict
-from .registry import create_model, list_models, model_task
+from .registry import create_model, list_models, model_kind
 
 __all__ = [
     "save_pretrained",
@@ -82,7 +82,7 @@ def save_pretrained(
         "format_version": 1,
         "model_name": model.name,
         "model_config": model.hparams,
-        "kind": model_task(model.name),
+        "kind": model_kind(model.name),
         "task": task,
         "class_names": list(class_names) if class_names is not None else None,
         "num_points": num_points,
@@ -311,7 +311,7 @@ def load_pretrained(
     info = {
         "source": "pretrained",
         "path": str(directory),
-        "kind": model_task(model.name),
+        "kind": model_kind(model.name),
         "task": _task_name(config.get("task")),
         "class_names": config.get("class_names"),
         "num_points": config.get("num_points"),
@@ -324,12 +324,12 @@ def load_pretrained(
 def _task_name(value: Any) -> str | None:
     """A saved ``task`` field as a task name: ``None`` when absent or when it holds a kind
     (folders and checkpoints of format 1 stored the kind there)."""
-    kinds = {model_task(name) for name in list_models()}
+    kinds = {model_kind(name) for name in list_models()}
     return value if isinstance(value, str) and value not in kinds else None
 
 
 def model_from_checkpoint(
-    checkpoint: Mapping[str, Any], source: str = "checkpoint", task: str | None = None
+    checkpoint: Mapping[str, Any], source: str = "checkpoint", kind: str | None = None
 ) -> nn.Module:
     """Build the model of a loaded pointea training checkpoint and load its weights."""
     if checkpoint.get("format") != CHECKPOINT_FORMAT:
@@ -342,9 +342,9 @@ def model_from_checkpoint(
         num_points=saved.get("num_points") if isinstance(saved, Mapping) else None,
     )
     model = _build(checkpoint.get("model_name"), checkpoint.get("model_config"), source)
-    if task is not None and model_task(model.name) != task:
+    if kind is not None and model_kind(model.name) != kind:
         raise CheckpointError(
-            f"{source}: is a {model_task(model.name)} model ({model.name}), expected {task}"
+            f"{source}: is a {model_kind(model.name)} model ({model.name}), expected {kind}"
         )
     if not isinstance(checkpoint.get("model"), Mapping):
         raise CheckpointError(f"{source}: has no 'model' state dict")
@@ -372,7 +372,7 @@ def load_model(path: str | os.PathLike, map_location: Any = "cpu") -> tuple[nn.M
         info = {
             "source": "checkpoint",
             "path": str(path),
-            "kind": model_task(model.name),
+            "kind": model_kind(model.name),
             "task": _task_name(config.get("task")),
             "class_names": obj.get("class_names"),
             "num_points": config.get("num_points"),

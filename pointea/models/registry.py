@@ -15,23 +15,25 @@ from .segmenter import PCTSegmenter
 _REGISTRY: dict[str, tuple[str, Callable[..., nn.Module]]] = {}
 
 
-def register_model(task: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Register a preset function under its own name for a task."""
+def register_model(kind: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Register a preset function under its own name for a kind of output
+    (``"classification"``, ``"segmentation"`` or ``"semseg"``)."""
 
     def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        _REGISTRY[fn.__name__] = (task, fn)
+        _REGISTRY[fn.__name__] = (kind, fn)
         return fn
 
     return wrap
 
 
-def list_models(task: str | None = None) -> list[str]:
-    """Registered model names, optionally only those of one task."""
-    return sorted(n for n, (t, _) in _REGISTRY.items() if task is None or t == task)
+def list_models(kind: str | None = None) -> list[str]:
+    """Registered model names, optionally only those of one kind."""
+    return sorted(n for n, (k, _) in _REGISTRY.items() if kind is None or k == kind)
 
 
-def model_task(name: str) -> str:
-    """``"classification"`` or ``"segmentation"`` for a registered name."""
+def model_kind(name: str) -> str:
+    """What the registered model ``name`` predicts: ``"classification"``,
+    ``"segmentation"`` or ``"semseg"``."""
     _check_name(name)
     return _REGISTRY[name][0]
 
@@ -44,14 +46,14 @@ def _check_name(name: str) -> None:
 def create_model(name: str, **kwargs: Any) -> nn.Module:
     """Build a registered model.
 
-    The model gets ``name`` and ``hparams`` (every constructor argument, as plain
-    values) attributes, so ``create_model(model.name, **model.hparams)`` rebuilds it.
+    The model gets ``name``, ``kind`` and ``hparams`` (every constructor argument, as
+    plain values) attributes, so ``create_model(model.name, **model.hparams)`` rebuilds it.
     """
     _check_name(name)
-    task, fn = _REGISTRY[name]
+    kind, fn = _REGISTRY[name]
     model = fn(**kwargs)
     model.name = name
-    model.task = task
+    model.kind = kind
     return model
 
 

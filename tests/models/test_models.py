@@ -5,7 +5,7 @@ import torch
 from pointea_testing import make_batch
 
 from pointea.errors import InputError
-from pointea.models import PCTClassifier, create_model, list_models, model_task
+from pointea.models import PCTClassifier, create_model, list_models, model_kind
 
 TINY_CLS = dict(num_classes=5, num_samples=(16, 8), k=8)
 TINY_SEG = dict(num_parts=7, num_categories=3)
@@ -20,24 +20,24 @@ def seg_model(attention="external", **kw):
 
 
 def run(model, pos, batch, category=None, x=None):
-    if model.task == "segmentation":
+    if model.kind == "segmentation":
         return model(pos, category, batch, x=x)
     return model(pos, batch, x=x)
 
 
-# scene models (task "semseg", inputs pos + features) have their own test in test_semseg.py
-@pytest.mark.parametrize("name", [n for n in list_models() if model_task(n) != "semseg"])
+# scene models (kind "semseg", inputs pos + features) have their own test in test_semseg.py
+@pytest.mark.parametrize("name", [n for n in list_models() if model_kind(n) != "semseg"])
 def test_every_registered_model_forward_backward(name):
-    task = model_task(name)
+    kind = model_kind(name)
     if name.endswith("tiny"):
-        model = create_model(name, **(TINY_CLS if task == "classification" else TINY_SEG))
+        model = create_model(name, **(TINY_CLS if kind == "classification" else TINY_SEG))
     else:  # published widths, small clouds
-        kw = dict(num_samples=(32, 16), k=8) if task == "classification" else {}
+        kw = dict(num_samples=(32, 16), k=8) if kind == "classification" else {}
         model = create_model(name, **kw)
     pos, batch = make_batch([40, 40])
     category = torch.tensor([0, 1])
     out = run(model.train(), pos, batch, category)
-    rows = 2 if task == "classification" else 80
+    rows = 2 if kind == "classification" else 80
     assert out.shape[0] == rows and torch.isfinite(out).all()
     out.square().mean().backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum()]
@@ -45,10 +45,10 @@ def test_every_registered_model_forward_backward(name):
 
 
 @pytest.mark.parametrize("attention", ["external", "self"])
-@pytest.mark.parametrize("task", ["classification", "segmentation"])
+@pytest.mark.parametrize("kind", ["classification", "segmentation"])
 @pytest.mark.parametrize("sizes", [[48, 48, 48], [48, 20, 33]])
-def test_batch_independence(attention, task, sizes):
-    model = (cls_model if task == "classification" else seg_model)(attention).eval()
+def test_batch_independence(attention, kind, sizes):
+    model = (cls_model if kind == "classification" else seg_model)(attention).eval()
     pos, batch = make_batch(sizes)
     category = torch.tensor([2, 0, 1])
     with torch.no_grad():
@@ -56,7 +56,7 @@ def test_batch_independence(attention, task, sizes):
         for b in range(len(sizes)):
             sel = batch == b
             alone = run(model, pos[sel], None, category[b : b + 1])
-            part = together[b : b + 1] if task == "classification" else together[sel]
+            part = together[b : b + 1] if kind == "classification" else together[sel]
             assert torch.allclose(alone, part, atol=1e-5), f"cloud {b} depends on its batch"
 
 
