@@ -69,7 +69,9 @@ class PCTClassifier(nn.Module):
 
     Shapes:
         - input: ``pos`` ``(N, 3)``, ``batch`` ``(N,)`` or ``None``, ``x`` ``(N, 3)``
-          normals when ``in_channels == 6``
+          normals when ``in_channels == 6``; optionally ``sampling``, the stages' FPS
+          centres and kNN neighbours computed ahead (:mod:`pointea.nn.sampling_plan`,
+          one ``(centres (M,), neighbours (M, k))`` per stage)
         - output: logits ``(B, num_classes)``
     """
 
@@ -116,8 +118,15 @@ class PCTClassifier(nn.Module):
         self.fuse = LBR(fused_in, fuse_channels, negative_slope=negative_slope)
         self.head = _mlp_head(fuse_channels, head_channels, num_classes, dropout, negative_slope)
 
-    def forward(self, pos: Tensor, batch: Tensor | None = None, x: Tensor | None = None) -> Tensor:
-        feat, layout = self.features(pos, batch, x)
+    def forward(
+        self,
+        pos: Tensor,
+        batch: Tensor | None = None,
+        x: Tensor | None = None,
+        *,
+        sampling: Sequence[tuple[Tensor, Tensor]] | None = None,
+    ) -> Tensor:
+        feat, layout = self.features(pos, batch, x, sampling=sampling)
         if layout.uniform is not None:
             pooled = feat.view(layout.num_clouds, layout.uniform, -1).amax(dim=1)
         else:
@@ -125,19 +134,34 @@ class PCTClassifier(nn.Module):
         return self.head(pooled)
 
     def features(
-        self, pos: Tensor, batch: Tensor | None = None, x: Tensor | None = None
+        self,
+        pos: Tensor,
+        batch: Tensor | None = None,
+        x: Tensor | None = None,
+        *,
+        sampling: Sequence[tuple[Tensor, Tensor]] | None = None,
     ) -> tuple[Tensor, CloudLayout]:
         """Fused per-centre features before pooling: ``(M, fuse_channels)`` and their layout."""
         layout = check_cloud(pos, batch, x if self.in_channels == 6 else None, x_channels=3)
         feat = self.point_embed(point_input(pos, x, self.in_channels))  # (N, embed)
-        return self.features_from_stage(feat, pos, layout, start=0)
+        return self.features_from_stage(feat, pos, layout, start=0, sampling=sampling)
 
     def features_from_stage(
-        self, feat: Tensor, pos: Tensor, layout: CloudLayout, start: int
+        self,
+        feat: Tensor,
+        pos: Tensor,
+        layout: CloudLayout,
+        start: int,
+        sampling: Sequence[tuple[Tensor, Tensor]] | None = None,
     ) -> tuple[Tensor, CloudLayout]:
-        """Run the neighbour-embedding stages from ``start`` on, then attention and fusion."""
-        for stage in self.stages[start:]:
-            feat, pos, layout = stage(feat, pos, layout=layout)  # (M, stage_channels[i])
+        """Run the neighbour-embedding stages from ``start`` on, then attention and fusion
+        (``sampling``: the plans of those stages, computed ahead)."""
+        stages = self.stages[start:]
+        if sampling is not None and len(sampling) != len(stages):
+            raise InputError(f"sampling: {len(sampling)} stage plans for {len(stages)} stages")
+        for i, stage in enumerate(stages):
+            plan = None if sampling is None else sampling[i]
+            feat, pos, layout = stage(feat, pos, layout=layout, plan=plan)  # (M, stage_channels[i])
         stage_out = feat
         feat = self.pre_attention(feat)
         outputs = []

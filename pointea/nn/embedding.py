@@ -77,18 +77,50 @@ class NeighborEmbedding(nn.Module):
         pos: Tensor,
         batch: Tensor | None = None,
         layout: CloudLayout | None = None,
+        plan: tuple[Tensor, Tensor] | None = None,
     ) -> tuple[Tensor, Tensor, CloudLayout]:
+        """``plan``: this stage's centres ``(M,)`` and neighbours ``(M, k)`` computed ahead
+        (:mod:`pointea.nn.sampling_plan`); the stage then samples nothing itself."""
         if x.dim() != 2 or x.size(-1) != self.in_channels:
             raise InputError(
                 f"x: expected shape (num_points, {self.in_channels}), got {tuple(x.shape)}"
             )
         if layout is None:
             layout = layout_of(batch, x.size(0), x.device)
+        if plan is not None:
+            centre, centre_layout, edge_point = self._planned(plan, layout)
+            out = self.aggregate(x, centre, centre, edge_point, self.k)
+            return out, pos.index_select(0, centre), centre_layout
         centre, centre_pos, centre_layout, edge_centre, edge_point, k_uniform = _sample_and_group(
             pos, layout, self.num_samples, self.k, self.random_start
         )
         out = self.aggregate(x, centre, edge_centre, edge_point, k_uniform)
         return out, centre_pos, centre_layout
+
+    def _planned(
+        self, plan: tuple[Tensor, Tensor], layout: CloudLayout
+    ) -> tuple[Tensor, CloudLayout, Tensor]:
+        """Centres, their layout and the flat neighbour rows of a precomputed plan,
+        checked by shape only (no value is read back from the device)."""
+        centre, neighbours = plan
+        m = centre.numel()
+        if centre.dim() != 1 or neighbours.shape != (m, self.k):
+            raise InputError(
+                f"plan: expected centres (M,) and neighbours (M, {self.k}), got "
+                f"{tuple(centre.shape)} and {tuple(neighbours.shape)}"
+            )
+        per_cloud = None if layout.uniform is None else min(layout.uniform, self.num_samples)
+        if per_cloud is not None and m == per_cloud * layout.num_clouds:
+            clouds = torch.arange(layout.num_clouds, device=centre.device)
+            counts = torch.full((layout.num_clouds,), per_cloud, device=centre.device)
+            centre_layout = CloudLayout(clouds.repeat_interleave(per_cloud), layout.num_clouds,
+                                        per_cloud, counts)  # fmt: skip
+        else:  # clouds of different sizes: counts on the device
+            batch = layout.batch.index_select(0, centre)
+            counts = torch.zeros(layout.num_clouds, dtype=torch.long, device=centre.device)
+            counts.scatter_add_(0, batch, torch.ones_like(batch))
+            centre_layout = CloudLayout(batch, layout.num_clouds, None, counts)
+        return centre, centre_layout, neighbours.reshape(-1)
 
     def aggregate(
         self,
