@@ -266,7 +266,7 @@ def test_render_labels_with_legend_and_png(tmp_path):
 
 @pytest.mark.e2e
 def test_importing_pointea_never_loads_open3d():
-    code = ("import sys, pointea, pointea.io, pointea.viz, pointea.cli.predict\n"
+    code = ("import sys, pointea, pointea.io, pointea.visualization, pointea.cli.predict\n"
             "assert 'open3d' not in sys.modules, 'open3d imported eagerly'\n"
             "assert 'matplotlib' not in sys.modules, 'matplotlib imported eagerly'\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
