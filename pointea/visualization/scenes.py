@@ -1,7 +1,8 @@
 """Room renders: a scene from above and in perspective, truth vs prediction vs errors.
 
-Built on the public pieces of :mod:`pointea.visualization` (:func:`.render_points`,
-:func:`.compose`, :func:`.save_png`), so the PNGs look like the other renders. The
+Built on the public pieces of :mod:`pointea.visualization`
+(:func:`~pointea.visualization.render_points`, :func:`~pointea.visualization.compose`,
+:func:`~pointea.visualization.save_png`), so the PNGs look like the other renders. The
 ceiling (and anything in the top ``cut`` share of the room's height) is left out so the
 room's inside is visible, as S3DIS figures do.
 """
