@@ -34,8 +34,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from . import pure_sampling
-from .errors import InputError
+from .. import pure_sampling
+from ..errors import InputError
 
 __all__ = [
     "CloudLayout",
