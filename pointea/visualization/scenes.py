@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets.s3dis import CLASS_COLORS, CLASSES
 from ..errors import InputError
+from ..labels import S3DIS_CLASS_COLORS, S3DIS_CLASSES
 from .figures import Panel, compose, save_png
 from .render import render_points
 
@@ -88,8 +88,8 @@ def render_room_comparison(
     pred: np.ndarray,
     *,
     title: str = "",
-    class_names: Sequence[str] = CLASSES,
-    class_colors: np.ndarray = CLASS_COLORS,
+    class_names: Sequence[str] = S3DIS_CLASSES,
+    class_colors: np.ndarray = S3DIS_CLASS_COLORS,
     views: Sequence[str] = ("top", "perspective"),
     width: int = 420,
     height: int = 320,
