@@ -2,7 +2,9 @@
 
 The rules are read from the document itself (its layer table and its table of
 exceptions), so the document and the check cannot drift apart. Every ``import`` and
-``from ... import`` statement counts, those inside functions included.
+``from ... import`` statement counts, those inside functions included; one under
+``if TYPE_CHECKING:`` (type hints only, never run) is held to the private-name rules but
+not to the layer order.
 """
 
 from __future__ import annotations
@@ -88,14 +90,37 @@ def unit_of(module: str) -> str:
     return parts[1] if len(parts) > 1 else ROOT_UNIT
 
 
-def imports(module: str, is_package: bool, source: str) -> list[tuple[int, str, str | None]]:
-    """``(line, imported module, imported name or None)`` for every pointea import."""
+@dataclass(frozen=True)
+class Import:
+    line: int
+    target: str  # the imported module
+    name: str | None  # the name imported from it (``from target import name``), if any
+    typing_only: bool  # under ``if TYPE_CHECKING:``
+
+
+def _typing_only_nodes(tree: ast.AST) -> set[int]:
+    """``id`` of every node inside the body of an ``if TYPE_CHECKING:`` block."""
+    inside: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If):
+            test = node.test
+            name = test.id if isinstance(test, ast.Name) else getattr(test, "attr", None)
+            if name == "TYPE_CHECKING":
+                inside |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    return inside
+
+
+def imports(module: str, is_package: bool, source: str) -> list[Import]:
+    """Every import of a pointea module in ``source``, those inside functions included."""
     package = module.split(".") if is_package else module.split(".")[:-1]
-    found: list[tuple[int, str, str | None]] = []
-    for node in ast.walk(ast.parse(source)):
+    tree = ast.parse(source)
+    typing_only = _typing_only_nodes(tree)
+    found: list[Import] = []
+    for node in ast.walk(tree):
+        hint = id(node) in typing_only
         if isinstance(node, ast.Import):
             found += [
-                (node.lineno, a.name, None)
+                Import(node.lineno, a.name, None, hint)
                 for a in node.names
                 if a.name == "pointea" or a.name.startswith("pointea.")
             ]
@@ -111,9 +136,9 @@ def imports(module: str, is_package: bool, source: str) -> list[tuple[int, str, 
             for alias in node.names:
                 sub = f"{target}.{alias.name}"
                 if _is_module(sub):  # from pointea import pure_sampling
-                    found.append((node.lineno, sub, None))
+                    found.append(Import(node.lineno, sub, None, hint))
                 else:
-                    found.append((node.lineno, target, alias.name))
+                    found.append(Import(node.lineno, target, alias.name, hint))
     return found
 
 
@@ -121,14 +146,16 @@ def _private(name: str) -> bool:
     return name.startswith("_") and not name.startswith("__")
 
 
-def broken_rules(importer: str, target: str, name: str | None, rules: Rules) -> list[str]:
-    """What an import of ``target`` (``name`` from it) by ``importer`` breaks."""
+def broken_rules(importer: str, imp: Import, rules: Rules) -> list[str]:
+    """What ``imp`` (an import made by the module ``importer``) breaks."""
     broken = []
+    target, name = imp.target, imp.name
     here, there = unit_of(importer), unit_of(target)
     for unit in {here, there}:
         if unit not in rules.layer:
             broken.append(f"{unit!r} has no layer in docs/ARCHITECTURE.md")
-    if here != there and here in rules.layer and there in rules.layer:
+    ordered = here in rules.layer and there in rules.layer and not imp.typing_only
+    if here != there and ordered:
         if rules.layer[there] > rules.layer[here]:
             broken.append(f"upwards (layer {rules.layer[here]} -> {rules.layer[there]})")
         elif rules.layer[there] == rules.layer[here] and (here, there) not in rules.sideways:
@@ -149,11 +176,11 @@ def check_source(
     """``(imported module, message)`` for every import of ``source`` that breaks a rule,
     the documented exceptions left out."""
     found = []
-    for line, target, name in imports(module, is_package, source):
-        if (module, target) in rules.exceptions:
+    for imp in imports(module, is_package, source):
+        if (module, imp.target) in rules.exceptions:
             continue
-        for rule in broken_rules(module, target, name, rules):
-            found.append((target, f"{module}:{line} imports {target}: {rule}"))
+        for rule in broken_rules(module, imp, rules):
+            found.append((imp.target, f"{module}:{imp.line} imports {imp.target}: {rule}"))
     return found
 
 
@@ -207,6 +234,10 @@ def test_every_exception_is_still_needed():
         ("pointea.cli.fake", "from ..ops.layout import _check_batch_values\n", "private name"),
         ("pointea.engine.fake", "from ..datasets._base import fingerprint\n",
          "private module"),
+        ("pointea.tasks.fake", "if TYPE_CHECKING:\n    pass\nelse:\n"
+         "    from ..engine.config import TrainConfig\n", "upwards"),
+        ("pointea.tasks.fake", "if TYPE_CHECKING:\n    from ..engine.config import _x\n",
+         "private name"),
     ],
 )
 def test_a_new_breaking_import_is_caught(module, source, rule):
@@ -222,7 +253,8 @@ def test_a_new_breaking_import_is_caught(module, source, rule):
         ("pointea.serialization", "from .files import atomic_write\n"),  # listed sideways
         ("pointea.ops.fake", "from .. import pure_sampling\nfrom .layout import layout_of\n"),
         ("pointea.datasets.synthetic.fake", "from .._base import fingerprint\n"),
-        ("pointea.datasets.room_samples", "from ..models.semseg import room_features\n"),
+        ("pointea.engine.loops", "from ..inference.blocks import block_vote_logits\n"),
+        ("pointea.tasks.fake", "if TYPE_CHECKING:\n    from ..engine.config import TrainConfig\n"),
     ],
 )
 def test_allowed_imports_pass(module, source):
@@ -235,4 +267,4 @@ def test_rules_are_read_from_the_document():
     assert RULES.layer["datasets"] == RULES.layer["models"] > RULES.layer["nn"]
     assert RULES.layer["nn"] > RULES.layer["ops"] > RULES.layer["errors"]
     assert ("serialization", "files") in RULES.sideways
-    assert ("pointea.datasets.room_samples", "pointea.models.semseg") in RULES.exceptions
+    assert ("pointea.engine.loops", "pointea.inference.blocks") in RULES.exceptions
