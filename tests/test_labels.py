@@ -9,8 +9,15 @@ from pointea.errors import InputError
 
 
 def test_the_readers_name_the_same_tables():
-    for name in ("SHAPENET_CATEGORIES", "CATEGORY_PARTS", "PART_NAMES", "NUM_PARTS",
-                 "PART_TO_CATEGORY", "category_index", "part_label"):
+    for name in (
+        "SHAPENET_CATEGORIES",
+        "CATEGORY_PARTS",
+        "PART_NAMES",
+        "NUM_PARTS",
+        "PART_TO_CATEGORY",
+        "category_index",
+        "part_label",
+    ):
         assert getattr(shapenetpart, name) is getattr(labels, name), name
     assert s3dis.CLASSES is labels.S3DIS_CLASSES
     assert s3dis.CLASS_COLORS is labels.S3DIS_CLASS_COLORS

@@ -214,8 +214,9 @@ def test_every_exception_is_still_needed():
     used = {
         (module, target)
         for module, is_package, path in package_modules()
-        for target, _ in check_source(module, path.read_text(), no_exceptions,
-                                      is_package=is_package)
+        for target, _ in check_source(
+            module, path.read_text(), no_exceptions, is_package=is_package
+        )
     }
     stale = sorted(RULES.exceptions - used)
     assert not stale, f"remove these rows from the exceptions of docs/ARCHITECTURE.md: {stale}"
@@ -228,16 +229,20 @@ def test_every_exception_is_still_needed():
         ("pointea.ops.fake", "import pointea.models.classifier\n", "upwards"),
         ("pointea.files", "from .labels import category_index\n", "same layer"),
         ("pointea.metrics.fake", "from ..datasets import S3DIS\n", "same layer"),
-        ("pointea.models.fake", "from ..datasets.room_samples import RoomSamples\n",
-         "same layer"),
+        ("pointea.models.fake", "from ..datasets.room_samples import RoomSamples\n", "same layer"),
         ("pointea.engine.fake", "from ..newthing import helper\n", "no layer"),
         ("pointea.cli.fake", "from ..ops.layout import _check_batch_values\n", "private name"),
-        ("pointea.engine.fake", "from ..datasets._base import fingerprint\n",
-         "private module"),
-        ("pointea.tasks.fake", "if TYPE_CHECKING:\n    pass\nelse:\n"
-         "    from ..engine.config import TrainConfig\n", "upwards"),
-        ("pointea.tasks.fake", "if TYPE_CHECKING:\n    from ..engine.config import _x\n",
-         "private name"),
+        ("pointea.engine.fake", "from ..datasets._base import fingerprint\n", "private module"),
+        (
+            "pointea.tasks.fake",
+            "if TYPE_CHECKING:\n    pass\nelse:\n    from ..engine.config import TrainConfig\n",
+            "upwards",
+        ),
+        (
+            "pointea.tasks.fake",
+            "if TYPE_CHECKING:\n    from ..engine.config import _x\n",
+            "private name",
+        ),
     ],
 )
 def test_a_new_breaking_import_is_caught(module, source, rule):
