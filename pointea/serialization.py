@@ -3,8 +3,7 @@
 ``atomic_torch_save`` writes through :func:`pointea.files.atomic_write`: a temporary file
 in the destination folder, flushed and fsynced, then renamed over the destination, so a
 reader (or a run killed mid-write) sees either the old complete file or the new complete
-file, never a partial one. (``atomic_write`` is re-exported here for older imports; new
-code imports it from :mod:`pointea.files`.)
+file, never a partial one.
 
 ``safe_torch_load`` only ever unpickles with ``weights_only=True``: tensors, numbers,
 strings, lists, tuples and dicts. A file carrying code is refused with a
@@ -24,7 +23,7 @@ import torch
 from .errors import CheckpointError
 from .files import atomic_write
 
-__all__ = ["atomic_write", "atomic_torch_save", "safe_torch_load"]
+__all__ = ["atomic_torch_save", "safe_torch_load"]
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:

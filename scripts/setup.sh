@@ -19,7 +19,7 @@
 #   PIP_NO_CACHE_DIR=1        ignore pip's cached wheel (a real cold build)
 #   POINTEA_CUDA_REBUILD=0    never rebuild torch-cluster for CUDA (see below)
 # With a CUDA torch, the script checks that torch-cluster has CUDA kernels
-# (pointea/setup_check.py) and rebuilds it with FORCE_CUDA=1 when nvcc exists; without
+# (scripts/setup_check.py) and rebuilds it with FORCE_CUDA=1 when nvcc exists; without
 # nvcc pointea runs its pure-torch FPS/kNN on the GPU and the script says so.
 #
 # Offline (PIP_NO_INDEX=1, optionally PIP_FIND_LINKS=<wheels folder>): apt is attempted
@@ -129,9 +129,8 @@ fi
 
 # 4. torch-cluster: a prebuilt wheel where PyG's index is reachable, else built from
 #    source against the installed torch (pip caches the wheel: later set-ups take seconds).
-setup_check() {  # runpy: the file runs without pointea/ on sys.path, pointea not installed
-  "$venv/bin/python" -W ignore -c "import runpy, sys; path = sys.argv[1]; sys.argv[1:] = sys.argv[2:]; \
-runpy.run_path(path, run_name='__main__')" "$root/pointea/setup_check.py" "$@"
+setup_check() {  # imports nothing of pointea, which is not installed yet
+  "$venv/bin/python" -W ignore "$root/scripts/setup_check.py" "$@"
 }
 build_torch_cluster() {  # extra pip arguments: "$@"
   local jobs="${POINTEA_BUILD_JOBS:-$(nproc)}" cfg

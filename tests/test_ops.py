@@ -461,3 +461,17 @@ def test_pure_knn_in_float64_matches_float32_on_exact_coordinates():
     sizes = torch.tensor([64])
     got = pure_sampling.knn(pos.double(), sizes, pos.double(), sizes, 7, memory_budget=500)
     assert torch.equal(got, pure_sampling.knn(pos, sizes, pos, sizes, 7))
+
+
+def test_ops_package_exports_each_concept_module():
+    from pointea import ops
+    from pointea.ops import layout, sampling, segment
+
+    modules = (layout, sampling, segment)
+    assert set(ops.__all__) == {name for m in modules for name in m.__all__}
+    for module in modules:
+        for name in module.__all__:
+            value = getattr(module, name)
+            assert getattr(ops, name) is value
+            if callable(value):  # defined there, not imported from a sibling
+                assert value.__module__ == module.__name__, name

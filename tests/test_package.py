@@ -14,7 +14,7 @@ from pointea_testing import REPO_ROOT as ROOT
 def test_import_does_not_load_open3d():
     code = (
         "import sys, pointea, pointea.models, pointea.datasets, pointea.engine, "
-        "pointea.metrics, pointea.transforms, pointea.io, pointea.viz\n"
+        "pointea.metrics, pointea.transforms, pointea.io, pointea.visualization\n"
         "assert 'open3d' not in sys.modules, 'open3d imported eagerly'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

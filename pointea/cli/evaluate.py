@@ -151,8 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             all_points=args.all_points,
         )
         if args.output is not None:
-            from ..files import JSON_MARKER
-            from ..serialization import atomic_write
+            from ..files import JSON_MARKER, atomic_write
 
             data = (json.dumps({**JSON_MARKER, **result}, indent=2) + "\n").encode()
             try:

@@ -82,6 +82,8 @@ from ..io.tables import (
     parse_float_table,
     repair_control_bytes,
 )
+from ..labels import S3DIS_CLASS_COLORS as CLASS_COLORS
+from ..labels import S3DIS_CLASSES as CLASSES
 from ._base import fingerprint, source_stats
 
 __all__ = [
@@ -101,45 +103,8 @@ __all__ = [
 ]
 
 FOLDER = "Stanford3dDataset_v1.2_Aligned_Version"
-CLASSES: tuple[str, ...] = (
-    "ceiling",
-    "floor",
-    "wall",
-    "beam",
-    "column",
-    "window",
-    "door",
-    "table",
-    "chair",
-    "sofa",
-    "bookcase",
-    "board",
-    "clutter",
-)
 NUM_CLASSES = len(CLASSES)
 CLASS_ALIASES = {"stairs": "clutter"}  # as PointNet's collect_point_label does
-# the colours of the class legend in PointNet's S3DIS visualisations (RGB in [0, 1])
-CLASS_COLORS = (
-    np.array(
-        [
-            [0, 255, 0],
-            [0, 0, 255],
-            [0, 255, 255],
-            [255, 255, 0],
-            [255, 0, 255],
-            [100, 100, 255],
-            [200, 200, 100],
-            [170, 120, 200],
-            [255, 0, 0],
-            [200, 100, 100],
-            [10, 200, 100],
-            [200, 200, 200],
-            [50, 50, 50],
-        ],
-        dtype=np.float64,
-    )
-    / 255.0
-)
 FORM_URL = "http://buildingparser.stanford.edu/dataset.html"
 CACHE_VERSION = 2
 _ANNOTATION = re.compile(r"^([A-Za-z]+)_(\d+)\.txt$")

@@ -1,8 +1,8 @@
 """ShapeNetPart part segmentation (Yi et al., SIGGRAPH Asia 2016), read as published.
 
-This module defines the category / part table **once** for the whole project:
-:data:`SHAPENET_CATEGORIES` (name -> synset id, canonical order), :data:`CATEGORY_PARTS`
-(global part ids per category index) and :data:`PART_NAMES` (50 short names).
+The category / part table (:data:`SHAPENET_CATEGORIES`, :data:`CATEGORY_PARTS`,
+:data:`PART_NAMES`, :func:`category_index`) is defined once, in :mod:`pointea.labels`,
+and importable from here too.
 
 Archives:
 
@@ -33,6 +33,15 @@ from ..errors import DataError, DatasetNotFoundError, InputError
 from ..io.files import read_text
 from ..io.hdf5 import h5_array, open_h5
 from ..io.tables import check_finite, parse_float_table
+from ..labels import (
+    CATEGORY_PARTS,
+    NUM_PARTS,
+    PART_NAMES,
+    PART_TO_CATEGORY,
+    SHAPENET_CATEGORIES,
+    category_index,
+    part_label,
+)
 from ._base import CachedArchiveDataset, as_tensor, locate_archive
 from ._validate import (
     check_labels,
@@ -55,107 +64,7 @@ __all__ = [
     "read_synset_map",
 ]
 
-#: The 16 categories in canonical order (their index is the ``category`` label), with
-#: their ShapeNetCore synset ids.
-SHAPENET_CATEGORIES: dict[str, str] = {
-    "Airplane": "02691156",
-    "Bag": "02773838",
-    "Cap": "02954340",
-    "Car": "02958343",
-    "Chair": "03001627",
-    "Earphone": "03261776",
-    "Guitar": "03467517",
-    "Knife": "03624134",
-    "Lamp": "03636649",
-    "Laptop": "03642806",
-    "Motorbike": "03790512",
-    "Mug": "03797390",
-    "Pistol": "03948459",
-    "Rocket": "04099429",
-    "Skateboard": "04225987",
-    "Table": "04379243",
-}
-
-_PARTS_PER_CATEGORY = (4, 2, 2, 4, 4, 3, 3, 2, 4, 2, 6, 2, 3, 3, 3, 3)
-
-
-def _build_parts() -> list[list[int]]:
-    out, start = [], 0
-    for n in _PARTS_PER_CATEGORY:
-        out.append(list(range(start, start + n)))
-        start += n
-    return out
-
-
-#: Global part ids of each category (index = category index): Airplane 0-3 ... Table 47-49.
-CATEGORY_PARTS: list[list[int]] = _build_parts()
-
-#: Number of global part labels (50).
-NUM_PARTS: int = sum(_PARTS_PER_CATEGORY)
-
-#: Short human names of the 50 global parts, for legends. The per-category order follows
-#: the common reading of the ShapeNetPart annotation labels (not confirmed against the
-#: original label files; the ids themselves are exact).
-PART_NAMES: list[str] = [
-    "body",
-    "wing",
-    "tail",
-    "engine",  # Airplane 0-3
-    "handle",
-    "body",  # Bag 4-5
-    "panel",
-    "peak",  # Cap 6-7
-    "roof",
-    "hood",
-    "wheel",
-    "body",  # Car 8-11
-    "back",
-    "seat",
-    "leg",
-    "arm",  # Chair 12-15
-    "earcup",
-    "headband",
-    "cord",  # Earphone 16-18
-    "head",
-    "neck",
-    "body",  # Guitar 19-21
-    "blade",
-    "handle",  # Knife 22-23
-    "base",
-    "shade",
-    "canopy",
-    "tube",  # Lamp 24-27
-    "keyboard",
-    "screen",  # Laptop 28-29
-    "gas tank",
-    "seat",
-    "wheel",
-    "handlebar",
-    "light",
-    "frame",  # Motorbike 30-35
-    "handle",
-    "cup",  # Mug 36-37
-    "barrel",
-    "handle",
-    "trigger",  # Pistol 38-40
-    "body",
-    "fin",
-    "nose",  # Rocket 41-43
-    "wheel",
-    "deck",
-    "strap",  # Skateboard 44-46
-    "top",
-    "leg",
-    "support",  # Table 47-49
-]
-
-#: Category index of each global part id (length 50).
-PART_TO_CATEGORY: list[int] = [c for c, parts in enumerate(CATEGORY_PARTS) for _ in parts]
-
-assert len(PART_NAMES) == NUM_PARTS == 50 and len(SHAPENET_CATEGORIES) == 16
-
 _CATEGORY_NAMES = list(SHAPENET_CATEGORIES)
-_SYNSET_TO_INDEX = {s: i for i, s in enumerate(SHAPENET_CATEGORIES.values())}
 # (16, 50) bool: which global part ids belong to which category.
 _PART_MASK = np.zeros((16, NUM_PARTS), dtype=bool)
 for _c, _parts in enumerate(CATEGORY_PARTS):
@@ -163,38 +72,6 @@ for _c, _parts in enumerate(CATEGORY_PARTS):
 
 SPLITS = ("train", "val", "test", "trainval")
 FORMATS = {"text": "shapenetpart", "hdf5": "shapenetpart_hdf5"}
-
-
-def part_label(part_id: int) -> str:
-    """``"Airplane/wing"`` for global part id 1."""
-    if not 0 <= part_id < NUM_PARTS:
-        raise InputError(f"part_id must be in 0..{NUM_PARTS - 1}, got {part_id}")
-    return f"{_CATEGORY_NAMES[PART_TO_CATEGORY[part_id]]}/{PART_NAMES[part_id]}"
-
-
-def category_index(value: int | str) -> int:
-    """Canonical index 0..15 of a ShapeNetPart category.
-
-    Accepts the index itself (an int or a string of digits), a category name
-    (case-insensitive, e.g. ``"chair"``) or a synset id (``"03001627"``).
-    """
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        if not 0 <= int(value) < len(_CATEGORY_NAMES):
-            raise InputError(
-                f"ShapeNetPart category index must be in 0..{len(_CATEGORY_NAMES) - 1}, got {value}"
-            )
-        return int(value)
-    key = str(value).strip()
-    if key in _SYNSET_TO_INDEX:
-        return _SYNSET_TO_INDEX[key]
-    if key.isdigit():
-        return category_index(int(key))
-    for i, n in enumerate(_CATEGORY_NAMES):
-        if n.lower() == key.lower():
-            return i
-    raise InputError(
-        f"unknown ShapeNetPart category {value!r}; one of: {', '.join(_CATEGORY_NAMES)}"
-    )
 
 
 def _selected(categories: str | Sequence[str] | None) -> list[int]:

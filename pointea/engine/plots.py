@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..serialization import atomic_write
+from ..files import atomic_write
 
 __all__ = ["plot_training_curves"]
 

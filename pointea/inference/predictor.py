@@ -135,7 +135,7 @@ class Predictor:
         on_warning: Callable[[str], None] | None = None,
         colour_scale: str = "auto",
     ) -> None:
-        from ..engine.distributed import resolve_device
+        from ..devices import resolve_device
 
         if kind is not None and kind != self.kind:
             raise InputError(f"kind {kind!r}: this is a {self.kind} predictor")

@@ -36,7 +36,7 @@ def write_ply(
     Returns:
         the path written.
     """
-    from ..serialization import atomic_write
+    from ..files import atomic_write
 
     pts = np.asarray(points, dtype=np.float32)
     if pts.ndim != 2 or pts.shape[1] != 3:

@@ -22,7 +22,8 @@ from torch import nn
 
 from .. import __version__
 from ..errors import CheckpointError
-from ..serialization import atomic_write, safe_torch_load
+from ..files import atomic_write
+from ..serialization import safe_torch_load
 from .pct_pytorch import from_pct_pytorch, is_pct_pytorch_state_dict
 from .registry import create_model, list_models, model_kind
 

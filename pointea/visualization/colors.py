@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ..datasets.shapenetpart import category_index
 from ..errors import InputError
+from ..labels import CATEGORY_PARTS, PART_NAMES, SHAPENET_CATEGORIES, category_index
 
 __all__ = [
     "PALETTE",
@@ -93,12 +93,9 @@ def label_colors(labels: np.ndarray | Sequence[int], num_labels: int | None = No
 
 
 def part_table() -> tuple[list[str], list[list[int]], list[str]]:
-    """``(categories, CATEGORY_PARTS, PART_NAMES)`` from pointea.datasets.shapenetpart."""
-    from ..datasets import shapenetpart as snp
-
-    cats = snp.SHAPENET_CATEGORIES
-    names = [c if isinstance(c, str) else c[0] for c in cats]
-    return names, [list(p) for p in snp.CATEGORY_PARTS], list(snp.PART_NAMES)
+    """``(categories, CATEGORY_PARTS, PART_NAMES)`` of ShapeNetPart (:mod:`pointea.labels`)."""
+    names = list(SHAPENET_CATEGORIES)
+    return names, [list(p) for p in CATEGORY_PARTS], list(PART_NAMES)
 
 
 def part_colors(

@@ -425,8 +425,7 @@ def save_png(path: str | os.PathLike, image: np.ndarray) -> Path:
     """
     from matplotlib.image import imsave
 
-    from ..files import PNG_SOFTWARE
-    from ..serialization import atomic_write
+    from ..files import PNG_SOFTWARE, atomic_write
 
     img = np.asarray(image)
     if img.dtype != np.uint8:

@@ -175,7 +175,7 @@ def write_html(
     The page names pointea as its generator (a ``<meta>`` tag), by which a later run
     recognises it as its own output (:func:`pointea.files.is_pointea_output`).
     """
-    from ..serialization import atomic_write
+    from ..files import atomic_write
 
     figs = list(figures) if isinstance(figures, (list, tuple)) else [figures]
     if not figs:

@@ -1,9 +1,10 @@
 """Room renders: a scene from above and in perspective, truth vs prediction vs errors.
 
-Built on :mod:`pointea.viz`'s public pieces (:func:`~pointea.viz.render_points`,
-:func:`~pointea.viz.compose`, :func:`~pointea.viz.save_png`), so the PNGs look like the
-other renders. The ceiling (and anything in the top ``cut`` share of the room's height)
-is left out so the room's inside is visible, as S3DIS figures do.
+Built on the public pieces of :mod:`pointea.visualization`
+(:func:`~pointea.visualization.render_points`, :func:`~pointea.visualization.compose`,
+:func:`~pointea.visualization.save_png`), so the PNGs look like the other renders. The
+ceiling (and anything in the top ``cut`` share of the room's height) is left out so the
+room's inside is visible, as S3DIS figures do.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets.s3dis import CLASS_COLORS, CLASSES
 from ..errors import InputError
+from ..labels import S3DIS_CLASS_COLORS, S3DIS_CLASSES
 from .figures import Panel, compose, save_png
 from .render import render_points
 
@@ -87,8 +88,8 @@ def render_room_comparison(
     pred: np.ndarray,
     *,
     title: str = "",
-    class_names: Sequence[str] = CLASSES,
-    class_colors: np.ndarray = CLASS_COLORS,
+    class_names: Sequence[str] = S3DIS_CLASSES,
+    class_colors: np.ndarray = S3DIS_CLASS_COLORS,
     views: Sequence[str] = ("top", "perspective"),
     width: int = 420,
     height: int = 320,

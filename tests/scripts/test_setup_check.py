@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import stat
 import subprocess
@@ -12,8 +13,21 @@ import pytest
 import torch
 from pointea_testing import REPO_ROOT as ROOT
 
-from pointea import setup_check
-from pointea.setup_check import diagnose, find_nvcc, probe, pyg_wheel_index
+SCRIPT = ROOT / "scripts" / "setup_check.py"
+
+
+def _load_script():
+    """``scripts/setup_check.py`` as a module (scripts/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("setup_check", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+setup_check = _load_script()
+diagnose, find_nvcc = setup_check.diagnose, setup_check.find_nvcc
+probe, pyg_wheel_index = setup_check.probe, setup_check.pyg_wheel_index
 
 
 @pytest.mark.parametrize(
@@ -82,29 +96,39 @@ def test_pyg_wheel_index():
     assert pyg_wheel_index("2.13.0", None) == "https://data.pyg.org/whl/torch-2.13.0+cpu.html"
 
 
-@pytest.mark.slow
-def test_runs_by_path_without_pointea_installed(tmp_path):
-    """setup.sh runs the file by path (runpy, so pointea/ is not put on sys.path) before
-    pointea is installed: it must import nothing of pointea."""
+def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": ""}
-    script = ROOT / "pointea" / "setup_check.py"
-    run = f"import runpy; runpy.run_path({str(script)!r}, run_name='__main__')"
-    out = subprocess.run(
-        [sys.executable, "-c", run],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
     )
+
+
+@pytest.mark.slow
+def test_runs_by_path_from_a_checkout(tmp_path):
+    """setup.sh runs ``python scripts/setup_check.py`` before pointea is installed."""
+    out = _run([str(SCRIPT)], tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[0] in {"ok", "missing", "rebuild", "fallback"}
-    index = subprocess.run(
-        [sys.executable, "-c", f"import sys; sys.argv[1:] = ['--wheel-index']; {run}"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    index = _run([str(SCRIPT), "--wheel-index"], tmp_path)
+    assert index.returncode == 0, index.stderr
     assert index.stdout.startswith("https://data.pyg.org/whl/torch-")
+    usage = _run([str(SCRIPT), "--bogus"], tmp_path)
+    assert usage.returncode == 2 and "python scripts/setup_check.py" in usage.stderr
+
+
+@pytest.mark.slow
+def test_imports_nothing_of_pointea(tmp_path):
+    """Run as a script with every ``pointea`` import refused: the verdict still comes."""
+    code = (
+        "import runpy, sys\n"
+        "class Refuse:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'pointea' or name.startswith('pointea.'):\n"
+        "            raise ImportError('pointea imported by setup_check')\n"
+        "sys.meta_path.insert(0, Refuse())\n"
+        f"sys.argv = [{str(SCRIPT)!r}]\n"
+        f"runpy.run_path({str(SCRIPT)!r}, run_name='__main__')\n"
+    )
+    out = _run(["-c", code], tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[0] in {"ok", "missing", "rebuild", "fallback"}

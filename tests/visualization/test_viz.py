@@ -1,4 +1,4 @@
-"""Rendering (pointea.visualization, alias pointea.viz): size, visible points, label colours."""
+"""Rendering (pointea.visualization): size, visible points, label colours."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from pointea import io, viz
+from pointea import io
+from pointea import visualization as viz
 from pointea.datasets.shapenetpart import CATEGORY_PARTS, PART_NAMES, SHAPENET_CATEGORIES
 from pointea.visualization import render as viz_render
 
@@ -93,7 +94,7 @@ def test_process_exits_cleanly_and_stdout_stays_clean(tmp_path):
     """Several renders of different sizes, then exit: no abort at exit (one renderer at a
     time), and nothing from open3d's engine on stdout."""
     code = (
-        "import numpy as np; from pointea import viz\n"
+        "import numpy as np; from pointea import visualization as viz\n"
         "p = np.random.default_rng(0).normal(size=(100, 3))\n"
         "for s in (40, 60, 40):\n"
         "    viz.render_points(p, width=s, height=s, backend='open3d')\n"
@@ -210,6 +211,7 @@ class _ListDataset(list):
 def test_prediction_grid_for_both_tasks(tmp_path):
     from torch_geometric.data import Data
 
+    from pointea.inference import render_prediction_grid
     from pointea.models import create_model
 
     g = torch.Generator().manual_seed(0)
@@ -217,16 +219,16 @@ def test_prediction_grid_for_both_tasks(tmp_path):
                                y=torch.tensor([i % 3])) for i in range(4))
     model = create_model("pct_cls_tiny", num_classes=3)
     model.train()
-    img = viz.render_prediction_grid(model, cls_ds, tmp_path / "cls.png", num_shapes=3,
-                                     class_names=["a", "b", "c"], ncols=3, width=96,
-                                     height=96, num_points=256)
+    img = render_prediction_grid(model, cls_ds, tmp_path / "cls.png", num_shapes=3,
+                                 class_names=["a", "b", "c"], ncols=3, width=96,
+                                 height=96, num_points=256)
     assert (tmp_path / "cls.png").stat().st_size > 0 and img.shape[1] == 3 * 96 + 4 * 6
     assert model.training  # restored
     seg_ds = _ListDataset(Data(pos=torch.rand(200, 3, generator=g),
                                y=torch.full((200,), CATEGORY_PARTS[4][0]),
                                category=torch.tensor([4])) for _ in range(2))
     seg = create_model("pct_seg_tiny")
-    img = viz.render_prediction_grid(seg, seg_ds, None, num_shapes=2, width=80, height=80)
+    img = render_prediction_grid(seg, seg_ds, None, num_shapes=2, width=80, height=80)
     assert img.shape[0] > 80
 
 
@@ -264,7 +266,7 @@ def test_render_labels_with_legend_and_png(tmp_path):
 
 @pytest.mark.e2e
 def test_importing_pointea_never_loads_open3d():
-    code = ("import sys, pointea, pointea.io, pointea.viz, pointea.cli.predict\n"
+    code = ("import sys, pointea, pointea.io, pointea.visualization, pointea.cli.predict\n"
             "assert 'open3d' not in sys.modules, 'open3d imported eagerly'\n"
             "assert 'matplotlib' not in sys.modules, 'matplotlib imported eagerly'\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

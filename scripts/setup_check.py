@@ -1,6 +1,6 @@
 """Does the installed torch-cluster have kernels for the installed torch's devices?
 
-``scripts/setup.sh`` runs this file by path (``python pointea/setup_check.py``) before
+``scripts/setup.sh`` runs this file by path (``python scripts/setup_check.py``) before
 pointea itself is installed, so it imports nothing of pointea. It prints one line,
 ``<verdict> <explanation>``, where the verdict is one of:
 
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         print(pyg_wheel_index(torch.__version__, torch.version.cuda))
         return 0
     if args:
-        print("usage: python pointea/setup_check.py [--wheel-index]", file=sys.stderr)
+        print("usage: python scripts/setup_check.py [--wheel-index]", file=sys.stderr)
         return 2
     print(probe())
     return 0
