@@ -14,8 +14,8 @@ accepting its terms of use) unpacks to::
         test_objectdataset.h5
 
 Each file holds ``data`` (n, 2048, 3) float32 coordinates, ``label`` (n,) integer class
-ids 0..14 (:data:`CLASSES`, in label order) and ``mask`` (n, 2048) marking the object's
-points (not read here). PB_T50_RS perturbs each object five times (translation, rotation,
+ids 0..14 (:data:`CLASSES`, in label order) and ``mask`` (n, 2048) marking the points
+(-1 on the background; not read here). PB_T50_RS perturbs each object five times (translation, rotation,
 scaling, bounding boxes shifted by up to 50 %), hence its five times larger files.
 
 The validation split is carved from the training file, stratified by class and seeded

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .base import Task, TaskData
-from .shapes import _reader_options, shape_transforms
+from .shapes import reader_options, shape_transforms
 from .text import headline_lines
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class ShapeNetPart(Task):
             root,
             split,
             categories=cfg.categories,
-            **_reader_options(cfg, self.transforms(cfg, train)),
+            **reader_options(cfg, self.transforms(cfg, train)),
         )
 
     def selection_split(self, cfg: TrainConfig, train: Dataset, val: Dataset) -> str:

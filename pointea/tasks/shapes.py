@@ -13,7 +13,13 @@ if TYPE_CHECKING:
 
     from ..engine.config import TrainConfig
 
-__all__ = ["ModelNet40", "ScanObjectNN", "ShapeClassification", "shape_transforms"]
+__all__ = [
+    "ModelNet40",
+    "ScanObjectNN",
+    "ShapeClassification",
+    "reader_options",
+    "shape_transforms",
+]
 
 
 def shape_transforms(cfg: TrainConfig, train: bool, *, method: str, normalise: bool) -> Callable:
@@ -96,7 +102,7 @@ class ModelNet40(ShapeClassification):
             split,
             val_fraction=cfg.val_fraction,
             split_seed=cfg.split_seed,
-            **_reader_options(cfg, self.transforms(cfg, train)),
+            **reader_options(cfg, self.transforms(cfg, train)),
         )
 
 
@@ -164,7 +170,7 @@ class ScanObjectNN(ShapeClassification):
         )
 
 
-def _reader_options(cfg: TrainConfig, transform: Callable) -> dict[str, Any]:
+def reader_options(cfg: TrainConfig, transform: Callable) -> dict[str, Any]:
     """The keyword arguments the shape readers share."""
     options: dict[str, Any] = {
         "transform": transform,

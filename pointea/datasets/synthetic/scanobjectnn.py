@@ -4,7 +4,7 @@
 h5 files of the three variants (:mod:`pointea.datasets.scanobjectnn`): 15 classes of
 procedural objects (the classification stand-in's twelve builders and three more),
 ``data`` (n, points, 3) float32, ``label`` (n,) int64 and ``mask`` (n, points) int8
-(1 on the object, 0 on the background). ``main_split`` objects stand on a floor patch
+(1 on the object, -1 on the background, as the release marks it). ``main_split`` objects stand on a floor patch
 with a wall piece behind them (a quarter of their points); PB_T50_RS repeats each
 training object five times, each copy rotated about the up axis, scaled by U[0.75, 1.25]
 and shifted by up to half its size, then put back into the unit sphere. A smoke test for
@@ -21,7 +21,7 @@ import numpy as np
 from ..scanobjectnn import CLASSES, VARIANTS
 from .primitives import Part, Rng
 from .shapes import CLASSIFICATION_CLASSES, sample_shape
-from .writers import _check_sizes, _new_folder, _write_marker, read_marker
+from .writers import check_sizes, new_folder, read_marker, write_marker
 
 __all__ = ["write_scanobjectnn"]
 
@@ -100,7 +100,7 @@ def _objects(
         both = np.concatenate([pts[:keep], _background(points - keep, rng)])
         order = rng.permutation(points)
         scene[i] = _unit_sphere(both[order])
-        mask[i] = (order < keep).astype(np.int64)
+        mask[i] = np.where(order < keep, 1, -1)
     return alone, scene, mask
 
 
@@ -150,7 +150,7 @@ def write_scanobjectnn(
     Returns:
         ``root``.
     """
-    _check_sizes(train_per_class=train_per_class, test_per_class=test_per_class, points=points)
+    check_sizes(train_per_class=train_per_class, test_per_class=test_per_class, points=points)
     params = {"train_per_class": train_per_class, "test_per_class": test_per_class,
               "points": points, "generator_version": GENERATOR_VERSION}  # fmt: skip
     root = Path(root).expanduser()
@@ -163,7 +163,7 @@ def write_scanobjectnn(
     )
     if reuse and current:
         return root
-    with _new_folder(final, overwrite or marker is not None) as tmp:
+    with new_folder(final, overwrite or marker is not None) as tmp:
         for published, per_class, offset in (("training", train_per_class, 0),
                                              ("test", test_per_class, 1)):  # fmt: skip
             rng = np.random.default_rng([seed, offset, 7])
@@ -181,5 +181,5 @@ def write_scanobjectnn(
                     copies = _COPIES if published == "training" else 1
                     data = np.concatenate([_perturb(scene, rng) for _ in range(copies)])
                     _write_h5(path, data, np.tile(labels, copies), np.tile(mask, (copies, 1)))
-        _write_marker(tmp, "scanobjectnn", seed, params)
+        write_marker(tmp, "scanobjectnn", seed, params)
     return root

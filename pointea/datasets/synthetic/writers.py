@@ -43,6 +43,9 @@ __all__ = [
     "write_classification",
     "write_part_segmentation",
     "read_marker",
+    "check_sizes",
+    "new_folder",
+    "write_marker",
 ]
 
 #: Bump when the same seed and sizes would produce different files: existing sets with an
@@ -56,14 +59,17 @@ SEG_FOLDER = "shapenetcore_partanno_segmentation_benchmark_v0_normal"
 
 
 @contextlib.contextmanager
-def _new_folder(final: Path, overwrite: bool) -> Iterator[Path]:
+def new_folder(final: Path, overwrite: bool) -> Iterator[Path]:
+    """A temporary folder published as ``final`` when the block ends (an existing
+    ``final`` is an error unless ``overwrite``)."""
     if (final.exists() or final.is_symlink()) and not overwrite:
         raise DataError(f"{final}: already exists (pass overwrite=True to replace it)")
     with atomic_folder(final, replace=overwrite) as tmp:
         yield tmp
 
 
-def _check_sizes(**sizes: int) -> None:
+def check_sizes(**sizes: int) -> None:
+    """Refuse negative sizes and fewer than 16 ``points`` (stand-in writers' arguments)."""
     for k, v in sizes.items():
         if int(v) < 0 or (k == "points" and int(v) < 16):
             raise InputError(f"{k} must be {'>= 16' if k == 'points' else '>= 0'}, got {v}")
@@ -101,10 +107,10 @@ def write_classification(
         raise InputError(
             f"num_classes must be in 2..{len(CLASSIFICATION_CLASSES)}, got {num_classes}"
         )
-    _check_sizes(train_per_class=train_per_class, test_per_class=test_per_class, points=points)
+    check_sizes(train_per_class=train_per_class, test_per_class=test_per_class, points=points)
     names = list(CLASSIFICATION_CLASSES)[:num_classes]
     final = Path(root).expanduser() / CLS_FOLDER
-    with _new_folder(final, overwrite) as tmp:
+    with new_folder(final, overwrite) as tmp:
         (tmp / "shape_names.txt").write_text("".join(f"{n}\n" for n in names))
         for split, per_class, offset in (
             ("train", train_per_class, 0),
@@ -131,7 +137,7 @@ def write_classification(
                     f.create_dataset("faceId", data=face[sl])
                 files.append(f"data/{CLS_FOLDER}/{name}\n")
             (tmp / f"{split}_files.txt").write_text("".join(files))
-        _write_marker(
+        write_marker(
             tmp,
             "modelnet40",
             seed,
@@ -181,14 +187,14 @@ def write_part_segmentation(
             raise InputError(
                 f"unknown synthetic category {c!r}; available: {', '.join(SEGMENTATION_CATEGORIES)}"
             )
-    _check_sizes(
+    check_sizes(
         train_per_category=train_per_category,
         val_per_category=val_per_category,
         test_per_category=test_per_category,
         points=points,
     )
     final = Path(root).expanduser() / SEG_FOLDER
-    with _new_folder(final, overwrite) as tmp:
+    with new_folder(final, overwrite) as tmp:
         (tmp / "synsetoffset2category.txt").write_text(
             "".join(f"{n}\t{s}\n" for n, s in SHAPENET_CATEGORIES.items())
         )
@@ -222,7 +228,7 @@ def write_part_segmentation(
             (tmp / "train_test_split" / f"shuffled_{split}_file_list.json").write_text(
                 json.dumps([entries[i] for i in order])
             )
-        _write_marker(
+        write_marker(
             tmp,
             "shapenetpart",
             seed,
@@ -243,7 +249,8 @@ def _write_rows(path: Path, rows: np.ndarray) -> None:
     path.write_text(text + "\n")
 
 
-def _write_marker(folder: Path, task: str, seed: int, params: dict[str, Any]) -> None:
+def write_marker(folder: Path, task: str, seed: int, params: dict[str, Any]) -> None:
+    """The marker naming the generator, its version, seed and sizes (see :func:`read_marker`)."""
     record = {
         "generator": GENERATOR_NAME,
         "version": GENERATOR_VERSION,
