@@ -15,8 +15,9 @@ accepting its terms of use) unpacks to::
 
 Each file holds ``data`` (n, 2048, 3) float32 coordinates, ``label`` (n,) integer class
 ids 0..14 (:data:`CLASSES`, in label order) and ``mask`` (n, 2048) marking the points
-(-1 on the background; not read here). PB_T50_RS perturbs each object five times (translation, rotation,
-scaling, bounding boxes shifted by up to 50 %), hence its five times larger files.
+(-1 on the background; not read here). PB_T50_RS perturbs each object five times
+(translation, rotation, scaling, bounding boxes shifted by up to 50 %), hence its five
+times larger files.
 
 The validation split is carved from the training file, stratified by class and seeded
 (``val_fraction``, ``split_seed``), as for ModelNet40: model selection never sees the

@@ -262,6 +262,12 @@ class TrainConfig:
     workers: int | None = setting(
         None, "data-loader worker processes (default: 0 on CPU, 4 on CUDA)", _R
     )
+    precompute_sampling: bool | None = setting(
+        None,
+        "compute the classifier's farthest point sampling and kNN per cloud in the "
+        "data-loader workers, off the training step (default: on when --workers > 0)",
+        _R,
+    )
     amp: bool = setting(False, "float16 mixed precision with gradient scaling (CUDA only)", _R)
     bf16: bool = setting(False, "bfloat16 autocast (CPU or CUDA)", _R)
     sync_bn: bool = setting(True, "synchronise BatchNorm across processes when distributed", _R)

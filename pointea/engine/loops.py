@@ -15,7 +15,8 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import TrainingError
-from ..ops import input_checks
+from ..nn.sampling_plan import without_plan
+from ..ops import host_uniform, input_checks
 from ..tasks import Task, get_task
 from .callbacks import Callback, TrainState
 from .config import TrainConfig
@@ -91,12 +92,13 @@ def train_one_epoch(
     for step, batch in enumerate(batches, start=1):
         if state is not None:
             state.step = step
+        uniform = host_uniform(getattr(batch, "ptr", None))  # read on the host, before .to
         batch = batch.to(ctx.device, non_blocking=True)
         target = batch.y.view(-1)
         # The datasets validated every cloud when they were read: skip the value checks
         # (host reads) of the per-layer input validation inside the step.
         with autocast(cfg, ctx.device), input_checks(False):
-            logits = task.forward(model, batch)
+            logits = task.forward(model, batch, points_per_cloud=uniform)
         if callbacks is not None:
             logits = callbacks.on_forward_end(state, batch, logits)
         loss = loss_fn(logits, target)
@@ -213,6 +215,7 @@ def evaluate(
     total = len(loader) if hasattr(loader, "__len__") else None
     bar = ProgressBar(total, desc, enabled=progress and ctx.is_main)
     for batch in loader:
+        uniform = host_uniform(getattr(batch, "ptr", None))
         batch = batch.to(ctx.device)
         target = batch.y.view(-1)
         logits = None
@@ -221,10 +224,10 @@ def evaluate(
             if v > 0:
                 num = int(batch.num_graphs) if hasattr(batch, "num_graphs") else 0
                 scale = torch.empty(num, 3).uniform_(0.8, 1.25, generator=gen).to(ctx.device)
-                view = batch.clone()
+                view = without_plan(batch.clone())  # the scaled clouds are sampled anew
                 view.pos = batch.pos * scale[batch.batch]
             with autocast or contextlib.nullcontext():
-                out = task.forward(model, view).float()
+                out = task.forward(model, view, points_per_cloud=uniform).float()
             logits = out if logits is None else logits + out
         logits = logits / max(votes, 1)
         if loss_fn is not None:

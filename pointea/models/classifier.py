@@ -71,7 +71,9 @@ class PCTClassifier(nn.Module):
         - input: ``pos`` ``(N, 3)``, ``batch`` ``(N,)`` or ``None``, ``x`` ``(N, 3)``
           normals when ``in_channels == 6``; optionally ``sampling``, the stages' FPS
           centres and kNN neighbours computed ahead (:mod:`pointea.nn.sampling_plan`,
-          one ``(centres (M,), neighbours (M, k))`` per stage)
+          one ``(centres (M,), neighbours (M, k))`` per stage) and ``points_per_cloud``
+          when every cloud has that many points (the layout from the host: with both, a
+          forward pass reads nothing back from the device)
         - output: logits ``(B, num_classes)``
     """
 
@@ -125,8 +127,11 @@ class PCTClassifier(nn.Module):
         x: Tensor | None = None,
         *,
         sampling: Sequence[tuple[Tensor, Tensor]] | None = None,
+        points_per_cloud: int | None = None,
     ) -> Tensor:
-        feat, layout = self.features(pos, batch, x, sampling=sampling)
+        feat, layout = self.features(
+            pos, batch, x, sampling=sampling, points_per_cloud=points_per_cloud
+        )
         if layout.uniform is not None:
             pooled = feat.view(layout.num_clouds, layout.uniform, -1).amax(dim=1)
         else:
@@ -140,9 +145,11 @@ class PCTClassifier(nn.Module):
         x: Tensor | None = None,
         *,
         sampling: Sequence[tuple[Tensor, Tensor]] | None = None,
+        points_per_cloud: int | None = None,
     ) -> tuple[Tensor, CloudLayout]:
         """Fused per-centre features before pooling: ``(M, fuse_channels)`` and their layout."""
-        layout = check_cloud(pos, batch, x if self.in_channels == 6 else None, x_channels=3)
+        normals = x if self.in_channels == 6 else None
+        layout = check_cloud(pos, batch, normals, x_channels=3, uniform=points_per_cloud)
         feat = self.point_embed(point_input(pos, x, self.in_channels))  # (N, embed)
         return self.features_from_stage(feat, pos, layout, start=0, sampling=sampling)
 

@@ -109,8 +109,11 @@ class NeighborEmbedding(nn.Module):
                 f"plan: expected centres (M,) and neighbours (M, {self.k}), got "
                 f"{tuple(centre.shape)} and {tuple(neighbours.shape)}"
             )
-        per_cloud = None if layout.uniform is None else min(layout.uniform, self.num_samples)
-        if per_cloud is not None and m == per_cloud * layout.num_clouds:
+        # every cloud keeps min(size, num_samples) centres, so M == B * per_cloud holds
+        # exactly when all of them kept per_cloud (known from the shapes alone)
+        per_cloud = self.num_samples if layout.uniform is None else layout.uniform
+        per_cloud = min(per_cloud, self.num_samples)
+        if m == per_cloud * layout.num_clouds:
             clouds = torch.arange(layout.num_clouds, device=centre.device)
             counts = torch.full((layout.num_clouds,), per_cloud, device=centre.device)
             centre_layout = CloudLayout(clouds.repeat_interleave(per_cloud), layout.num_clouds,

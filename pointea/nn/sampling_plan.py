@@ -23,7 +23,7 @@ from torch_geometric.transforms import BaseTransform
 from ..errors import InputError
 from ..ops import CloudLayout, farthest_point_sample, knn_groups
 
-__all__ = ["PrecomputeSampling", "SampledCloud", "plan_of", "sampling_transform"]
+__all__ = ["PrecomputeSampling", "SampledCloud", "plan_of", "sampling_transform", "without_plan"]
 
 #: one stage's precomputed sampling: centre rows ``(M,)`` and neighbour rows ``(M, k)``
 StagePlan = tuple[Tensor, Tensor]
@@ -111,3 +111,10 @@ def plan_of(batch: Any) -> list[StagePlan] | None:
         s = len(plan)
         plan.append((batch[f"fps{s}"], batch[f"knn{s}"]))
     return plan or None
+
+
+def without_plan(batch: Any) -> Any:
+    """``batch`` without its sampling plan (for views whose coordinates change)."""
+    for s in range(len(plan_of(batch) or [])):
+        del batch[f"fps{s}"], batch[f"knn{s}"]
+    return batch

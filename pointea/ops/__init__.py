@@ -13,7 +13,14 @@ features ``x`` are ``(total_points, C)`` and ``batch`` (``(total_points,)``, sor
 
 from __future__ import annotations
 
-from .layout import CloudLayout, check_cloud, input_checks, input_checks_enabled, layout_of
+from .layout import (
+    CloudLayout,
+    check_cloud,
+    host_uniform,
+    input_checks,
+    input_checks_enabled,
+    layout_of,
+)
 from .sampling import (
     CLUSTER_CUDA_FPS_MAX_DIST2,
     CLUSTER_CUDA_MAX_K,
@@ -38,6 +45,7 @@ __all__ = [
     "check_cloud",
     "cuda_fps_coordinates",
     "farthest_point_sample",
+    "host_uniform",
     "input_checks",
     "input_checks_enabled",
     "knn_groups",

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -23,6 +24,7 @@ from ..errors import InputError
 __all__ = [
     "CloudLayout",
     "check_cloud",
+    "host_uniform",
     "input_checks",
     "input_checks_enabled",
     "layout_of",
@@ -86,19 +88,35 @@ def input_checks(enabled: bool) -> Iterator[None]:
 
 
 def layout_of(
-    batch: Tensor | None, num_points: int, device: torch.device, *, ptr: Tensor | None = None
+    batch: Tensor | None,
+    num_points: int,
+    device: torch.device,
+    *,
+    ptr: Tensor | None = None,
+    uniform: int | None = None,
 ) -> CloudLayout:
     """Build a :class:`CloudLayout` from a (validated) batch vector.
 
     Reads two values from the device (the cloud count, then the smallest and largest
     cloud together): two synchronisations on a GPU, none for ``batch=None``. With PyG's
     ``ptr`` (``(B + 1,)`` offsets of the clouds, ``data.ptr`` of a ``Batch``) the cloud
-    count is known on the host: one read.
+    count is known on the host: one read. With ``uniform``, the points of every cloud as
+    the host knows them (e.g. from the batch's offsets before it went to the device),
+    nothing is read (:func:`check_cloud` verifies it when value checks are on).
     """
     if batch is None:
         counts = torch.full((1,), num_points, dtype=torch.long, device=device)
         zeros = torch.zeros(num_points, dtype=torch.long, device=device)
         return CloudLayout(zeros, 1, num_points, counts)
+    if uniform is not None:
+        num_clouds = ptr.numel() - 1 if ptr is not None else num_points // max(uniform, 1)
+        if uniform < 1 or num_clouds * uniform != num_points:
+            raise InputError(
+                f"points per cloud: {uniform} does not divide the batch's {num_points} points "
+                f"into {num_clouds} clouds"
+            )
+        counts = torch.full((num_clouds,), uniform, dtype=torch.long, device=batch.device)
+        return CloudLayout(batch, num_clouds, uniform, counts)
     if ptr is not None:
         num_clouds = ptr.numel() - 1
         counts = torch.diff(ptr.to(batch.device)).long()
@@ -115,6 +133,16 @@ def layout_of(
     return CloudLayout(batch, num_clouds, uniform, counts)
 
 
+def host_uniform(ptr: Tensor | None) -> int | None:
+    """The points of every cloud of a PyG batch still on the host, from its offsets
+    ``ptr`` (``None`` when the clouds differ in size, or ``ptr`` is not on the CPU: a
+    device tensor is never read here)."""
+    if ptr is None or ptr.device.type != "cpu" or ptr.numel() < 2:
+        return None
+    sizes = np.diff(ptr.numpy())
+    return int(sizes[0]) if (sizes == sizes[0]).all() and sizes[0] > 0 else None
+
+
 def check_cloud(
     pos: Tensor,
     batch: Tensor | None = None,
@@ -122,6 +150,7 @@ def check_cloud(
     *,
     x_channels: int | None = None,
     ptr: Tensor | None = None,
+    uniform: int | None = None,
 ) -> CloudLayout:
     """Validate a packed batch and return its layout.
 
@@ -130,7 +159,8 @@ def check_cloud(
     vector that is not integer, 1-D, of the same length as ``pos``, sorted and without
     gaps, and an ``x`` of the wrong row or channel count. Inside ``input_checks(False)``
     only the checks that read no tensor values run (see :func:`input_checks`). ``ptr``:
-    PyG's cloud offsets, if at hand (saves a read, see :func:`layout_of`).
+    PyG's cloud offsets, if at hand (saves a read, see :func:`layout_of`); ``uniform``:
+    the points of every cloud when the caller knows it (no read).
     """
     values = input_checks_enabled()
     if not isinstance(pos, Tensor):
@@ -167,7 +197,12 @@ def check_cloud(
             raise InputError("ptr: expected a 1-D tensor of cloud offsets (B + 1 entries)")
         if values and not torch.equal(ptr.to(batch.device)[1:-1], _batch_offsets(batch)):
             raise InputError("ptr: does not match the batch vector (PyG's Batch.ptr)")
-    return layout_of(batch, pos.size(0), pos.device, ptr=ptr)
+    layout = layout_of(batch, pos.size(0), pos.device, ptr=ptr, uniform=uniform)
+    if uniform is not None and batch is not None and values:
+        expected = torch.arange(layout.num_clouds, device=batch.device).repeat_interleave(uniform)
+        if not torch.equal(batch, expected):
+            raise InputError(f"points per cloud: the clouds do not all have {uniform} points")
+    return layout
 
 
 def _batch_offsets(batch: Tensor) -> Tensor:

@@ -197,8 +197,11 @@ class Task:
             "num_classes": data.num_classes,
         }
 
-    def forward(self, model: nn.Module, batch: Any) -> Tensor:
-        """The logits of a PyG batch."""
+    def forward(
+        self, model: nn.Module, batch: Any, *, points_per_cloud: int | None = None
+    ) -> Tensor:
+        """The logits of a PyG batch. ``points_per_cloud``: the points of every cloud
+        when the caller knows it from the host (models that can use it read nothing back)."""
         return model(pos=batch.pos, batch=batch.batch, x=getattr(batch, "x", None))
 
     def predictions(

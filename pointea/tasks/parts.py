@@ -85,7 +85,9 @@ class ShapeNetPart(Task):
             "num_categories": len(data.category_parts or []),
         }
 
-    def forward(self, model: nn.Module, batch: Any) -> Tensor:
+    def forward(
+        self, model: nn.Module, batch: Any, *, points_per_cloud: int | None = None
+    ) -> Tensor:
         return model(
             pos=batch.pos,
             category=batch.category.view(-1),

@@ -139,7 +139,9 @@ class S3DIS(Task):
         # the model's own input channels: xyz, rgb, location in the room
         return {"num_classes": data.num_classes}
 
-    def forward(self, model: nn.Module, batch: Any) -> Tensor:
+    def forward(
+        self, model: nn.Module, batch: Any, *, points_per_cloud: int | None = None
+    ) -> Tensor:
         return model(pos=batch.pos, x=getattr(batch, "x", None), batch=batch.batch)
 
     def meter(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from .base import Task
 
 if TYPE_CHECKING:
+    from torch import Tensor, nn
     from torch.utils.data import Dataset
 
     from ..engine.config import TrainConfig
@@ -66,6 +67,21 @@ class ShapeClassification(Task):
 
     def selection_split(self, cfg: TrainConfig, train: Dataset, val: Dataset) -> str:
         return f"val ({cfg.val_fraction:.0%} of train, split seed {cfg.split_seed})"
+
+    def forward(
+        self, model: nn.Module, batch: Any, *, points_per_cloud: int | None = None
+    ) -> Tensor:
+        """The logits, with the sampling computed in the loader's workers when the batch
+        carries it (:mod:`pointea.nn.sampling_plan`) and the clouds' size from the host."""
+        from ..nn.sampling_plan import plan_of
+
+        kw: dict[str, Any] = {}
+        plan = plan_of(batch)
+        if plan is not None:
+            kw["sampling"] = plan
+        if points_per_cloud is not None:
+            kw["points_per_cloud"] = points_per_cloud
+        return model(pos=batch.pos, batch=batch.batch, x=getattr(batch, "x", None), **kw)
 
 
 class ModelNet40(ShapeClassification):

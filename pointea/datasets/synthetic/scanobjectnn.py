@@ -3,13 +3,13 @@
 ``write_scanobjectnn(root)`` writes ``root/h5_files/main_split{,_nobg}/`` with the five
 h5 files of the three variants (:mod:`pointea.datasets.scanobjectnn`): 15 classes of
 procedural objects (the classification stand-in's twelve builders and three more),
-``data`` (n, points, 3) float32, ``label`` (n,) int64 and ``mask`` (n, points) int8
-(1 on the object, -1 on the background, as the release marks it). ``main_split`` objects stand on a floor patch
-with a wall piece behind them (a quarter of their points); PB_T50_RS repeats each
-training object five times, each copy rotated about the up axis, scaled by U[0.75, 1.25]
-and shifted by up to half its size, then put back into the unit sphere. A smoke test for
-the pipeline, not a benchmark: its numbers say nothing about ScanObjectNN.
-"""
+``data`` (n, points, 3) float32, ``label`` (n,) int64 and ``mask`` (n, points) int8 (1
+on the object, -1 on the background, as the release marks it). ``main_split`` objects
+stand on a floor patch with a wall piece behind them (a quarter of their points);
+PB_T50_RS repeats each training object five times, each copy rotated about the up axis,
+scaled by U[0.75, 1.25] and shifted by up to half its size, then put back into the unit
+sphere. A smoke test for the pipeline, not a benchmark: its numbers say nothing about
+ScanObjectNN. """
 
 from __future__ import annotations
 
