@@ -230,22 +230,35 @@ def stage_correctness(res: Results, device: torch.device, small: bool) -> str:
     )
 
 
-def _train_speed(device: torch.device, clouds: int, points: int, steps: int) -> float:
-    """Clouds per second of ``pct_cls`` training steps in bf16 autocast on ``device``."""
+def _train_speed(
+    device: torch.device, clouds: int, points: int, steps: int, ahead: bool = False
+) -> float:
+    """Clouds per second of ``pct_cls`` training steps in bf16 autocast on ``device``;
+    ``ahead``: FPS and kNN computed per cloud beforehand (as the loader's workers do)."""
+    from torch_geometric.data import Batch, Data
+
     from pointea.models import create_model
+    from pointea.nn.sampling_plan import plan_of, sampling_transform
+    from pointea.ops import input_checks
 
     torch.manual_seed(0)
     name = "pct_cls" if device.type == "cuda" else "pct_cls_tiny"
     model = create_model(name, num_classes=40).to(device).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    pos = torch.rand(clouds * points, 3, device=device)
-    batch = torch.arange(clouds, device=device).repeat_interleave(points)
+    cpu_pos = torch.rand(clouds * points, 3)
+    samples = [Data(pos=cpu_pos[i * points : (i + 1) * points]) for i in range(clouds)]
+    if ahead:
+        plan = sampling_transform(model)
+        samples = [plan(s) for s in samples]
+    data = Batch.from_data_list(samples).to(device)
+    kw = {"sampling": plan_of(data), "points_per_cloud": points} if ahead else {}
+    pos, batch = data.pos, data.batch
     target = torch.randint(0, 40, (clouds,), device=device)
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16):
-            loss = torch.nn.functional.cross_entropy(model(pos, batch), target)
+        with torch.autocast(device.type, dtype=torch.bfloat16), input_checks(False):
+            loss = torch.nn.functional.cross_entropy(model(pos, batch, **kw), target)
         loss.backward()
         opt.step()
 
@@ -262,6 +275,7 @@ def stage_speed(res: Results, device: torch.device, small: bool) -> str:
     if device.type != "cuda":
         with sampling_backend("torch"):
             rate = res.put("cpu_rehearsal_clouds_per_s_2x256", _train_speed(device, 2, 256, 1))
+            res.put("cpu_rehearsal_ahead_clouds_per_s", _train_speed(device, 2, 256, 1, True))
         return f"{NO_CUDA} (code path run on the CPU, pct_cls_tiny 2 x 256: {rate:.1f} clouds/s)"
     clouds, points, steps = (8, 512, 5) if small else (32, 1024, 20)
     parts = []
@@ -273,6 +287,11 @@ def stage_speed(res: Results, device: torch.device, small: bool) -> str:
                 _train_speed(device, clouds, points, steps),
             )
         parts.append(f"{backend} sampling {rate:,.0f}")
+    rate = res.put(
+        f"train_bf16_{clouds}x{points}_clouds_per_s_sampled_ahead",
+        _train_speed(device, clouds, points, steps, ahead=True),
+    )
+    parts.append(f"sampling computed ahead {rate:,.0f}")
     if len(backends) == 1:
         parts.append("torch_cluster: no CUDA kernels")
     return f"pct_cls bf16 {clouds} x {points}, clouds/s: " + ", ".join(parts)

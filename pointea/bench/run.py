@@ -27,7 +27,7 @@ from .harness import CHILDREN, SECTIONS, Report, machine_info, measure, table
 __all__ = ["Report", "SECTION_MODULES", "build_parser", "load_sections", "main", "measure", "table"]
 
 # in run order; each module registers its sections (and children) when imported
-SECTION_MODULES = ("attention", "models", "breakdown", "scaling", "readers", "scenes")
+SECTION_MODULES = ("attention", "models", "sampling", "breakdown", "scaling", "readers", "scenes")
 
 
 def load_sections() -> dict:

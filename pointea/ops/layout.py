@@ -67,7 +67,11 @@ _INPUT_CHECKS: ContextVar[bool] = ContextVar("pointea_input_checks", default=Tru
 
 
 def input_checks_enabled() -> bool:
-    """Whether :func:`check_cloud` validates values (see :func:`input_checks`)."""
+    """Whether :func:`check_cloud` validates values (see :func:`input_checks`). Never
+    inside ``torch.compile``: a compiled graph cannot read values back (each check would
+    break it), so validate the data before a compiled step."""
+    if torch.compiler.is_compiling():
+        return False
     return _INPUT_CHECKS.get()
 
 

@@ -207,3 +207,17 @@ def test_stream_sweep_table_from_child_results(tmp_path, monkeypatch):
     text = rep.parts[-1]
     assert "killed by signal 9" in text and "50 (50%)" in text  # 200 GFLOP in 4 s of 100
     assert "1.00 s, 50 (50%)" in text  # a pass: 50 GFLOP in 1 s
+
+
+def test_sampling_child_reports_the_plan_and_its_graph_breaks():
+    """The classifier's forward with the sampling computed ahead is one graph; with its
+    own sampling the kernels run outside the graph (a break per stage and more)."""
+    from pointea.bench.sampling import _child_sampling_step
+
+    spec = {"model": "pct_cls_tiny", "batch": 2, "points": 128, "reps": 1}
+    ahead = _child_sampling_step({**spec, "plan": True})
+    inside = _child_sampling_step({**spec, "plan": False})
+    assert ahead["graph_breaks"] == 0 and ahead["graphs"] == 1
+    assert inside["graph_breaks"] > 0
+    assert ahead["plan_seconds_per_cloud"] > 0 and inside["plan_seconds_per_cloud"] is None
+    assert ahead["seconds"] > 0 and inside["seconds"] > 0
