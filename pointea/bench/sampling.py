@@ -102,7 +102,7 @@ def section_sampling(rep, args) -> None:
         "ahead per cloud (data-loader workers)\n\n"
         "`pct_cls`, external attention, float32; the step with the plan excludes the "
         "plan's own cost, which the workers pay (last but one column: clouds one worker "
-        "plans per second on this machine's thread setting). Graph breaks: "
+        "plans per second at the threads used). Graph breaks: "
         "`torch._dynamo.explain` on the forward pass.\n\n"
         + table(
             [
