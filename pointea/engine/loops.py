@@ -25,7 +25,7 @@ from .precision import autocast
 from .progress import ProgressBar
 from .seeding import seed_everything
 
-__all__ = ["NonFiniteLossError", "evaluate", "forward_batch", "train_one_epoch"]
+__all__ = ["NonFiniteLossError", "evaluate", "forward_batch", "optimizer_step", "train_one_epoch"]
 
 
 class NonFiniteLossError(TrainingError):
@@ -117,19 +117,7 @@ def train_one_epoch(
                 f"{step}/{steps}; stopped. {ckpt_hint}Try a lower --lr, --grad-clip, or "
                 "--skip-nonfinite to skip such batches"
             )
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            if cfg.grad_clip:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
+        optimizer_step(model, optimizer, loss, scaler=scaler, grad_clip=cfg.grad_clip)
         with torch.no_grad():
             n = target.numel()
             pred = task.predictions(logits.detach(), batch, category_parts)
@@ -147,6 +135,31 @@ def train_one_epoch(
         "train_accuracy": float(totals[1]) / n,
         "skipped_batches": int(totals[3]),
     }
+
+
+def optimizer_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss: Tensor,
+    *,
+    scaler: Any = None,
+    grad_clip: float | None = None,
+) -> None:
+    """Backward pass and one optimiser step: through the float16 gradient scaler when
+    given, with the gradient norm clipped to ``grad_clip`` when set."""
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        if grad_clip:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        return
+    loss.backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
 
 
 @torch.no_grad()
