@@ -68,7 +68,7 @@ def evaluate_checkpoint(
         the metrics dict (plus ``task``, ``kind``, ``split``, ``checkpoint``, ``votes``,
         ``epoch``, ``points``).
     """
-    from ..engine.trainer import EpochSeededDataset, autocast, build_split, evaluate, make_loader
+    from ..engine.trainer import build_split
     from ..models import load_model
 
     if votes < 1:
@@ -123,6 +123,25 @@ def evaluate_checkpoint(
         predictor = Predictor(model, num_points=None, device=dev)
         result = evaluate_all_points(predictor, dataset, category_names=names, progress=progress)
         return {**record, **result}
+    labels = (num_classes, names, category_parts)
+    result = _score(model, dataset, split, cfg, labels, (batch_size, workers, dev),
+                    votes, seed, progress)  # fmt: skip
+    scenes = {"points": "all", "points_scored": result.get("num_points")}
+    return {
+        **record,
+        **(scenes if cfg.spec.whole_scenes else {"points": cfg.num_points}),
+        **result,
+    }
+
+
+def _score(model, dataset, split, cfg, labels, loading, votes, seed, progress):
+    """The task's evaluation of ``dataset`` (and with ``votes`` > 1 the voted one, the
+    plain numbers kept under ``no_voting``)."""
+    from ..engine.trainer import EpochSeededDataset, autocast, evaluate, make_loader
+
+    spec = cfg.spec
+    num_classes, names, category_parts = labels
+    batch_size, workers, dev = loading
     loader = make_loader(
         EpochSeededDataset(dataset, cfg.seed),
         batch_size=spec.eval_batch_size(dataclasses.replace(cfg, eval_batch_size=batch_size)),
@@ -147,12 +166,7 @@ def evaluate_checkpoint(
                 model, loader, votes=votes, vote_seed=seed, desc=f"{split} x{votes} votes", **kw
             )
             result["no_voting"] = single
-    scenes = {"points": "all", "points_scored": result.get("num_points")}
-    return {
-        **record,
-        **(scenes if spec.whole_scenes else {"points": cfg.num_points}),
-        **result,
-    }
+    return result
 
 
 def _run_checkpoint(path: Path) -> Path:
