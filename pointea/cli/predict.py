@@ -243,7 +243,34 @@ def _run(args: argparse.Namespace) -> int:
     else:
         results, figures, failed = _predict_objects(args, predictor, category, specs, protected)
 
+    outputs, extra_failed = _write_pages(args, predictor, figures)
+    failed += extra_failed
+    if not args.json:
+        for path in outputs.values():
+            emit(f"wrote {safe_name(path)}")
+
+    if args.json:
+        doc = {
+            "checkpoint": str(args.checkpoint),
+            "kind": predictor.kind,
+            "task": predictor.task,
+            "num_points": None if predictor.scenes else predictor.num_points,
+            "results": results,
+            "failed": failed,
+            "seconds": round(time.perf_counter() - t0, 3),
+            **outputs,
+        }
+        emit(json.dumps(doc, indent=2))
+    elif failed:
+        total = len(results) + (args.render_grid is not None) + (args.html is not None)
+        emit(f"{failed} of {total} failed", sys.stderr)
+    return 1 if failed else 0
+
+
+def _write_pages(args: argparse.Namespace, predictor: Any, figures: list) -> tuple[dict, int]:
+    """The ``--html`` page and the ``--render-grid`` image: ``({name: path}, failures)``."""
     outputs: dict[str, str] = {}
+    failed = 0
     if args.html is not None and figures:
         from ..visualization import write_html
 
@@ -279,26 +306,7 @@ def _run(args: argparse.Namespace) -> int:
         except (PointeaError, OSError, ValueError) as exc:
             report_error(f"--render-grid: {exc}")
             failed += 1
-    if not args.json:
-        for path in outputs.values():
-            emit(f"wrote {safe_name(path)}")
-
-    if args.json:
-        doc = {
-            "checkpoint": str(args.checkpoint),
-            "kind": predictor.kind,
-            "task": predictor.task,
-            "num_points": None if predictor.scenes else predictor.num_points,
-            "results": results,
-            "failed": failed,
-            "seconds": round(time.perf_counter() - t0, 3),
-            **outputs,
-        }
-        emit(json.dumps(doc, indent=2))
-    elif failed:
-        total = len(results) + (args.render_grid is not None) + (args.html is not None)
-        emit(f"{failed} of {total} failed", sys.stderr)
-    return 1 if failed else 0
+    return outputs, failed
 
 
 if __name__ == "__main__":  # pragma: no cover
