@@ -206,14 +206,14 @@ def stage_correctness(res: Results, device: torch.device, small: bool) -> str:
     target = torch.randint(0, 10, (clouds,), generator=g)
     with sampling_backend("torch"):
         model64 = model.double()
-        logits64 = model64(pos.double(), batch)
+        logits64 = model64(None, pos.double(), batch)
         torch.nn.functional.cross_entropy(logits64, target).backward()
         grads64 = {n: p.grad.clone() for n, p in model64.named_parameters() if p.grad is not None}
         torch.manual_seed(0)
         model32 = create_model("pct_cls_tiny", num_classes=10).to(device).train()
         model32.load_state_dict({k: v.to(device) for k, v in model64.state_dict().items()})
         model32.float()
-        logits = model32(pos.to(device), batch.to(device))
+        logits = model32(None, pos.to(device), batch.to(device))
         torch.nn.functional.cross_entropy(logits, target.to(device)).backward()
     m_f = res.put("model_logits_max_rel", _max_rel(logits.detach(), logits64.detach()))
     # every parameter's gradient error against the largest reference gradient
@@ -258,7 +258,7 @@ def _train_speed(
     def step() -> None:
         opt.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=torch.bfloat16), input_checks(False):
-            loss = torch.nn.functional.cross_entropy(model(pos, batch, **kw), target)
+            loss = torch.nn.functional.cross_entropy(model(None, pos, batch, **kw), target)
         loss.backward()
         opt.step()
 

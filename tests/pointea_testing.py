@@ -436,7 +436,7 @@ def write_semseg_checkpoint(path: Path, *, attention: str = "external", seed: in
     model.train()
     for _ in range(12):
         opt.zero_grad()
-        torch.nn.functional.cross_entropy(model(pos, x), y).backward()
+        torch.nn.functional.cross_entropy(model(x, pos), y).backward()
         opt.step()
     model.eval()
     atomic_torch_save(

@@ -373,7 +373,7 @@ def test_classifier_step_host_reads():
     model = create_model("pct_cls_tiny", num_classes=4)
     pos, batch = make_batch([200, 200])
     with input_checks(False), HostReads() as reads:
-        model(pos, batch).sum().backward()
+        model(None, pos, batch).sum().backward()
     assert len(reads.names) <= 2, reads.names
 
 

@@ -62,8 +62,8 @@ def step_fn(model, spec: dict):
             if dense:
                 return model(dense_input)
             if seg:
-                return model(pos, category, batch)
-            return model(pos, batch)
+                return model(None, pos, batch, category=category)
+            return model(None, pos, batch)
 
     def loss():
         return torch.nn.functional.cross_entropy(forward().float(), target)

@@ -48,7 +48,7 @@ def _child_sampling_step(spec: dict) -> dict:
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
 
     def forward():
-        return model(batch.pos, batch.batch, **kw)
+        return model(None, batch.pos, batch.batch, **kw)
 
     def step():
         opt.zero_grad(set_to_none=True)

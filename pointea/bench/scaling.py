@@ -40,8 +40,8 @@ def _child_seg_infer(spec: dict) -> dict:
     pos = torch.rand(spec["n"], 3, device=device)
     category = torch.tensor([0], device=device)
     with torch.no_grad():
-        sec, peak = timed(lambda: model(pos, category), spec["reps"], device=device)
-        flops = count_flops(lambda: model(pos, category))
+        sec, peak = timed(lambda: model(None, pos, category=category), spec["reps"], device=device)
+        flops = count_flops(lambda: model(None, pos, category=category))
     return {"seconds": sec, "peak_bytes": peak, "flops": flops}
 
 

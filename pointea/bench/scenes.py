@@ -17,7 +17,7 @@ share of the float32 matrix-product ceiling measured in the same run.
 
 Exactness is checked in its own child: at ``--exact-size`` points (default 10^5, where
 the unstreamed forward of the published-width model fits) the streamed logits are
-compared with one plain ``model(pos, x)`` over the whole room.
+compared with one plain ``model(x, pos)`` over the whole room.
 
 Run alone (the published-width ``pct_semseg`` by default)::
 
@@ -115,7 +115,8 @@ def _child_exact(spec: dict) -> dict:
 
     def plain() -> None:
         with torch.no_grad():
-            out["plain"] = model(*room_features(xyz, rgb))
+            pos, x = room_features(xyz, rgb)
+            out["plain"] = model(x, pos)
 
     seconds, peak = timed(plain, 1, warmup=0, device=device)
     streamed = room_logits(model, xyz, rgb, chunk_size=spec["chunk"])

@@ -252,11 +252,11 @@ class Predictor:
         if category is None:
             if large:  # the classifier's attention runs on sampled centres: any streams
                 return classify_large(self.model, t_pos, t_x)
-            return self.model(t_pos, None, t_x)
+            return self.model(t_x, t_pos)
         if large and is_streamable(self.model):
             return segment_large(self.model, t_pos, int(category), t_x, self.chunk_size)
         cat = torch.tensor([int(category)], dtype=torch.long, device=self.device)
-        return self.model(t_pos, cat, None, t_x)
+        return self.model(t_x, t_pos, category=cat)
 
     def _refuse(self, method: str, need: str = "") -> InputError:
         return InputError(f"{method}: this is a {self.kind} model ({self.hint}){need}")

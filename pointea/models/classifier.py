@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from ..errors import InputError
 from ..nn import LBR, NeighborEmbedding, OffsetAttention
-from ..nn.common import point_input
+from ..nn.common import check_call_order, point_input
 from ..nn.offset_attention import AttentionKind
 from ..ops import CloudLayout, check_cloud, segment_max
 
@@ -68,8 +68,9 @@ class PCTClassifier(nn.Module):
         negative_slope: LeakyReLU slope of the fusion layer and the head.
 
     Shapes:
-        - input: ``pos`` ``(N, 3)``, ``batch`` ``(N,)`` or ``None``, ``x`` ``(N, 3)``
-          normals when ``in_channels == 6``; optionally ``sampling``, the stages' FPS
+        - input: ``model(x, pos, batch)``: ``x`` ``(N, 3)`` normals when
+          ``in_channels == 6`` (else ``None``), ``pos`` ``(N, 3)``, ``batch`` ``(N,)`` or
+          ``None``; optionally ``sampling``, the stages' FPS
           centres and kNN neighbours computed ahead (:mod:`pointea.nn.sampling_plan`,
           one ``(centres (M,), neighbours (M, k))`` per stage) and ``points_per_cloud``
           when every cloud has that many points (the layout from the host: with both, a
@@ -122,13 +123,16 @@ class PCTClassifier(nn.Module):
 
     def forward(
         self,
-        pos: Tensor,
-        batch: Tensor | None = None,
         x: Tensor | None = None,
+        pos: Tensor | None = None,
+        batch: Tensor | None = None,
         *,
         sampling: Sequence[tuple[Tensor, Tensor]] | None = None,
         points_per_cloud: int | None = None,
     ) -> Tensor:
+        """Logits ``(B, num_classes)`` of PyG's ``(x, pos, batch)`` packing (``x``: the
+        normals of a 6-channel model, else ``None``)."""
+        pos = check_call_order(x, pos, batch)
         feat, layout = self.features(
             pos, batch, x, sampling=sampling, points_per_cloud=points_per_cloud
         )

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from ..errors import InputError
 from ..nn import LBR, OffsetAttention
-from ..nn.common import point_input
+from ..nn.common import check_call_order, point_input
 from ..nn.offset_attention import AttentionKind
 from ..ops import CloudLayout, check_cloud, max_mean_pool
 
@@ -101,11 +101,15 @@ class PCTSegmenter(nn.Module):
 
     def forward(
         self,
-        pos: Tensor,
-        category: Tensor,
-        batch: Tensor | None = None,
         x: Tensor | None = None,
+        pos: Tensor | None = None,
+        batch: Tensor | None = None,
+        *,
+        category: Tensor,
     ) -> Tensor:
+        """Part logits ``(N, num_parts)`` of PyG's ``(x, pos, batch)`` packing and each
+        cloud's ``category`` ``(B,)`` (``x``: normals of a 6-channel model, else ``None``)."""
+        pos = check_call_order(x, pos, batch)
         layout = check_cloud(pos, batch, x if self.in_channels == 6 else None, x_channels=3)
         category = self.check_category(category, layout.num_clouds)
         fused = self.point_features(pos, layout, x)  # (N, fuse)

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from ..errors import InputError
 from ..nn import LBR
+from ..nn.common import check_call_order
 from ..nn.offset_attention import AttentionKind
 from ..ops import check_cloud
 from ..scene_features import room_features
@@ -102,10 +103,20 @@ class PCTSemSeg(PCTSegmenter):
         self.in_channels = in_channels
         self.num_classes = num_classes
 
-    def forward(self, pos: Tensor, x: Tensor, batch: Tensor | None = None) -> Tensor:  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        self,
+        x: Tensor | None = None,
+        pos: Tensor | None = None,
+        batch: Tensor | None = None,
+    ) -> Tensor:
+        """Class logits ``(N, num_classes)`` of PyG's ``(x, pos, batch)`` packing, ``x`` the
+        room features (:func:`pointea.scene_features.room_features`)."""
+        pos = check_call_order(x, pos, batch)
+        if x is None:
+            raise InputError("x: a scene model reads per-point room features (colours, location)")
         layout = check_cloud(pos, batch, x, x_channels=self.in_channels - 3)
         category = pos.new_zeros(layout.num_clouds, dtype=torch.long)
-        return super().forward(pos, category, batch, x)
+        return super().forward(x, pos, batch, category=category)
 
 
 class SceneContext(nn.Module):
@@ -136,7 +147,7 @@ def room_logits(
     validating a user's scene. A streamable model
     (:func:`~pointea.models.streaming.is_streamable`: external attention) runs in chunks
     of ``chunk_size`` points (memory ``O(chunk_size)``, at least
-    :data:`~pointea.models.streaming.MIN_CHUNK`; equal to ``model(pos, x)`` up to
+    :data:`~pointea.models.streaming.MIN_CHUNK`; equal to ``model(x, pos)`` up to
     rounding). Self-attention runs the plain forward: its ``N x N`` map must fit.
     """
     if model.training:
@@ -146,4 +157,4 @@ def room_logits(
     pos, x = room_features(xyz.to(device), rgb.to(device))
     if is_streamable(model):
         return segment_large(model, pos, 0, x=x, chunk_size=chunk_size, progress=progress)
-    return model(pos, x)
+    return model(x, pos)

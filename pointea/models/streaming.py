@@ -178,7 +178,7 @@ def segment_large(
 
     Returns:
         ``(N, num_parts)`` logits (float32 for a float32 cloud, under autocast too),
-        equal to ``model(pos, category)`` up to rounding.
+        equal to ``model(x, pos, category=category)`` up to rounding.
 
     Under ``torch.autocast`` the per-point products run in the autocast dtype; the
     softmax normalisers, the pools and the logits are accumulated in float32.
@@ -512,7 +512,7 @@ def classify_large(model: PCTClassifier, pos: Tensor, x: Tensor | None = None) -
 
     The first stage picks its centres by FPS over all points and groups their ``k``
     nearest points; only those points (at most ``num_samples * k``) go through the
-    per-point embedding. Equal to ``model(pos)`` in eval mode.
+    per-point embedding. Equal to ``model(x, pos)`` in eval mode.
     """
     if model.training:
         raise InputError("model: needs eval mode (call model.eval())")

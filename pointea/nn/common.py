@@ -11,6 +11,28 @@ from torch import Tensor, nn
 from ..errors import InputError
 
 
+def check_call_order(x: Tensor | None, pos: Tensor | None, batch: Tensor | None) -> Tensor:
+    """``pos`` of a model called PyG's way, ``model(x, pos, batch)`` (or by keyword);
+    an :class:`~pointea.errors.InputError` that names the order for a call in another one.
+
+    The models take ``(x, pos, batch)`` with keywords for the rest; an old-style
+    ``model(pos, batch)`` puts the coordinates in ``x`` and the batch vector in ``pos``,
+    which this refuses instead of running on it."""
+    hint = "call model(x, pos, batch) (x: features or None), or model(pos=pos, batch=batch)"
+    if pos is None:
+        raise InputError(f"pos: missing; {hint}")
+    if not isinstance(pos, Tensor) or pos.dim() != 2 or not pos.is_floating_point():
+        shape = tuple(pos.shape) if isinstance(pos, Tensor) else type(pos).__name__
+        dtype = pos.dtype if isinstance(pos, Tensor) else ""
+        raise InputError(
+            f"pos: expected float coordinates (num_points, 3), got {shape} {dtype}; "
+            f"the argument order is (x, pos, batch): {hint}"
+        )
+    if batch is not None and isinstance(batch, Tensor) and batch.is_floating_point():
+        raise InputError(f"batch: expected cloud indices (integers), got {batch.dtype}; {hint}")
+    return pos
+
+
 def point_input(pos: Tensor, x: Tensor | None, in_channels: int) -> Tensor:
     """A model's per-point input: xyz (``in_channels == 3``) or xyz + normals (6)."""
     if in_channels == 3:

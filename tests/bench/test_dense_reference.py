@@ -23,5 +23,5 @@ def test_imported_checkpoint_matches_dense_reference():
     clouds = torch.rand(2, 1024, 3, generator=g) * 2 - 1
     with torch.no_grad():
         expect = dense(clouds.permute(0, 2, 1))
-        got = ours(clouds.reshape(-1, 3), torch.arange(2).repeat_interleave(1024))
+        got = ours(None, clouds.reshape(-1, 3), torch.arange(2).repeat_interleave(1024))
     assert torch.allclose(got, expect, atol=1e-4, rtol=1e-4), (got - expect).abs().max()

@@ -37,7 +37,7 @@ def test_forward_backward_every_parameter_gets_a_gradient(name, attention):
     model = create_model(name, attention=attention).train()
     pos, x = room_features(*room(80))
     batch = torch.arange(2).repeat_interleave(40)
-    out = model(pos, x, batch)
+    out = model(x, pos, batch)
     assert out.shape == (80, 13) and torch.isfinite(out).all()
     out.square().mean().backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum()]
@@ -51,17 +51,17 @@ def test_batch_independence(attention):
     pos, x = room_features(*room(90))
     batch = torch.tensor([0] * 50 + [1] * 40)
     with torch.no_grad():
-        together = model(pos, x, batch)
+        together = model(x, pos, batch)
         for b in range(2):
             sel = batch == b
-            assert torch.allclose(model(pos[sel], x[sel]), together[sel], atol=1e-5)
+            assert torch.allclose(model(x[sel], pos[sel]), together[sel], atol=1e-5)
 
 
 def test_whole_room_streaming_equals_the_plain_forward():
     model = create_model("pct_semseg_tiny", **TINY).eval()
     xyz, rgb = room(1000)
     with torch.no_grad():
-        plain = model(*room_features(xyz, rgb))
+        plain = model(*room_features(xyz, rgb)[::-1])
     for chunk in (1000, 333, 64):
         streamed = room_logits(model, xyz, rgb, chunk_size=chunk)
         assert torch.allclose(streamed, plain, atol=1e-4), chunk

@@ -129,7 +129,7 @@ def test_dataset_samples_as_their_transforms_prepared_them(cls_folder):
     results = list(p.predict_dataset(ds))
     assert len(results) == 3
     with torch.no_grad():
-        direct = torch.softmax(p.model(ds[2].pos, None), dim=-1).reshape(-1).numpy()
+        direct = torch.softmax(p.model(None, ds[2].pos), dim=-1).reshape(-1).numpy()
     np.testing.assert_allclose(results[2].probabilities, direct, rtol=1e-5, atol=1e-6)
     seg = Predictor(create_model("pct_seg_tiny").eval(), num_points=None)
     sample = Data(pos=torch.rand(80, 3, generator=g), category=torch.tensor([MUG]))

@@ -48,12 +48,14 @@ def test_pct_checkpoint_lands_in_the_right_places(tmp_path):
     assert torch.equal(ours["head.8.weight"], state["module.linear3.weight"])
     assert not model.training
     with torch.no_grad():
-        out = model(torch.rand(1024, 3))
+        out = model(None, torch.rand(1024, 3))
     assert out.shape == (1, 40) and torch.isfinite(out).all()
     loaded, info = load_model(path)
     assert info["source"] == "pct_pytorch" and info["kind"] == "classification"
     assert info["class_names"][:2] == ["airplane", "bathtub"] and len(info["class_names"]) == 40
-    assert torch.equal(loaded(torch.rand(300, 3) * 0 + 0.1), model(torch.rand(300, 3) * 0 + 0.1))
+    assert torch.equal(
+        loaded(None, torch.rand(300, 3) * 0 + 0.1), model(None, torch.rand(300, 3) * 0 + 0.1)
+    )
 
 
 def test_broken_pct_checkpoints_are_refused(tmp_path):
@@ -101,7 +103,7 @@ def test_save_and_load_pretrained_roundtrip(tmp_path):
     assert info["class_names"] == names and info["kind"] == "classification"
     pos = torch.rand(64, 3)
     with torch.no_grad():
-        assert torch.equal(model(pos), again(pos))
+        assert torch.equal(model(None, pos), again(None, pos))
     same, info2 = load_model(folder)
     assert info2["source"] == "pretrained"
 

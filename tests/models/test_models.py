@@ -21,8 +21,8 @@ def seg_model(attention="external", **kw):
 
 def run(model, pos, batch, category=None, x=None):
     if model.kind == "segmentation":
-        return model(pos, category, batch, x=x)
-    return model(pos, batch, x=x)
+        return model(x, pos, batch, category=category)
+    return model(x, pos, batch)
 
 
 # scene models (kind "semseg", inputs pos + features) have their own test in test_semseg.py
@@ -66,7 +66,7 @@ def test_classifier_permutation_invariant(attention):
     pos, _ = make_batch([64])
     perm = torch.cat([torch.tensor([0]), torch.randperm(63) + 1])  # keep the FPS start
     with torch.no_grad():
-        assert torch.allclose(model(pos), model(pos[perm]), atol=1e-5)
+        assert torch.allclose(model(None, pos), model(None, pos[perm]), atol=1e-5)
 
 
 @pytest.mark.parametrize("attention", ["external", "self"])
@@ -76,7 +76,11 @@ def test_segmenter_permutation_equivariant(attention):
     perm = torch.randperm(64)
     category = torch.tensor([1])
     with torch.no_grad():
-        assert torch.allclose(model(pos, category)[perm], model(pos[perm], category), atol=1e-5)
+        assert torch.allclose(
+            model(None, pos, category=category)[perm],
+            model(None, pos[perm], category=category),
+            atol=1e-5,
+        )
 
 
 def test_published_parameter_counts():
@@ -102,11 +106,11 @@ def test_registry_rebuilds_from_hparams():
 def test_normals_as_input_features():
     model = cls_model(in_channels=6).eval()
     pos, batch, normals = make_batch([30, 30], channels=3)
-    assert model(pos, batch, x=normals).shape == (2, 5)
+    assert model(normals, pos, batch).shape == (2, 5)
     with pytest.raises(InputError, match="normals"):
-        model(pos, batch)
+        model(None, pos, batch)
     with pytest.raises(InputError, match="3 channels"):
-        model(pos, batch, x=torch.zeros(60, 4))
+        model(torch.zeros(60, 4), pos, batch)
 
 
 def test_models_reject_bad_input():
@@ -115,21 +119,45 @@ def test_models_reject_bad_input():
     bad = pos.clone()
     bad[3, 1] = float("nan")
     with pytest.raises(InputError, match="non-finite"):
-        model(bad, batch)
+        model(None, bad, batch)
     with pytest.raises(InputError, match="sorted"):
-        model(pos, batch.flip(0))
+        model(None, pos, batch.flip(0))
     with pytest.raises(InputError, match="empty"):
-        model(torch.zeros(0, 3))
+        model(None, torch.zeros(0, 3))
     seg = seg_model().eval()
     with pytest.raises(InputError, match="category"):
-        seg(pos, torch.tensor([0, 9]), batch)
+        seg(None, pos, batch, category=torch.tensor([0, 9]))
     with pytest.raises(InputError, match="one entry per cloud"):
-        seg(pos, torch.tensor([0]), batch)
+        seg(None, pos, batch, category=torch.tensor([0]))
+
+
+def test_a_call_in_the_old_argument_order_fails_clearly():
+    """Every model takes PyG's (x, pos, batch); the order before it, (pos, batch, ...),
+    is refused with a message that names the order, never run on swapped inputs."""
+    from pointea.models import create_model
+
+    pos, batch, normals = make_batch([20, 20], channels=3)
+    cls = cls_model().eval()
+    for call in (lambda: cls(pos, batch), lambda: cls(pos), lambda: cls(pos, batch=batch)):
+        with pytest.raises(InputError, match=r"\(x, pos, batch\)"):
+            call()
+    seg = seg_model().eval()
+    with pytest.raises(TypeError, match="category"):
+        seg(pos, torch.tensor([0, 1]), batch)  # category is keyword-only
+    with pytest.raises(InputError, match=r"\(x, pos, batch\)"):
+        seg(pos, batch, category=torch.tensor([0, 1]))
+    scene = create_model("pct_semseg_tiny").eval()
+    x = torch.rand(40, 6)
+    with pytest.raises(InputError, match="expected shape"):
+        scene(pos, x, batch)  # (pos, x): x lands in pos and has 6 columns
+    with torch.no_grad():
+        assert scene(x, pos, batch).shape == (40, 13)
+        assert torch.equal(cls(None, pos, batch), cls(pos=pos, batch=batch))
 
 
 def test_tiny_clouds_smaller_than_k_and_samples():
     model = cls_model().eval()
     pos, batch = make_batch([5, 3])  # fewer points than k=8 and num_samples=16
     with torch.no_grad():
-        out = model(pos, batch)
+        out = model(None, pos, batch)
     assert out.shape == (2, 5) and torch.isfinite(out).all()

@@ -83,7 +83,7 @@ def test_head_is_the_stages_composed():
         fused = model.point_features(pos, layout)
         context = model.global_features(fused.amax(0, keepdim=True), fused.mean(0, True), category)
         staged = model.head(fused, context, layout.batch)
-        assert torch.allclose(staged, model(pos, category), atol=1e-6)
+        assert torch.allclose(staged, model(None, pos, category=category), atol=1e-6)
 
 
 def test_check_category_is_public_and_names_what_is_wrong():
@@ -135,6 +135,6 @@ def test_streaming_follows_the_stages_activation():
     _nontrivial(model.fuse, seed=2)
     pos = torch.rand(400, 3)
     with torch.no_grad():
-        expect = model(pos, torch.tensor([1]))
+        expect = model(None, pos, category=torch.tensor([1]))
     got = segment_large(model, pos, 1, chunk_size=128)
     assert torch.allclose(got, expect, atol=1e-5, rtol=1e-5)

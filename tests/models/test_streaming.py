@@ -20,7 +20,7 @@ def test_segment_large_equals_forward(chunk_size, heads):
             m.running_var.uniform_(0.5, 2.0)
     pos = torch.rand(3000, 3) * 2 - 1
     with torch.no_grad():
-        expect = model(pos, torch.tensor([2]))
+        expect = model(None, pos, category=torch.tensor([2]))
     got = segment_large(model, pos, 2, chunk_size=chunk_size)
     assert torch.allclose(got, expect, atol=1e-5, rtol=1e-5), (got - expect).abs().max()
 
@@ -29,7 +29,7 @@ def test_classify_large_equals_forward():
     model = create_model("pct_cls_tiny", num_classes=6).eval()
     pos = torch.rand(5000, 3)
     with torch.no_grad():
-        expect = model(pos)
+        expect = model(None, pos)
     assert torch.allclose(classify_large(model, pos), expect, atol=1e-5)
 
 
@@ -49,7 +49,7 @@ def test_segment_large_head_cache_none_part_or_all(cache_bytes):
     model = nontrivial_segmenter()
     pos = torch.rand(3000, 3) * 2 - 1
     with torch.no_grad():
-        expect = model(pos, torch.tensor([1]))
+        expect = model(None, pos, category=torch.tensor([1]))
     got = segment_large(model, pos, 1, chunk_size=512, cache_bytes=cache_bytes)
     assert got.dtype == torch.float32
     assert torch.allclose(got, expect, atol=1e-5, rtol=1e-5), (got - expect).abs().max()

@@ -48,7 +48,7 @@ def test_spill_equals_recompute(tmp_path, cached_rows):
     # a cache boundary inside a chunk (700) and on one (1024); the rest spilled or not
     model, pos = nontrivial_segmenter(), _cloud()
     with torch.no_grad():
-        expect = model(pos, torch.tensor([2]))
+        expect = model(None, pos, category=torch.tensor([2]))
     kwargs = dict(chunk_size=512, cache_bytes=cached_rows * ROW, spill_dir=tmp_path)
     spilled = segment_large(model, pos, 2, spill=True, **kwargs)
     recomputed = segment_large(model, pos, 2, **kwargs)  # the default: no spill
@@ -176,7 +176,7 @@ def test_spill_on_the_test_device(tmp_path, device):
     # on a GPU the rows go through a host buffer; on the CPU they are written directly
     model, pos = nontrivial_segmenter().to(device), _cloud().to(device)
     with torch.no_grad():
-        expect = model(pos, torch.tensor([1], device=device))
+        expect = model(None, pos, category=torch.tensor([1], device=device))
     got = segment_large(
         model, pos, 1, chunk_size=512, cache_bytes=600 * ROW, spill=True, spill_dir=tmp_path
     )

@@ -294,10 +294,10 @@ def test_segmenter_inference_in_head_slices_equals_one_pass(monkeypatch):
     ).eval()  # fmt: skip
     category = torch.tensor([0, 2])
     with torch.no_grad():
-        whole = model(pos, category, batch)
+        whole = model(None, pos, batch, category=category)
         monkeypatch.setattr(segmenter_module, "_HEAD_CHUNK", 7)
-        sliced = model(pos, category, batch)
+        sliced = model(None, pos, batch, category=category)
     assert torch.allclose(sliced, whole, atol=1e-6)
     monkeypatch.setattr(segmenter_module, "_HEAD_CHUNK", 1)  # every point its own slice
     with torch.no_grad():
-        assert torch.allclose(model(pos[:30], category[:1]), whole[:30], atol=1e-5)
+        assert torch.allclose(model(None, pos[:30], category=category[:1]), whole[:30], atol=1e-5)

@@ -33,7 +33,7 @@ def _clouds(sizes, seed=0):
 def _logits_and_grads(model, batch, **kw):
     model.zero_grad()
     torch.manual_seed(1)  # dropout
-    out = model(batch.pos, batch.batch, **kw)
+    out = model(None, batch.pos, batch.batch, **kw)
     out.square().sum().backward()
     return out.detach(), [p.grad.clone() for p in model.parameters()]
 
@@ -76,7 +76,9 @@ def test_workers_compute_the_plan():
     with torch.no_grad():
         for b, p in zip(loader, plain, strict=True):
             assert plan_of(b) is not None
-            assert torch.equal(model(b.pos, b.batch, sampling=plan_of(b)), model(p.pos, p.batch))
+            assert torch.equal(
+                model(None, b.pos, b.batch, sampling=plan_of(b)), model(None, p.pos, p.batch)
+            )
 
 
 def test_small_clouds_and_models_without_stages():
@@ -89,9 +91,9 @@ def test_a_plan_of_the_wrong_shape_is_refused():
     model = create_model("pct_cls_tiny", **SMALL)
     batch = Batch.from_data_list([PrecomputeSampling([(32, 4), (16, 4)])(c) for c in _clouds([40])])
     with pytest.raises(InputError, match="neighbours"):
-        model(batch.pos, batch.batch, sampling=plan_of(batch))
+        model(None, batch.pos, batch.batch, sampling=plan_of(batch))
     with pytest.raises(InputError, match="2 stages"):
-        model(batch.pos, batch.batch, sampling=plan_of(batch)[:1])
+        model(None, batch.pos, batch.batch, sampling=plan_of(batch)[:1])
 
 
 def test_views_drop_their_plan():
@@ -109,11 +111,11 @@ def test_training_step_with_plan_and_host_layout_reads_nothing_back():
     plan = sampling_transform(model)
     batch = Batch.from_data_list([plan(c) for c in _clouds([64, 64])])
     with input_checks(False), HostReads() as reads:
-        out = model(batch.pos, batch.batch, sampling=plan_of(batch), points_per_cloud=64)
+        out = model(None, batch.pos, batch.batch, sampling=plan_of(batch), points_per_cloud=64)
         out.sum().backward()
     assert reads.names == []
     with input_checks(False), HostReads() as reads:
-        model(batch.pos, batch.batch).sum().backward()
+        model(None, batch.pos, batch.batch).sum().backward()
     assert reads.names  # what the plan saves
 
 
@@ -121,9 +123,9 @@ def test_points_per_cloud_is_checked():
     model = create_model("pct_cls_tiny", **SMALL).eval()
     batch = Batch.from_data_list(_clouds([30, 34]))
     with pytest.raises(InputError, match="does not divide"):
-        model(batch.pos, batch.batch, points_per_cloud=31)
+        model(None, batch.pos, batch.batch, points_per_cloud=31)
     with pytest.raises(InputError, match="do not all have 32 points"):
-        model(batch.pos, batch.batch, points_per_cloud=32)  # value checks on
+        model(None, batch.pos, batch.batch, points_per_cloud=32)  # value checks on
 
 
 @pytest.mark.e2e
