@@ -38,6 +38,7 @@ from ._validate import (
 __all__ = [
     "ModelNet40",
     "carve_validation",
+    "check_split",
     "read_hdf5_split",
     "read_resampled_split",
     "read_class_names",
@@ -46,6 +47,16 @@ __all__ = [
 
 SPLITS = ("train", "val", "test", "trainval")
 FORMATS = {"hdf5": "modelnet40", "resampled": "modelnet40_resampled"}
+
+
+def check_split(split: str, val_fraction: float) -> None:
+    """Refuse a split outside :data:`SPLITS` and a ``val_fraction`` that cannot carve it."""
+    if split not in SPLITS:
+        raise InputError(f"split must be one of {SPLITS}, got {split!r}")
+    if not 0.0 <= val_fraction < 1.0:
+        raise InputError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    if split == "val" and val_fraction == 0:
+        raise InputError("split='val' needs val_fraction > 0")
 
 
 def carve_validation(
@@ -270,14 +281,9 @@ class ModelNet40(CachedArchiveDataset):
         pre_transform: Callable[[Data], Data] | None = None,
         force_reload: bool = False,
     ) -> None:
-        if split not in SPLITS:
-            raise InputError(f"split must be one of {SPLITS}, got {split!r}")
+        check_split(split, val_fraction)
         if format not in FORMATS:
             raise InputError(f"format must be one of {tuple(FORMATS)}, got {format!r}")
-        if not 0.0 <= val_fraction < 1.0:
-            raise InputError(f"val_fraction must be in [0, 1), got {val_fraction}")
-        if split == "val" and val_fraction == 0:
-            raise InputError("split='val' needs val_fraction > 0")
         self.split = split
         self.format = format
         self.use_normals = bool(use_normals)

@@ -41,7 +41,7 @@ from ..io.hdf5 import h5_array, open_h5
 from ..io.tables import check_finite
 from ._base import CachedArchiveDataset, as_tensor
 from ._validate import check_labels
-from .modelnet40 import carve_validation, h5_labels
+from .modelnet40 import carve_validation, check_split, h5_labels
 
 __all__ = ["CLASSES", "HOME", "VARIANTS", "ScanObjectNN", "find_h5_root", "read_h5_split"]
 
@@ -73,8 +73,6 @@ VARIANTS = {
 
 #: where the dataset is given out
 HOME = "https://hkust-vgd.github.io/scanobjectnn/"
-
-SPLITS = ("train", "val", "test", "trainval")
 
 
 def _variant(variant: str) -> str:
@@ -161,12 +159,7 @@ class ScanObjectNN(CachedArchiveDataset):
         pre_transform: Callable[[Data], Data] | None = None,
         force_reload: bool = False,
     ) -> None:
-        if split not in SPLITS:
-            raise InputError(f"split must be one of {SPLITS}, got {split!r}")
-        if not 0.0 <= val_fraction < 1.0:
-            raise InputError(f"val_fraction must be in [0, 1), got {val_fraction}")
-        if split == "val" and val_fraction == 0:
-            raise InputError("split='val' needs val_fraction > 0")
+        check_split(split, val_fraction)
         if download:
             raise InputError(
                 f"download: ScanObjectNN is given out after accepting its terms of use at "
