@@ -13,9 +13,10 @@ from pointea_testing import REPO_ROOT as ROOT
 TEXT_ROOTS = ["README.md", "CHANGELOG.md", "docs", "pointea", "scripts", "tests", "notebooks"]
 SUFFIXES = {".md", ".py", ".sh", ".toml", ".ipynb", ".cff", ".txt"}
 
+#: written with character classes so that this file passes its own check
 _PROCESS = re.compile(
-    r"issue ?#|\bissue \d|this round|last round|round (one|two|three)|this machine|not met"
-    r"|until this round",
+    r"i[s]sue ?#|\bi[s]sue \d|th[i]s r[o]und|l[a]st r[o]und|r[o]und (one|two|three)"
+    r"|th[i]s m[a]chine|n[o]t m[e]t",
     re.IGNORECASE,
 )
 
@@ -40,11 +41,8 @@ def _markdown() -> list[Path]:
 
 
 def test_no_process_words():
-    this = Path(__file__).resolve()
     found = []
     for path in _text_files():
-        if path.resolve() == this:
-            continue
         for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
             if _PROCESS.search(line):
                 found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()[:100]}")
@@ -52,9 +50,13 @@ def test_no_process_words():
 
 
 def test_the_process_word_check_can_fail():
-    assert _PROCESS.search("as measured in this round")
-    assert _PROCESS.search("see Issue #12")
-    assert _PROCESS.search("the file of issue 13")
+    def joined(*parts: str) -> str:  # the phrases never stand whole in this file
+        return " ".join(parts)
+
+    assert _PROCESS.search(joined("as measured in this", "round"))
+    assert _PROCESS.search(joined("see", "Iss" + "ue", "#12"))
+    assert _PROCESS.search(joined("the file of", "iss" + "ue", "13"))
+    assert _PROCESS.search(joined("on this", "mach" + "ine"))
     assert not _PROCESS.search("a round trip of the file")
 
 
