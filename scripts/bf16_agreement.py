@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     from pointea.io.geometry import prepare_points
     from pointea.metrics import predict_parts
     from pointea.models import load_model
-    from pointea.models.streaming import DEFAULT_CHUNK, segment_large
+    from pointea.models.chunks import DEFAULT_CHUNK
+    from pointea.models.streaming import segment_large
 
     model, info = load_model(args.checkpoint)
     model.eval()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from ..models.streaming import DEFAULT_CHUNK
+from ..models.chunks import DEFAULT_CHUNK
 from .harness import CHILDREN, SECTIONS, Report, machine_info, measure, table
 
 __all__ = ["Report", "SECTION_MODULES", "build_parser", "load_sections", "main", "measure", "table"]

@@ -48,7 +48,8 @@ def _child_seg_infer(spec: dict) -> dict:
 @child("stream")
 def _child_stream(spec: dict) -> dict:
     from pointea.models import create_model
-    from pointea.models.streaming import DEFAULT_CHUNK, classify_large, segment_large
+    from pointea.models.chunks import DEFAULT_CHUNK
+    from pointea.models.streaming import classify_large, segment_large
 
     device, amp = spec.get("device", "cpu"), spec.get("amp")
     torch.manual_seed(0)

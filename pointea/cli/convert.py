@@ -17,8 +17,9 @@ import sys
 from pathlib import Path
 
 from ..errors import PointeaError
-from ..files import check_output, safe_name
+from ..files import safe_name
 from ..models.pct_pytorch import MODELNET40_CLASSES
+from ..outputs import check_output
 
 PROG = "pointea-convert"
 # what save_pretrained writes into the folder

@@ -130,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     try:
         if args.output is not None:  # before the evaluation: never over a user's file
-            from ..files import check_output
+            from ..outputs import check_output
 
             ck = Path(args.checkpoint)
             check_output(args.output, inputs=[ck, ck / "checkpoints" / "best.pt"],
@@ -151,7 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             all_points=args.all_points,
         )
         if args.output is not None:
-            from ..files import JSON_MARKER, atomic_write
+            from ..files import atomic_write
+            from ..outputs import JSON_MARKER
 
             data = (json.dumps({**JSON_MARKER, **result}, indent=2) + "\n").encode()
             try:

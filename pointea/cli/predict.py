@@ -20,7 +20,7 @@ with a training checkpoint it rebuilds the run's own evaluation split, no flags 
 
 A bad input gets one line on stderr naming it, and the others are still processed.
 No output is written over an input or the checkpoint, nor over an existing file pointea
-did not write unless ``--overwrite`` is given (:func:`pointea.files.check_output`);
+did not write unless ``--overwrite`` is given (:func:`pointea.outputs.check_output`);
 names are printed with control characters escaped (:func:`pointea.files.safe_name`).
 A flag that does not apply to the checkpoint's kind of model is refused with one line; Ctrl-C
 stops with one line and exit status 130.
@@ -38,7 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError, InputError, OutputExistsError, PointeaError
-from ..files import check_output, safe_name
+from ..files import safe_name
+from ..outputs import check_output
 from .predict_args import (
     GRID_FLAGS,
     build_parser,
@@ -73,7 +74,7 @@ def _object_outputs(args: argparse.Namespace, spec: Any, used: set) -> dict[str,
 
 def _check_outputs(args: argparse.Namespace, paths: dict[str, Path], protected: list) -> None:
     """Raise :class:`OutputExistsError` unless every path may be written (see
-    :func:`pointea.files.check_output`)."""
+    :func:`pointea.outputs.check_output`)."""
     for path in paths.values():
         check_output(path, inputs=protected, overwrite=args.overwrite)
 
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         value = flag_value(args, flag)
         if value is not None and value < 1:
             parser.error(f"{flag} must be at least 1")
-    from ..models.streaming import check_chunk_size
+    from ..models.chunks import check_chunk_size
 
     try:
         if args.chunk_size is not None:

@@ -5,7 +5,7 @@ every point in one exact pass, by :meth:`pointea.inference.Predictor.predict_sce
 Printed: the points per class (and OA / mAcc / mIoU when the file has a label column or
 ``--truth`` names one). Written: the labelled points (``--output``, else
 ``--out-dir``/NAME.ply) and a render from above and in perspective (``--render``, else
-``--out-dir``/NAME.png), each checked first by :func:`pointea.files.check_output`;
+``--out-dir``/NAME.png), each checked first by :func:`pointea.outputs.check_output`;
 ``--html`` pages are assembled by :mod:`.predict`.
 This module only reads flags, writes the requested files and prints.
 """
@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError, PointeaError
-from ..files import check_output, safe_name
+from ..files import safe_name
+from ..outputs import check_output
 from .reporting import emit, record_failure, report_error, report_warning, show_window, unique_stem
 
 __all__ = ["predict_scenes", "scene_outputs", "scene_usage", "write_scene", "print_scene"]
@@ -111,7 +112,7 @@ def predict_scenes(
 ) -> tuple[list, list, int]:
     """Every scene of ``paths`` (expanded inputs, or the :class:`DataError` of one that
     could not be expanded): ``(results, html figures, failures)``. No output replaces a
-    file of ``protected`` (see :func:`pointea.files.check_output`)."""
+    file of ``protected`` (see :func:`pointea.outputs.check_output`)."""
     import warnings
 
     from ..inference.scenes import scene_class_colors, scene_figure, to_z_up

@@ -44,7 +44,7 @@ from typing import Any
 from ..errors import InputError
 from ..tasks import TASKS, Task
 
-#: the smallest --chunk-size (pointea.models.streaming.MIN_CHUNK; kept here so the
+#: the smallest --chunk-size (pointea.models.chunks.MIN_CHUNK; kept here so the
 #: settings import without torch)
 MIN_CHUNK = 64
 

@@ -42,7 +42,7 @@ import torch
 from ..datasets.shapenetpart import SHAPENET_CATEGORIES
 from ..errors import CheckpointError, DataError, InputError
 from ..io.colors import check_colour_scale
-from ..models.streaming import check_chunk_size, device_chunk_size
+from ..models.chunks import check_chunk_size, device_chunk_size
 from ..visualization.colors import as_numpy
 from .results import (
     CATEGORY_NAMES,
@@ -94,8 +94,8 @@ class Predictor:
         seed: seed of the resampling.
         estimate_normals: for models reading normals, estimate them for clouds without.
         chunk_size: clouds larger than this run chunk by chunk (external attention);
-            at least :data:`~pointea.models.streaming.MIN_CHUNK`; default
-            :func:`~pointea.models.streaming.device_chunk_size` (65,536 on a CPU, sized by
+            at least :data:`~pointea.models.chunks.MIN_CHUNK`; default
+            :func:`~pointea.models.chunks.device_chunk_size` (65,536 on a CPU, sized by
             free memory on CUDA).
         on_warning: called with a message for questionable inputs (default:
             :func:`warnings.warn` with :class:`PredictionWarning`).

@@ -293,8 +293,9 @@ def write_scene_labels(
         labels: ``(N,)`` class ids.
         class_colors: ``(num_classes, 3)`` colours in [0, 1] (the ``.ply``'s colours).
     """
-    from ..files import TEXT_MARKER, atomic_write
+    from ..files import atomic_write
     from ..io import write_ply
+    from ..outputs import TEXT_MARKER
 
     path = Path(path)
     suffix = path.suffix.lower()

@@ -107,7 +107,7 @@ def segment_scene(
         colors: ``(N, 3)`` colours: ``uint8`` (0..255) or floats in [0, 1].
         up: the scene's up axis (rotated to z, the training convention).
         chunk_size: points per chunk of the streamed pass (memory grows with it), at
-            least :data:`~pointea.models.streaming.MIN_CHUNK`.
+            least :data:`~pointea.models.chunks.MIN_CHUNK`.
         progress: show a progress bar over the chunks (external attention).
 
     Raises:
@@ -116,8 +116,9 @@ def segment_scene(
             self-attention model whose ``N x N`` map would exceed
             :data:`SELF_ATTENTION_BYTES`.
     """
+    from ..models.chunks import check_chunk_size
     from ..models.semseg import PCTSemSeg, room_logits
-    from ..models.streaming import check_chunk_size, is_streamable
+    from ..models.streaming import is_streamable
 
     if not isinstance(model, PCTSemSeg):
         raise InputError(

@@ -32,8 +32,9 @@ from ..nn.common import check_call_order
 from ..nn.offset_attention import AttentionKind
 from ..ops import check_cloud
 from ..scene_features import room_features
+from .chunks import check_chunk_size
 from .segmenter import PCTSegmenter
-from .streaming import check_chunk_size, is_streamable, segment_large
+from .streaming import is_streamable, segment_large
 
 __all__ = ["PCTSemSeg", "room_logits"]
 
@@ -147,7 +148,7 @@ def room_logits(
     validating a user's scene. A streamable model
     (:func:`~pointea.models.streaming.is_streamable`: external attention) runs in chunks
     of ``chunk_size`` points (memory ``O(chunk_size)``, at least
-    :data:`~pointea.models.streaming.MIN_CHUNK`; equal to ``model(x, pos)`` up to
+    :data:`~pointea.models.chunks.MIN_CHUNK`; equal to ``model(x, pos)`` up to
     rounding). Self-attention runs the plain forward: its ``N x N`` map must fit.
     """
     if model.training:

@@ -421,11 +421,12 @@ def save_png(path: str | os.PathLike, image: np.ndarray) -> Path:
     """Write an ``(H, W, 3)`` uint8 (or float ``[0, 1]``) image as PNG (atomically).
 
     The file carries pointea's ``Software`` text chunk, by which a later run recognises
-    it as its own output (:func:`pointea.files.is_pointea_output`).
+    it as its own output (:func:`pointea.outputs.is_pointea_output`).
     """
     from matplotlib.image import imsave
 
-    from ..files import PNG_SOFTWARE, atomic_write
+    from ..files import atomic_write
+    from ..outputs import PNG_SOFTWARE
 
     img = np.asarray(image)
     if img.dtype != np.uint8:

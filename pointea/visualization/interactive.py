@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..files import HTML_GENERATOR, safe_name
+from ..files import safe_name
 from ..o3d import import_open3d
+from ..outputs import HTML_GENERATOR
 from .colors import BACKGROUND, as_numpy, labels_to_colors
 from .render import check_cloud
 
@@ -173,7 +174,7 @@ def write_html(
         title: the page title and heading (shown literally).
 
     The page names pointea as its generator (a ``<meta>`` tag), by which a later run
-    recognises it as its own output (:func:`pointea.files.is_pointea_output`).
+    recognises it as its own output (:func:`pointea.outputs.is_pointea_output`).
     """
     from ..files import atomic_write
 

@@ -93,7 +93,7 @@ def test_data_check_help_lists_the_datasets_it_knows(capsys):
 
 def test_predict_chunk_size_below_the_minimum_names_the_flag(tmp_path, capsys):
     from pointea.cli.predict import main as predict
-    from pointea.models.streaming import MIN_CHUNK
+    from pointea.models.chunks import MIN_CHUNK
 
     with pytest.raises(SystemExit) as exit_:
         predict([str(tmp_path / "ck.pt"), str(tmp_path / "room.txt"), "--chunk-size", "8"])

@@ -15,9 +15,9 @@ from pointea_testing import scene_arrays, write_classifier_checkpoint, write_sce
 
 from pointea.cli.predict import main
 from pointea.errors import OutputExistsError, PointeaError
-from pointea.files import check_output, is_pointea_output
 from pointea.io import write_ply
 from pointea.models import create_model, save_pretrained
+from pointea.outputs import check_output, is_pointea_output
 
 
 @pytest.fixture(autouse=True)
@@ -351,7 +351,7 @@ def test_eval_output_never_replaces_the_checkpoint_or_a_foreign_file(tmp_path, c
     import json
 
     from pointea.cli.evaluate import main as evaluate
-    from pointea.files import JSON_MARKER
+    from pointea.outputs import JSON_MARKER
 
     ckpt = tmp_path / "ck.pt"
     ckpt.write_bytes(b"weights")

@@ -14,9 +14,10 @@ import torch
 from pointea_testing import scene_arrays, write_classifier_checkpoint, write_scene_txt
 
 from pointea.cli.predict import main
-from pointea.files import is_pointea_output, safe_name
+from pointea.files import safe_name
 from pointea.io import write_ply
 from pointea.models import create_model, save_pretrained
+from pointea.outputs import is_pointea_output
 
 POSIX_ONLY = pytest.mark.skipif(sys.platform != "linux", reason="byte file names are POSIX")
 HOSTILE = "r\x1b]0;title\x07\x1b[2J\x9b\x7f\u202eoom"

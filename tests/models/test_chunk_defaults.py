@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from pointea.inference import Predictor
-from pointea.models import create_model, streaming
-from pointea.models.streaming import CPU_CHUNK, CUDA_CHUNK_RANGE, device_chunk_size
+from pointea.models import chunks, create_model
+from pointea.models.chunks import CPU_CHUNK, CUDA_CHUNK_RANGE, device_chunk_size
 
 
 def test_cpu_chunk_is_fixed():
@@ -25,7 +25,7 @@ def test_cuda_chunk_follows_free_memory_within_bounds(monkeypatch, free_gib, wan
     low, high = CUDA_CHUNK_RANGE
     assert low <= got <= high and got & (got - 1) == 0  # a power of two in range
     # its temporaries take at most a quarter of the free memory, unless at the floor
-    assert got == low or got * streaming._BYTES_PER_CHUNK_POINT <= free_gib * 2**30 / 4
+    assert got == low or got * chunks._BYTES_PER_CHUNK_POINT <= free_gib * 2**30 / 4
 
 
 def test_predictor_takes_the_device_default_and_an_explicit_size():

@@ -9,8 +9,8 @@ from pointea.engine.checkpoint import load_checkpoint
 from pointea.errors import CheckpointError, InputError
 from pointea.inference.predictor import Predictor
 from pointea.models import create_model, load_model
+from pointea.models.chunks import MIN_CHUNK, check_chunk_size
 from pointea.models.semseg import room_logits
-from pointea.models.streaming import MIN_CHUNK, check_chunk_size
 
 
 def _duplicated(semseg_checkpoint, tmp_path):
