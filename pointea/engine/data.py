@@ -20,7 +20,9 @@ __all__ = [
     "build_transforms",
     "check_point_count",
     "data_root",
+    "loader_workers",
     "make_loader",
+    "plan_sampling",
 ]
 
 
@@ -98,3 +100,25 @@ def make_loader(
         pin_memory=device.type == "cuda",
         persistent_workers=workers > 0,
     )
+
+
+def loader_workers(cfg: TrainConfig, device: torch.device) -> int:
+    """Data-loader workers: ``cfg.workers``, else 4 on CUDA and 0 on a CPU."""
+    return cfg.workers if cfg.workers is not None else (4 if device.type == "cuda" else 0)
+
+
+def plan_sampling(cfg: TrainConfig, data: TaskData, model: torch.nn.Module, workers: int) -> None:
+    """Append the model's :class:`~pointea.nn.sampling_plan.PrecomputeSampling` to every
+    split's transform (``precompute_sampling``, by default when there are ``workers`` to
+    run it): the loader's workers then compute FPS and kNN, the training step does not."""
+    from torch_geometric.transforms import Compose
+
+    from ..nn.sampling_plan import sampling_transform
+
+    enabled = cfg.precompute_sampling if cfg.precompute_sampling is not None else workers > 0
+    plan = sampling_transform(model) if enabled else None
+    if plan is None:
+        return
+    for split in (data.train, data.val, data.test):
+        steps = [] if split.transform is None else [split.transform]
+        split.transform = Compose([*steps, plan])

@@ -43,7 +43,9 @@ from .data import (
     build_task_data,
     build_transforms,
     check_point_count,
+    loader_workers,
     make_loader,
+    plan_sampling,
 )
 from .distributed import (
     DistContext,
@@ -181,7 +183,7 @@ def _train(
     loaders = _build_loaders(cfg, ctx, data)
 
     state, model = _start_state(cfg, ctx, run, data, model_factory, ckpt)
-    _plan_sampling(cfg, ctx, data, state.model)
+    plan_sampling(cfg, data, state.model, loader_workers(cfg, ctx.device))
     loss_fn = loss_function(cfg, data.num_classes)
     if ctx.is_main:
         run.checkpoint_dir.mkdir(parents=True, exist_ok=True)
@@ -311,35 +313,11 @@ def _check_runtime(cfg: TrainConfig, ctx: DistContext) -> None:
         )
 
 
-def _workers(cfg: TrainConfig, ctx: DistContext) -> int:
-    """Data-loader workers: ``cfg.workers``, else 4 on CUDA and 0 on a CPU."""
-    return cfg.workers if cfg.workers is not None else (4 if ctx.device.type == "cuda" else 0)
-
-
-def _plan_sampling(cfg: TrainConfig, ctx: DistContext, data: TaskData, model: nn.Module) -> None:
-    """Append the model's :class:`~pointea.nn.sampling_plan.PrecomputeSampling` to every
-    split's transform (``precompute_sampling``, by default when there are workers to run
-    it): the loader's workers then compute FPS and kNN, the training step does not."""
-    from torch_geometric.transforms import Compose
-
-    from ..nn.sampling_plan import sampling_transform
-
-    enabled = cfg.precompute_sampling
-    if enabled is None:
-        enabled = _workers(cfg, ctx) > 0
-    plan = sampling_transform(model) if enabled else None
-    if plan is None:
-        return
-    for split in (data.train, data.val, data.test):
-        steps = [] if split.transform is None else [split.transform]
-        split.transform = Compose([*steps, plan])
-
-
 def _build_loaders(cfg: TrainConfig, ctx: DistContext, data: TaskData) -> _Loaders:
     """Training loader (shuffled per epoch, sharded) and sharded evaluation loaders."""
     from torch.utils.data.distributed import DistributedSampler
 
-    workers = _workers(cfg, ctx)
+    workers = loader_workers(cfg, ctx.device)
     local_batch = cfg.batch_size // ctx.world_size
     train_set = EpochSeededDataset(data.train, cfg.seed)
     sampler = DistributedSampler(

@@ -124,8 +124,19 @@ def evaluate_checkpoint(
         result = evaluate_all_points(predictor, dataset, category_names=names, progress=progress)
         return {**record, **result}
     labels = (num_classes, names, category_parts)
-    result = _score(model, dataset, split, cfg, labels, (batch_size, workers, dev),
-                    votes, seed, progress)  # fmt: skip
+    result = _score(
+        model,
+        dataset,
+        split,
+        cfg,
+        labels,
+        batch_size=batch_size,
+        workers=workers,
+        device=dev,
+        votes=votes,
+        seed=seed,
+        progress=progress,
+    )
     scenes = {"points": "all", "points_scored": result.get("num_points")}
     return {
         **record,
@@ -134,14 +145,16 @@ def evaluate_checkpoint(
     }
 
 
-def _score(model, dataset, split, cfg, labels, loading, votes, seed, progress):
+def _score(
+    model, dataset, split, cfg, labels, *, batch_size, workers, device, votes, seed, progress
+):
     """The task's evaluation of ``dataset`` (and with ``votes`` > 1 the voted one, the
     plain numbers kept under ``no_voting``)."""
     from ..engine.trainer import EpochSeededDataset, autocast, evaluate, make_loader
 
     spec = cfg.spec
     num_classes, names, category_parts = labels
-    batch_size, workers, dev = loading
+    dev = device
     loader = make_loader(
         EpochSeededDataset(dataset, cfg.seed),
         batch_size=spec.eval_batch_size(dataclasses.replace(cfg, eval_batch_size=batch_size)),

@@ -145,8 +145,16 @@ class Task:
 
     # -- data ----------------------------------------------------------------------
     def data_root(self, cfg: TrainConfig) -> Path:
-        """The dataset root of ``cfg`` (an offline stand-in is written on first use)."""
-        return Path(cfg.data_root or "data")
+        """The dataset root of ``cfg``: ``data_root`` (default ``data``), or with
+        ``synthetic`` the offline stand-in's (written on first use)."""
+        return self.stand_in(cfg) if cfg.synthetic else Path(cfg.data_root or "data")
+
+    def stand_in(self, cfg: TrainConfig) -> Path:
+        """Write the offline stand-in unless a usable one is there; its root."""
+        from ..datasets.synthetic import ensure_synthetic
+
+        kwargs = {"root": cfg.data_root} if cfg.data_root else {}
+        return Path(ensure_synthetic(self.name, **kwargs))
 
     def transforms(self, cfg: TrainConfig, train: bool) -> Any:
         """The per-sample transform of a split."""

@@ -47,14 +47,6 @@ class ShapeNetPart(Task):
         "point_dropout": 0.0,
     }
 
-    def data_root(self, cfg: TrainConfig) -> Path:
-        if not cfg.synthetic:
-            return super().data_root(cfg)
-        from ..datasets.synthetic import ensure_synthetic
-
-        kwargs = {"root": cfg.data_root} if cfg.data_root else {}
-        return Path(ensure_synthetic(self.name, **kwargs))
-
     def transforms(self, cfg: TrainConfig, train: bool) -> Callable:
         """``num_points`` drawn at random (the text clouds' sizes vary)."""
         fmt = cfg.data_format or "text"

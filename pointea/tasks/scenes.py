@@ -83,11 +83,9 @@ class S3DIS(Task):
     def download_hint(self, cfg: TrainConfig) -> str:
         return "Or train on the offline procedural rooms with --synthetic."
 
-    def data_root(self, cfg: TrainConfig) -> Path:
-        """The S3DIS root; with ``synthetic``, procedural rooms in its layout (written on
-        first use, under ``data/rooms`` unless ``data_root`` says otherwise)."""
-        if not cfg.synthetic:
-            return super().data_root(cfg)
+    def stand_in(self, cfg: TrainConfig) -> Path:
+        """Procedural rooms in the S3DIS layout (written on first use, under
+        ``data/rooms`` unless ``data_root`` says otherwise)."""
         from ..datasets.synthetic.rooms import write_rooms
 
         root = Path(cfg.data_root or "data/rooms")

@@ -102,14 +102,6 @@ class ModelNet40(ShapeClassification):
         "point_dropout": 0.875,
     }
 
-    def data_root(self, cfg: TrainConfig) -> Path:
-        if not cfg.synthetic:
-            return super().data_root(cfg)
-        from ..datasets.synthetic import ensure_synthetic
-
-        kwargs = {"root": cfg.data_root} if cfg.data_root else {}
-        return Path(ensure_synthetic(self.name, **kwargs))
-
     def split(self, cfg: TrainConfig, split: str, root: Path, train: bool) -> Dataset:
         from ..datasets import ModelNet40 as Reader
 
@@ -166,9 +158,7 @@ class ScanObjectNN(ShapeClassification):
         """The file's first ``num_points`` points (the h5 objects are normalised)."""
         return shape_transforms(cfg, train, method="first", normalise=False)
 
-    def data_root(self, cfg: TrainConfig) -> Path:
-        if not cfg.synthetic:
-            return super().data_root(cfg)
+    def stand_in(self, cfg: TrainConfig) -> Path:
         from ..datasets.synthetic.scanobjectnn import write_scanobjectnn
 
         return write_scanobjectnn(cfg.data_root or "data/scanobjectnn", reuse=True)
