@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from ..errors import TrainingError
 from ..nn.sampling_plan import without_plan
 from ..ops import host_uniform, input_checks
-from ..tasks import Task, get_task
+from ..tasks import Task, as_task
 from .callbacks import Callback, TrainState
 from .config import TrainConfig
 from .distributed import DistContext, all_reduce_sum
@@ -25,21 +25,11 @@ from .precision import autocast
 from .progress import ProgressBar
 from .seeding import seed_everything
 
-__all__ = ["NonFiniteLossError", "evaluate", "forward_batch", "optimizer_step", "train_one_epoch"]
+__all__ = ["NonFiniteLossError", "evaluate", "optimizer_step", "train_one_epoch"]
 
 
 class NonFiniteLossError(TrainingError):
     """The loss became NaN or infinite (the run stops; the last good checkpoint stays)."""
-
-
-def forward_batch(model: nn.Module, batch: Any, task: Task | str) -> Tensor:
-    """Logits of a PyG batch (the task's :meth:`~pointea.tasks.Task.forward`):
-    ``(num_clouds, classes)``, ``(num_points, parts)`` or ``(num_points, classes)``."""
-    return _task(task).forward(model, batch)
-
-
-def _task(task: Task | str) -> Task:
-    return get_task(task) if isinstance(task, str) else task
 
 
 def train_one_epoch(
@@ -207,7 +197,7 @@ def evaluate(
     """
     ctx = ctx or DistContext(device=next(model.parameters()).device)
     model.eval()
-    task = _task(task)
+    task = as_task(task)
     if task.whole_scenes:
         return _evaluate_rooms(
             model,

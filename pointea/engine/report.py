@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..tasks import Task, get_task
+from ..tasks import Task, as_task
 from ..tasks.text import pct
 
 __all__ = ["format_epoch_line", "format_metrics", "format_summary"]
@@ -15,8 +15,7 @@ __all__ = ["format_epoch_line", "format_metrics", "format_summary"]
 def format_metrics(metrics: dict[str, Any], task: Task | str, *, max_items: int = 16) -> list[str]:
     """Lines with the headline metrics and the per-class / per-category table (the task's
     :meth:`~pointea.tasks.Task.metric_lines`)."""
-    task = get_task(task) if isinstance(task, str) else task
-    return task.metric_lines(metrics, max_items=max_items)
+    return as_task(task).metric_lines(metrics, max_items=max_items)
 
 
 def _selection_line(cfg: Any, test: dict[str, Any]) -> str:

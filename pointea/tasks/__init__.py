@@ -24,6 +24,7 @@ __all__ = [
     "ShapeNetPart",
     "Task",
     "TaskData",
+    "as_task",
     "get_task",
     "task_of_kind",
 ]
@@ -50,6 +51,11 @@ def get_task(name: str) -> Task:
     if task is None:
         raise InputError(f"task {name!r} is not one of {sorted(TASKS)}")
     return task
+
+
+def as_task(task: Task | str) -> Task:
+    """``task`` itself, or the task of that name."""
+    return get_task(task) if isinstance(task, str) else task
 
 
 def task_of_kind(kind: str) -> Task:
