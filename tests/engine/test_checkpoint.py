@@ -211,3 +211,12 @@ def test_assembled_checkpoint_names_task_and_kind(tmp_path):
         CHECKPOINT_VERSION,
     )
     assert load_checkpoint(save_checkpoint(ck, tmp_path / "x.pt"))["kind"] == "classification"
+
+
+def test_a_checkpoint_of_an_unknown_task_is_refused_on_resume():
+    from pointea.engine.checkpoint import checkpoint_kind, checkpoint_task
+
+    ck = _ckpt(task="modelnet41", config={})
+    assert checkpoint_task(ck) is None and checkpoint_kind(ck) is None
+    with pytest.raises(CheckpointError, match="task: checkpoint None, expected 'modelnet40'"):
+        check_checkpoint_matches(ck, "last.pt", task="modelnet40")
